@@ -1,0 +1,79 @@
+/**
+ * The state of one (user, offerGroup) balance as plain values, and the pure rules that
+ * read it. Plans (consumption, purchase, expiry) take a `BalanceState` and return the
+ * next one; `core/balances.ts` reads and writes it.
+ *
+ * Invariant: `balance = Σ grants[].remaining − debt`; `debt > 0` only when every
+ * grant's remaining is 0 (a new grant repays debt before anything else).
+ */
+import type { GrantBalance } from "./db/service.js";
+
+/** One active grant as the balance item holds it (dates are ISO 8601 strings, UTC). */
+export type GrantState = GrantBalance;
+
+/** A (user, offerGroup) balance: `version` 0 means the item does not exist yet. */
+export interface BalanceState {
+  userId: string;
+  offerGroup: string;
+  balance: number;
+  debt: number;
+  version: number;
+  grants: GrantState[];
+}
+
+/** The balance of a group the user never had: nothing, version 0. */
+export function emptyBalance(userId: string, offerGroup: string): BalanceState {
+  return { userId, offerGroup, balance: 0, debt: 0, version: 0, grants: [] };
+}
+
+/** True when the grant's expiry instant is at or before `now` (it is no longer spendable). */
+export function isDue(grant: Pick<GrantState, "expires">, now: Date): boolean {
+  return grant.expires !== undefined && Date.parse(grant.expires) <= now.getTime();
+}
+
+/**
+ * The chain head for `appendDate`: the latest expiry among the group's grants that
+ * have not expired at `now`. Never-expiring (`once`) grants are not chain heads.
+ * @returns that instant, or null when no grant expires in the future
+ */
+export function chainHead(state: BalanceState, now: Date): Date | null {
+  let latest: number | null = null;
+  for (const grant of state.grants) {
+    if (grant.expires === undefined || isDue(grant, now)) continue;
+    const at = Date.parse(grant.expires);
+    if (latest === null || at > latest) latest = at;
+  }
+  return latest === null ? null : new Date(latest);
+}
+
+/**
+ * Adds a grant of `grant.tokens` to the state: the debt is repaid first, the rest is the
+ * grant's remaining. Returns the next state (version unchanged: the writer bumps it)
+ * and how much debt was repaid.
+ */
+export function addGrant(
+  state: BalanceState,
+  grant: Omit<GrantState, "remaining">,
+): { next: BalanceState; debtRepaid: number } {
+  const debtRepaid = Math.min(state.debt, grant.tokens);
+  const next: BalanceState = {
+    ...state,
+    balance: state.balance + grant.tokens,
+    debt: state.debt - debtRepaid,
+    grants: [...state.grants, { ...grant, remaining: grant.tokens - debtRepaid }],
+  };
+  return { next, debtRepaid };
+}
+
+/** Checks `balance = Σ remaining − debt` and non-negative parts; returns what is wrong, or null. */
+export function balanceStateProblem(state: BalanceState): string | null {
+  const sum = state.grants.reduce((total, grant) => total + grant.remaining, 0);
+  if (state.balance !== sum - state.debt) {
+    return `balance ${state.balance} != Σ remaining ${sum} − debt ${state.debt}`;
+  }
+  if (state.debt < 0) return `negative debt ${state.debt}`;
+  const negative = state.grants.find((grant) => grant.remaining < 0 || grant.remaining > grant.tokens);
+  if (negative) return `grant ${negative.grantId} remaining ${negative.remaining} outside [0, ${negative.tokens}]`;
+  if (state.debt > 0 && sum > 0) return `debt ${state.debt} while grants still hold ${sum}`;
+  return null;
+}

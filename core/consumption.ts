@@ -1,0 +1,130 @@
+/**
+ * Consumption: spending tokens of one offerGroup (the original's `tokensConsumed`,
+ * which had no balance check and could add tokens with a negative count;
+ * ORIGINAL-BEHAVIOUR.md §1, §5).
+ *
+ * Cost: one strongly consistent read of the balance item and one transaction (the
+ * balance write conditional on its version, the ledger `consume` entry with its
+ * draws, and the idempotency record when a key is given), whatever the number of
+ * grants. Grants already past their expiry are first expired (one more transaction,
+ * only when some are due). A version conflict (another writer went first) is retried
+ * with jittered backoff.
+ */
+import type { Context } from "./context.js";
+import { isDue } from "./balance-state.js";
+import { balanceWrite, readBalance } from "./balances.js";
+import { transactWrite, type TransactionItem } from "./db/transact.js";
+import { planConsumption } from "./drain.js";
+import { InsufficientCreditsError } from "./errors.js";
+import { expireDueGrants } from "./expiry.js";
+import {
+  outcomeWrite,
+  readRecord,
+  refusal,
+  replay,
+  type IdempotentRequest,
+  type StoredOutcome,
+} from "./idempotency.js";
+import { ledgerEntryWrite, newLedgerEntry, type LedgerEntry } from "./ledger.js";
+import { RetryableConflict, retryOnConflict, retryStats } from "./retry.js";
+
+/** A consumption request (API.md `POST /users/{userId}/consumptions`). */
+export interface ConsumptionInput {
+  userId: string;
+  offerGroup: string;
+  /** Integer >= 1. */
+  tokens: number;
+  /** Post-paid use: the part not covered by grants becomes debt. */
+  allowOverdraft?: boolean;
+  /** Free-form JSON kept on the ledger entry (the caller's call id, service, ...). */
+  metadata?: Record<string, unknown> | undefined;
+  /** Present when the request carried an `Idempotency-Key` (scope `consumptions`). */
+  idempotency?: IdempotentRequest | undefined;
+}
+
+/** What a consumption returns (API.md: `201 { entry, balance }`). */
+export interface ConsumptionResult {
+  entry: LedgerEntry;
+  /** The group's balance after the consumption (negative with debt). */
+  balance: number;
+}
+
+/**
+ * Spends `tokens` from the group, drawing grants in drain order (core/drain.ts).
+ * @throws InsufficientCreditsError (402) when the balance is too low and no overdraft was
+ *   asked; DomainError `idempotency_conflict` for a reused key with another body; the
+ *   stored refusal when a repeated key's first attempt was refused
+ */
+export async function consume(ctx: Context, input: ConsumptionInput): Promise<ConsumptionResult> {
+  const { userId, offerGroup, tokens, idempotency } = input;
+  const allowOverdraft = input.allowOverdraft ?? false;
+
+  return retryOnConflict(
+    async () => {
+      // A. Read the balance (one consistent read); settle grants already due.
+      const now = ctx.clock.now();
+      const state = await readBalance(ctx, userId, offerGroup);
+      if (state.grants.some((grant) => isDue(grant, now))) {
+        await expireDueGrants(ctx, state, now);
+        throw new RetryableConflict("expired due grants; read again");
+      }
+
+      // B. Plan. A refusal is stored for the key too, then thrown.
+      const plan = planConsumption({ state, tokens, allowOverdraft, now });
+      if (!plan.ok) {
+        const error = new InsufficientCreditsError(offerGroup, state.balance, tokens);
+        if (idempotency) {
+          const stored = await storeRefusal(ctx, userId, idempotency, refusal(error), now);
+          if (stored) return stored;
+        }
+        throw error;
+      }
+
+      // C. One transaction: balance (version check), ledger entry, idempotency outcome.
+      const entry = newLedgerEntry(
+        {
+          userId,
+          offerGroup,
+          tokens: -tokens,
+          reason: "consume",
+          draws: plan.draws,
+          ...(plan.debtAdded > 0 ? { debt: plan.debtAdded } : {}),
+          balanceAfter: plan.next.balance,
+          ...(input.metadata !== undefined ? { metadata: input.metadata } : {}),
+        },
+        now,
+      );
+      const result: ConsumptionResult = { entry, balance: plan.next.balance };
+      const items: TransactionItem[] = [balanceWrite(ctx.db, plan.next, state.version, now), ledgerEntryWrite(ctx.db, entry)];
+      if (idempotency) items.push(outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now));
+      const written = await transactWrite(ctx.db, items);
+      if (written.committed) return result;
+
+      // D. Cancelled: a stored outcome for the key wins; otherwise another writer went first.
+      const keyTaken = idempotency && written.rejections.some((r) => r.index === 2 && r.code === "ConditionalCheckFailed");
+      if (keyTaken) {
+        const record = await readRecord(ctx, userId, idempotency);
+        if (record) return replay<ConsumptionResult>(record, idempotency);
+      }
+      throw new RetryableConflict();
+    },
+    { onRetry: () => retryStats.conflicts++ },
+  );
+}
+
+/**
+ * Stores a refusal under the key. If the key already holds an outcome, that outcome
+ * wins: its result is returned (or its refusal thrown) instead.
+ */
+async function storeRefusal(
+  ctx: Context,
+  userId: string,
+  idempotency: IdempotentRequest,
+  outcome: StoredOutcome,
+  now: Date,
+): Promise<ConsumptionResult | undefined> {
+  const written = await transactWrite(ctx.db, [outcomeWrite(ctx.db, userId, idempotency, outcome, now)]);
+  if (written.committed) return undefined;
+  const record = await readRecord(ctx, userId, idempotency);
+  return record ? replay<ConsumptionResult>(record, idempotency) : undefined;
+}

@@ -1,0 +1,34 @@
+/**
+ * What every core operation receives: the database, the clock, the payment provider,
+ * settings and a logger. Built once per process by the caller (a Lambda handler, the
+ * local runner, a test); core never reads the environment.
+ */
+import type { Clock } from "./clock.js";
+import type { Db } from "./db/service.js";
+import type { PaymentProvider } from "./payments/provider.js";
+
+/** Structured logger; Powertools' `Logger` fits, so does a console wrapper. */
+export interface Logger {
+  debug(message: string, ...extra: unknown[]): void;
+  info(message: string, ...extra: unknown[]): void;
+  warn(message: string, ...extra: unknown[]): void;
+  error(message: string, ...extra: unknown[]): void;
+}
+
+/** Settings core needs. */
+export interface CoreConfig {
+  /** Lowercase ISO 4217 currency of orders that name none (API.md `DEFAULT_CURRENCY`). */
+  defaultCurrency: string;
+}
+
+/** The dependencies of a core operation. */
+export interface Context {
+  db: Db;
+  clock: Clock;
+  payments: PaymentProvider;
+  config: CoreConfig;
+  logger: Logger;
+}
+
+/** A logger that drops everything (tests, scripts that print their own output). */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,0 +1,47 @@
+/**
+ * Ledger entry entity: one signed token movement (purchase, consume, expire, refund,
+ * adjust), written in the same transaction as the balance change it explains. Sorted
+ * by creation instant then id, so a user's ledger reads oldest first and a date range
+ * is a key range.
+ */
+import { SERVICE, pk, sk } from "./keys.js";
+
+/** Why tokens moved. */
+export const LEDGER_REASONS = ["purchase", "consume", "expire", "refund", "adjust"] as const;
+
+/** ElectroDB schema of a ledger entry. */
+export const ledgerEntrySchema = {
+  model: { entity: "ledgerEntry", version: "1", service: SERVICE },
+  attributes: {
+    userId: { type: "string", required: true },
+    entryId: { type: "string", required: true },
+    offerGroup: { type: "string", required: true },
+    /** Signed: + purchase/adjust, − consume/expire/refund. */
+    tokens: { type: "number", required: true },
+    reason: { type: LEDGER_REASONS, required: true },
+    orderId: { type: "string" },
+    grantId: { type: "string" },
+    /** Which grants a consumption (or expiry) drew from, and how much. */
+    draws: {
+      type: "list",
+      items: {
+        type: "map",
+        properties: {
+          grantId: { type: "string", required: true },
+          tokens: { type: "number", required: true },
+        },
+      },
+    },
+    /** Tokens of a consumption not covered by grants (overdraft). */
+    debt: { type: "number" },
+    /** Debt a purchase repaid before filling its grant. */
+    debtRepaid: { type: "number" },
+    /** The group's balance right after this entry. */
+    balanceAfter: { type: "number", required: true },
+    metadata: { type: "any" },
+    createdAt: { type: "string", required: true },
+  },
+  indexes: {
+    byUser: { pk: pk(["userId"]), sk: sk(["createdAt", "entryId"]) },
+  },
+} as const;

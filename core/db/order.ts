@@ -1,0 +1,91 @@
+/**
+ * Order entity: a user's intent to buy an offer, with the offer's terms copied at
+ * creation (API.md "Orders and payment"). Keyed by user, sorted by ULID order id, so a
+ * user's orders list newest first with one Query.
+ */
+import { CYCLES } from "../cycles.js";
+import { SERVICE, pk, sk } from "./keys.js";
+
+/** Order statuses (API.md lifecycle). */
+export const ORDER_STATUSES = ["pending", "paid", "refused", "error", "expired", "refunded"] as const;
+
+/** How the order is paid: Stripe PaymentIntent, Stripe Checkout, manual confirmation, or free. */
+export const PAYMENT_PROVIDERS = ["stripe", "stripe_checkout", "manual", "free"] as const;
+
+/** ElectroDB schema of an order. */
+export const orderSchema = {
+  model: { entity: "order", version: "1", service: SERVICE },
+  attributes: {
+    userId: { type: "string", required: true },
+    orderId: { type: "string", required: true },
+    offerId: { type: "string", required: true },
+    offerName: { type: "string", required: true },
+    offerGroup: { type: "string", required: true },
+    kind: { type: "string", required: true },
+    status: { type: ORDER_STATUSES, required: true },
+    quantity: { type: "number", required: true },
+    total: {
+      type: "map",
+      required: true,
+      properties: {
+        amount: { type: "number", required: true },
+        currency: { type: "string", required: true },
+      },
+    },
+    tokenCount: { type: "number", required: true },
+    tokens: { type: "number", required: true },
+    cycle: { type: CYCLES, required: true },
+    customCycleSeconds: { type: "number" },
+    appendDate: { type: "boolean", required: true },
+    /** The start the buyer asked for (a future instant), if any. */
+    requestedStarts: { type: "string" },
+    starts: { type: "string" },
+    expires: { type: "string" },
+    /** Latest expiry among all the order's grants; absent while unpaid or if one never expires. */
+    grantsExpire: { type: "string" },
+    combinedItems: {
+      type: "list",
+      required: true,
+      items: {
+        type: "map",
+        properties: {
+          offerId: { type: "string", required: true },
+          offerGroup: { type: "string", required: true },
+          quantity: { type: "number", required: true },
+          tokenCount: { type: "number", required: true },
+          tokens: { type: "number", required: true },
+          appendDate: { type: "boolean", required: true },
+          grantId: { type: "string" },
+          starts: { type: "string" },
+          expires: { type: "string" },
+        },
+      },
+    },
+    history: {
+      type: "list",
+      required: true,
+      items: {
+        type: "map",
+        properties: {
+          date: { type: "string", required: true },
+          status: { type: "string", required: true },
+          message: { type: "string", required: true },
+          /** What the payment provider said, as JSON text (PaymentIntent id, status, amounts). */
+          payload: { type: "string" },
+        },
+      },
+    },
+    provider: { type: PAYMENT_PROVIDERS, required: true },
+    paymentIntentId: { type: "string" },
+    /** Every PaymentIntent ever created for this order (retries), newest last. */
+    paymentIntentIds: { type: "list", items: { type: "string" }, required: true },
+    checkoutSessionId: { type: "string" },
+    attempt: { type: "number", required: true },
+    grantIds: { type: "list", items: { type: "string" }, required: true },
+    createdAt: { type: "string", required: true },
+    updatedAt: { type: "string", required: true },
+  },
+  indexes: {
+    byUser: { pk: pk(["userId"]), sk: sk(["orderId"]) },
+  },
+} as const;

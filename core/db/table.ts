@@ -1,0 +1,76 @@
+/**
+ * The one table definition: key attribute names, the global secondary index, the TTL
+ * attribute. Everything that creates the table reads it from here: `infra/table.ts`
+ * (SST `sst.aws.Dynamo`), the local runner and the tests (`createTableInput`), and the
+ * ElectroDB entities (`core/db/entities.ts` take their `field` names from it), so the
+ * deployed table and the indexes the code queries cannot drift apart (DESIGN.md,
+ * "One table definition").
+ *
+ * This module imports no runtime dependency, so `infra/` can load it inside SST's
+ * Pulumi program.
+ */
+
+/** Attribute names of the base table and its index, and the TTL attribute. */
+export const TABLE = {
+  /** Default table name when `TABLE_NAME` is unset (API.md configuration table). */
+  defaultName: "user-credits",
+  partitionKey: "pk",
+  sortKey: "sk",
+  /**
+   * `gsi1`: the sparse expiry index. Only grants that are active and expire carry
+   * its keys: partition `expiry day + shard`, sort `expiry instant + user + grant`.
+   */
+  expiryIndex: { name: "gsi1", partitionKey: "gsi1pk", sortKey: "gsi1sk" },
+  /** Epoch seconds after which DynamoDB may delete an item (idempotency records, webhook events). */
+  ttlAttribute: "ttl",
+} as const;
+
+/**
+ * The input of DynamoDB `CreateTable` for this table (on-demand billing, every
+ * attribute projected into the index). Used by the local runner and the tests.
+ */
+export function createTableInput(tableName: string) {
+  const { partitionKey, sortKey, expiryIndex } = TABLE;
+  return {
+    TableName: tableName,
+    BillingMode: "PAY_PER_REQUEST" as const,
+    AttributeDefinitions: [partitionKey, sortKey, expiryIndex.partitionKey, expiryIndex.sortKey].map(
+      (AttributeName) => ({ AttributeName, AttributeType: "S" as const }),
+    ),
+    KeySchema: [
+      { AttributeName: partitionKey, KeyType: "HASH" as const },
+      { AttributeName: sortKey, KeyType: "RANGE" as const },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: expiryIndex.name,
+        KeySchema: [
+          { AttributeName: expiryIndex.partitionKey, KeyType: "HASH" as const },
+          { AttributeName: expiryIndex.sortKey, KeyType: "RANGE" as const },
+        ],
+        Projection: { ProjectionType: "ALL" as const },
+      },
+    ],
+  };
+}
+
+/**
+ * The arguments of SST's `sst.aws.Dynamo` component for this table (fields, primary
+ * index, global index, TTL). `infra/table.ts` passes them as they are.
+ */
+export function sstDynamoArgs() {
+  const { partitionKey, sortKey, expiryIndex, ttlAttribute } = TABLE;
+  return {
+    fields: {
+      [partitionKey]: "string",
+      [sortKey]: "string",
+      [expiryIndex.partitionKey]: "string",
+      [expiryIndex.sortKey]: "string",
+    } as Record<string, "string">,
+    primaryIndex: { hashKey: partitionKey, rangeKey: sortKey },
+    globalIndexes: {
+      [expiryIndex.name]: { hashKey: expiryIndex.partitionKey, rangeKey: expiryIndex.sortKey },
+    },
+    ttl: ttlAttribute,
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * Consumption rules, pure: which grants a consumption draws from, in which order, and
+ * what the balance becomes (API.md "Credits and consumption").
+ *
+ * Drain order:
+ * 1. grants that have started (starts <= now) before grants that start in the future
+ *    (future grants are already spendable, after the current ones);
+ * 2. among them, the one that expires first first; never-expiring (`once`) grants last;
+ * 3. for started grants, equal expiry: the older grant first (grant ids are ULIDs, so
+ *    id order is creation order); future grants go by start, then the same rules.
+ * Grants past their expiry (`isDue`) and empty grants are never drawn.
+ */
+import { isDue, type BalanceState, type GrantState } from "./balance-state.js";
+
+const NEVER = Number.POSITIVE_INFINITY;
+
+function expiresAt(grant: GrantState): number {
+  return grant.expires === undefined ? NEVER : Date.parse(grant.expires);
+}
+
+/** Compares two grants by the drain order above (negative: `a` is drawn first). */
+export function compareDrainOrder(a: GrantState, b: GrantState, now: Date): number {
+  const t = now.getTime();
+  const aFuture = Date.parse(a.starts) > t;
+  const bFuture = Date.parse(b.starts) > t;
+  if (aFuture !== bFuture) return aFuture ? 1 : -1;
+  if (aFuture) {
+    const byStart = Date.parse(a.starts) - Date.parse(b.starts);
+    if (byStart !== 0) return byStart;
+  }
+  const ea = expiresAt(a);
+  const eb = expiresAt(b);
+  if (ea !== eb) return ea < eb ? -1 : 1;
+  return a.grantId < b.grantId ? -1 : a.grantId > b.grantId ? 1 : 0;
+}
+
+/** The spendable grants (remaining > 0, not due) in drain order. */
+export function drainOrder(grants: readonly GrantState[], now: Date): GrantState[] {
+  return grants
+    .filter((grant) => grant.remaining > 0 && !isDue(grant, now))
+    .sort((a, b) => compareDrainOrder(a, b, now));
+}
+
+/** Tokens a consumption could take now without overdraft. */
+export function spendable(state: BalanceState, now: Date): number {
+  return drainOrder(state.grants, now).reduce((total, grant) => total + grant.remaining, 0);
+}
+
+/** One grant drawn by a consumption. */
+export interface Draw {
+  grantId: string;
+  tokens: number;
+}
+
+/** What a consumption does to a balance, or why it cannot. */
+export type ConsumptionPlan =
+  | { ok: true; draws: Draw[]; debtAdded: number; next: BalanceState }
+  | { ok: false; available: number };
+
+/**
+ * Plans a consumption of `tokens` (integer >= 1) from `state` at `now`.
+ * Without overdraft, more than the spendable tokens is refused (`ok: false`, nothing
+ * changes). With `allowOverdraft`, the uncovered part becomes debt and the balance goes
+ * negative (post-paid use).
+ * @returns the draws, the debt added and the next state (version unchanged)
+ */
+export function planConsumption(input: {
+  state: BalanceState;
+  tokens: number;
+  allowOverdraft: boolean;
+  now: Date;
+}): ConsumptionPlan {
+  const { state, tokens, allowOverdraft, now } = input;
+  if (!Number.isInteger(tokens) || tokens < 1) throw new RangeError(`tokens must be an integer >= 1, got ${tokens}`);
+  const order = drainOrder(state.grants, now);
+  const available = order.reduce((total, grant) => total + grant.remaining, 0);
+  if (tokens > available && !allowOverdraft) return { ok: false, available };
+
+  const draws: Draw[] = [];
+  const taken = new Map<string, number>();
+  let left = tokens;
+  for (const grant of order) {
+    if (left === 0) break;
+    const take = Math.min(grant.remaining, left);
+    draws.push({ grantId: grant.grantId, tokens: take });
+    taken.set(grant.grantId, take);
+    left -= take;
+  }
+  const next: BalanceState = {
+    ...state,
+    balance: state.balance - tokens,
+    debt: state.debt + left,
+    grants: state.grants.map((grant) => {
+      const take = taken.get(grant.grantId);
+      return take === undefined ? grant : { ...grant, remaining: grant.remaining - take };
+    }),
+  };
+  return { ok: true, draws, debtAdded: left, next };
+}

@@ -1,0 +1,106 @@
+/**
+ * Domain errors. Each carries a stable `code` from the API contract (API.md, "Errors");
+ * the HTTP layer maps codes to statuses in one table (functions/http.ts). Core throws
+ * these and nothing HTTP-specific.
+ */
+
+/** Every error code the service can answer with (API.md error table, plus 5xx codes). */
+export type ErrorCode =
+  | "validation_error"
+  | "unauthorized"
+  | "invalid_signature"
+  | "insufficient_credits"
+  | "not_found"
+  | "conflict"
+  | "idempotency_conflict"
+  | "idempotency_in_progress"
+  | "already_subscribed"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "offer_locked"
+  | "quantity_limit_exceeded"
+  | "currency_not_offered"
+  | "start_in_past"
+  | "amount_out_of_range"
+  | "payment_provider_error"
+  | "service_unavailable"
+  | "internal_error";
+
+/**
+ * A refusal with a stable code, a human message and optional structured details
+ * (`details` names fields for validation errors, carries `balance` for 402, ...).
+ */
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = "DomainError";
+  }
+
+  /** The error as it is stored with an idempotency record and replayed. */
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** Input failed validation; `details` maps each bad field (dotted path) to what is wrong. */
+export class ValidationError extends DomainError {
+  constructor(details: Record<string, string>, message = "The request is invalid.") {
+    super("validation_error", message, details);
+  }
+}
+
+/** An offer, order or route that does not exist (or an inactive offer). */
+export class NotFoundError extends DomainError {
+  constructor(what: string, id: string) {
+    super("not_found", `${what} ${JSON.stringify(id)} was not found.`, { [what]: id });
+  }
+}
+
+/** A consumption larger than what the group holds; `details.balance` is the balance. */
+export class InsufficientCreditsError extends DomainError {
+  constructor(offerGroup: string, balance: number, requested: number) {
+    super(
+      "insufficient_credits",
+      `The balance of ${offerGroup} (${balance}) is lower than the ${requested} tokens requested.`,
+      { offerGroup, balance, requested },
+    );
+  }
+}
+
+/** A state conflict (paying a paid order, confirming a non-manual order, ...). */
+export class ConflictError extends DomainError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super("conflict", message, details);
+  }
+}
+
+/** Stripe (or another provider) failed; nothing was recorded as paid. */
+export class PaymentProviderError extends DomainError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super("payment_provider_error", message, details);
+  }
+}
+
+/**
+ * A failure worth retrying later (the database throttled, a conflict that outlasted
+ * the bounded retries). Mapped to 503 so that Stripe and clients retry.
+ */
+export class TransientError extends DomainError {
+  constructor(message: string, cause?: unknown) {
+    super("service_unavailable", message);
+    this.cause = cause;
+  }
+}
+
+/** A bad or stale `Stripe-Signature` (API.md: 400 `invalid_signature`). */
+export class InvalidSignatureError extends DomainError {
+  constructor(message = "The Stripe-Signature header does not verify.") {
+    super("invalid_signature", message);
+  }
+}

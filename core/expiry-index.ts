@@ -1,0 +1,33 @@
+/**
+ * The sparse expiry index (DESIGN.md "Grant items"): an active grant that expires is
+ * indexed under its expiry day (UTC) and a small shard number, so one day's due grants
+ * spread over {@link EXPIRY_SHARDS} partitions instead of one hot key; within a
+ * partition, entries sort by expiry instant. Pure.
+ */
+import { createHash } from "node:crypto";
+
+/** Partitions per expiry day. */
+export const EXPIRY_SHARDS = 8;
+
+/** The UTC day (YYYY-MM-DD) of an instant. */
+export function utcDay(at: Date): string {
+  return at.toISOString().slice(0, 10);
+}
+
+/** The shard of a grant, stable for its id, in [0, EXPIRY_SHARDS). */
+export function expiryShard(grantId: string): number {
+  return createHash("sha256").update(grantId).digest()[0]! % EXPIRY_SHARDS;
+}
+
+/** The index partition for a day and shard. */
+export function expiryBucket(day: string, shard: number): string {
+  return `${day}#${shard}`;
+}
+
+/** The index keys of an active grant expiring at `expires` (ISO). */
+export function expiryIndexKeys(userId: string, grantId: string, expires: string): { expiryBucket: string; expirySort: string } {
+  return {
+    expiryBucket: expiryBucket(utcDay(new Date(expires)), expiryShard(grantId)),
+    expirySort: `${expires}#${userId}#${grantId}`,
+  };
+}

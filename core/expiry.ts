@@ -1,0 +1,186 @@
+/**
+ * Expiry: grants whose instant has come lose their remaining tokens through a ledger
+ * `expire` entry written in the same transaction as the balance change and the grant's
+ * state change (conditional on the grant still being active, so each grant expires
+ * once, whoever runs it: a consumption settling what is due, a per-user check, or the
+ * daily job). The original's `checkForExpiredOrders` (ORIGINAL-BEHAVIOUR.md §3.4).
+ */
+import type { Context } from "./context.js";
+import { isDue, type BalanceState } from "./balance-state.js";
+import { balanceWrite, readBalance, readBalances } from "./balances.js";
+import type { Db } from "./db/service.js";
+import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
+import { planExpiry, type ExpiredGrant } from "./expiry-plan.js";
+import { isConditionFailure } from "./idempotency.js";
+import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
+import { RetryableConflict, retryOnConflict } from "./retry.js";
+
+/** Most grants expired in one transaction: 1 balance write + 2 actions per grant <= 100. */
+export const GRANTS_PER_EXPIRY_TRANSACTION = 45;
+
+/** A grant that expired, as reported to callers (API.md `expired: Grant[]`). */
+export interface ExpiredGrantReport {
+  grantId: string;
+  userId: string;
+  offerGroup: string;
+  orderId?: string | undefined;
+  offerId?: string | undefined;
+  tokens: number;
+  /** Tokens removed: the grant's remaining at its expiry. */
+  expiredTokens: number;
+  starts: string;
+  expires: string;
+}
+
+function expiryWrites(db: Db, state: BalanceState, expired: ExpiredGrant[], next: BalanceState, now: Date): TransactionItem[] {
+  const items: TransactionItem[] = [balanceWrite(db, next, state.version, now)];
+  let balance = state.balance;
+  for (const { grant, tokens } of expired) {
+    items.push(
+      commit(
+        db.entities.grant
+          .patch({ userId: state.userId, grantId: grant.grantId })
+          .set({ status: "expired", expiredAt: now.toISOString(), expiredTokens: tokens })
+          .remove(["expiryBucket", "expirySort"])
+          .where((attr, op) => op.eq(attr.status, "active")),
+      ),
+    );
+    if (tokens > 0) {
+      balance -= tokens;
+      const entry = newLedgerEntry(
+        {
+          userId: state.userId,
+          offerGroup: state.offerGroup,
+          tokens: -tokens,
+          reason: "expire",
+          grantId: grant.grantId,
+          ...(grant.orderId ? { orderId: grant.orderId } : {}),
+          draws: [{ grantId: grant.grantId, tokens }],
+          balanceAfter: balance,
+        },
+        now,
+      );
+      items.push(ledgerEntryWrite(db, entry));
+    }
+  }
+  return items;
+}
+
+/**
+ * Expires the grants of `state` that are due at `now` (at most
+ * {@link GRANTS_PER_EXPIRY_TRANSACTION}) in one transaction.
+ * @returns the grants expired (empty if none was due)
+ * @throws RetryableConflict when the balance changed since `state` was read
+ */
+export async function expireDueGrants(ctx: Pick<Context, "db">, state: BalanceState, now: Date): Promise<ExpiredGrantReport[]> {
+  const plan = planExpiry({ state, now, limit: GRANTS_PER_EXPIRY_TRANSACTION });
+  if (plan.expired.length === 0) return [];
+  const result = await transactWrite(ctx.db, expiryWrites(ctx.db, state, plan.expired, plan.next, now));
+  if (!result.committed) throw new RetryableConflict("balance changed while expiring");
+  await markOrdersExpired(ctx, state.userId, plan.expired, now);
+  return plan.expired.map(({ grant, tokens }) => ({
+    grantId: grant.grantId,
+    userId: state.userId,
+    offerGroup: state.offerGroup,
+    orderId: grant.orderId,
+    offerId: grant.offerId,
+    tokens: grant.tokens,
+    expiredTokens: tokens,
+    starts: grant.starts,
+    expires: grant.expires!,
+  }));
+}
+
+/**
+ * Orders whose every grant has expired become `expired` (informational: credits are
+ * decided by grants). Best effort and idempotent: a condition failure (the order is
+ * refunded, or still has a grant running) is not an error.
+ */
+async function markOrdersExpired(ctx: Pick<Context, "db">, userId: string, expired: ExpiredGrant[], now: Date): Promise<void> {
+  const orderIds = new Set(expired.map(({ grant }) => grant.orderId).filter((id): id is string => Boolean(id)));
+  for (const orderId of orderIds) {
+    try {
+      await ctx.db.entities.order
+        .patch({ userId, orderId })
+        .set({ status: "expired", updatedAt: now.toISOString() })
+        .append({ history: [{ date: now.toISOString(), status: "expired", message: "all its grants have expired" }] })
+        .where((attr, op) => `${op.eq(attr.status, "paid")} AND ${op.lte(attr.grantsExpire, now.toISOString())}`)
+        .go();
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+}
+
+/**
+ * Expires every due grant of one (user, offerGroup), retrying on conflicts.
+ * @returns the grants expired
+ */
+export async function expireGroup(ctx: Pick<Context, "db" | "clock">, userId: string, offerGroup: string): Promise<ExpiredGrantReport[]> {
+  const reports: ExpiredGrantReport[] = [];
+  await retryOnConflict(async () => {
+    for (;;) {
+      const now = ctx.clock.now();
+      const state = await readBalance(ctx, userId, offerGroup);
+      const done = await expireDueGrants(ctx, state, now);
+      reports.push(...done);
+      if (done.length < GRANTS_PER_EXPIRY_TRANSACTION) return;
+    }
+  });
+  return reports;
+}
+
+/** Expires every due grant of every group of the user. */
+export async function expireUser(ctx: Pick<Context, "db" | "clock">, userId: string): Promise<ExpiredGrantReport[]> {
+  const now = ctx.clock.now();
+  const balances = await readBalances(ctx, userId);
+  const reports: ExpiredGrantReport[] = [];
+  for (const state of balances.values()) {
+    if (state.grants.some((grant) => isDue(grant, now))) reports.push(...(await expireGroup(ctx, userId, state.offerGroup)));
+  }
+  return reports;
+}
+
+/** A warning that holds now (API.md `Warning`). */
+export interface Warning {
+  offerGroup: string;
+  kind: "expiring" | "low_balance";
+  balance: number;
+  /** The expiring grant's instant (`expiring`), or the group's next expiry, or null. */
+  expires: string | null;
+}
+
+/** Default warning window before an expiry (API.md: 7 days). */
+export const DEFAULT_WARNING_MS = 7 * 24 * 60 * 60 * 1000;
+
+/**
+ * The per-user expiry check (the original's `checkForExpiredOrders(userId, warn, low)`,
+ * which in practice did nothing, ORIGINAL-BEHAVIOUR.md §5.1): expires the grants whose
+ * date has passed, then lists every warning that holds now: groups with a grant
+ * expiring within `warnMs`, and groups at or below their `min` (a balance of 0 is at
+ * or below any min >= 0).
+ */
+export async function checkUserExpiry(
+  ctx: Pick<Context, "db" | "clock">,
+  userId: string,
+  options: { warnMs?: number | undefined; low?: ReadonlyArray<{ offerGroup: string; min: number }> | undefined } = {},
+): Promise<{ expired: Array<ExpiredGrantReport & { status: "expired" }>; warnings: Warning[] }> {
+  const expired = await expireUser(ctx, userId);
+  const now = ctx.clock.now();
+  const balances = await readBalances(ctx, userId);
+  const warnMs = options.warnMs ?? DEFAULT_WARNING_MS;
+  const warnings: Warning[] = [];
+  for (const state of [...balances.values()].sort((a, b) => (a.offerGroup < b.offerGroup ? -1 : 1))) {
+    const expiring = state.grants
+      .filter((grant) => grant.expires !== undefined && Date.parse(grant.expires) - now.getTime() <= warnMs)
+      .map((grant) => grant.expires!)
+      .sort();
+    const nextExpiry = state.grants.map((grant) => grant.expires).filter((at): at is string => at !== undefined).sort()[0] ?? null;
+    if (expiring.length > 0) warnings.push({ offerGroup: state.offerGroup, kind: "expiring", balance: state.balance, expires: expiring[0]! });
+    const low = options.low?.find((entry) => entry.offerGroup === state.offerGroup);
+    if (low && state.balance <= low.min) {
+      warnings.push({ offerGroup: state.offerGroup, kind: "low_balance", balance: state.balance, expires: nextExpiry });
+    }
+  }
+  return { expired: expired.map((report) => ({ ...report, status: "expired" as const })), warnings };
+}

@@ -1,0 +1,189 @@
+/**
+ * Fulfilment: an order becomes paid and its grants, ledger `purchase` entries and
+ * balances are written, exactly once (the original's `afterExecute`/`updateAsPaid`,
+ * which could credit twice and lost top-ups; ORIGINAL-BEHAVIOUR.md §3.3, §5).
+ *
+ * One transaction holds the order's state change (conditional on it not being paid
+ * yet), every grant, every ledger entry, every touched balance (conditional on its
+ * version) and the webhook event id when one is given; so a duplicate delivery, a
+ * concurrent confirmation or a crash half-way cannot credit twice or leave a payment
+ * uncredited. Cost: one consistent read of the order, one Query of the user's balances
+ * (which also gives the appendDate chain heads), one transaction.
+ */
+import type { Context } from "./context.js";
+import type { BalanceState } from "./balance-state.js";
+import { balanceWrite, readBalances } from "./balances.js";
+import type { Db, OrderItem } from "./db/service.js";
+import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
+import { grantWrite } from "./grants.js";
+import { newId } from "./ids.js";
+import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
+import { planPurchase, type PurchasePlan } from "./purchase-plan.js";
+import { RetryableConflict, retryOnConflict } from "./retry.js";
+import { webhookEventWrite, type WebhookEventRecord } from "./webhook-events.js";
+
+/** Who confirmed the payment, for the order's history. */
+export interface PaymentConfirmation {
+  /** `stripe` (webhook), `manual` (operator confirm) or `free` (total 0). */
+  source: "stripe" | "manual" | "free";
+  message: string;
+  /** What the provider said (JSON text) for the history. */
+  payload?: string | undefined;
+  /** The webhook event that confirmed it: recorded in the same transaction. */
+  event?: WebhookEventRecord | undefined;
+  /**
+   * A last check on the order as read (the payment matches it): returns why it does not,
+   * or undefined. A mismatch pays nothing.
+   */
+  check?: ((order: OrderItem) => string | undefined) | undefined;
+}
+
+/** The outcome of a fulfilment attempt. */
+export type FulfilmentResult =
+  | { applied: true; order: OrderItem }
+  | { applied: false; reason: "unknown_order" | "already_paid" | "not_payable" | "duplicate_event"; order?: OrderItem }
+  | { applied: false; reason: "mismatch"; detail: string; order: OrderItem };
+
+/** Statuses from which an order may become paid (a failed attempt is not final). */
+export const PAYABLE_STATUSES = ["pending", "refused", "error"] as const;
+
+/** The paid order's fields after `plan`. */
+function paidOrder(order: OrderItem, plan: PurchasePlan, confirmation: PaymentConfirmation, now: Date): OrderItem {
+  const root = plan.grants[0]!;
+  const expiries = plan.grants.map((grant) => grant.expires);
+  const grantsExpire = expiries.some((at) => at === null)
+    ? undefined
+    : new Date(Math.max(...expiries.map((at) => at!.getTime()))).toISOString();
+  const history = [...order.history];
+  for (const note of plan.notes) history.push({ date: now.toISOString(), status: order.status, message: note });
+  history.push({
+    date: now.toISOString(),
+    status: "paid",
+    message: confirmation.message,
+    ...(confirmation.payload ? { payload: confirmation.payload } : {}),
+  });
+  const { expires: _expires, grantsExpire: _grantsExpire, ...unpaid } = order;
+  return {
+    ...unpaid,
+    status: "paid",
+    starts: root.starts.toISOString(),
+    grantIds: plan.grants.map((grant) => grant.grantId),
+    combinedItems: order.combinedItems.map((item, index) => {
+      const grant = plan.grants.find((g) => g.itemIndex === index)!;
+      return {
+        ...item,
+        grantId: grant.grantId,
+        starts: grant.starts.toISOString(),
+        ...(grant.expires ? { expires: grant.expires.toISOString() } : {}),
+      };
+    }),
+    history,
+    updatedAt: now.toISOString(),
+    ...(root.expires ? { expires: root.expires.toISOString() } : {}),
+    ...(grantsExpire ? { grantsExpire } : {}),
+  };
+}
+
+/**
+ * The actions that pay `order` from the `balances` read: order write first (index 0),
+ * then balances, grants, ledger entries, and the event record last.
+ * @param orderWrite `create` for a free order paid at creation, `update` otherwise
+ */
+export function purchaseWrites(input: {
+  db: Db;
+  order: OrderItem;
+  balances: ReadonlyMap<string, BalanceState>;
+  confirmation: PaymentConfirmation;
+  now: Date;
+  orderWrite: "create" | "update";
+}): { items: TransactionItem[]; paid: OrderItem } {
+  const { db, order, balances, confirmation, now } = input;
+  const plan = planPurchase({ order, balances, now, newGrantId: () => newId(now) });
+  const paid = paidOrder(order, plan, confirmation, now);
+
+  const items: TransactionItem[] = [];
+  items.push(
+    input.orderWrite === "create"
+      ? commit(db.entities.order.create(paid))
+      : commit(
+          db.entities.order
+            .put(paid)
+            .where((attr, op) => `${op.eq(attr.status, order.status)} AND ${op.eq(attr.updatedAt, order.updatedAt)}`),
+        ),
+  );
+  for (const [group, next] of plan.balances) {
+    items.push(balanceWrite(db, next, balances.get(group)?.version ?? 0, now));
+  }
+  for (const grant of plan.grants) {
+    items.push(
+      grantWrite(
+        db,
+        {
+          grantId: grant.grantId,
+          userId: order.userId,
+          offerGroup: grant.offerGroup,
+          reason: "purchase",
+          orderId: order.orderId,
+          offerId: grant.offerId,
+          orderOfferId: order.offerId,
+          tokens: grant.tokens,
+          starts: grant.starts.toISOString(),
+          expires: grant.expires?.toISOString(),
+        },
+        now,
+      ),
+    );
+    items.push(
+      ledgerEntryWrite(
+        db,
+        newLedgerEntry(
+          {
+            userId: order.userId,
+            offerGroup: grant.offerGroup,
+            tokens: grant.tokens,
+            reason: "purchase",
+            orderId: order.orderId,
+            grantId: grant.grantId,
+            ...(grant.debtRepaid > 0 ? { debtRepaid: grant.debtRepaid } : {}),
+            balanceAfter: grant.balanceAfter,
+          },
+          now,
+        ),
+      ),
+    );
+  }
+  if (confirmation.event) items.push(webhookEventWrite(db, confirmation.event, now));
+  return { items, paid };
+}
+
+/**
+ * Marks the order paid and credits it, exactly once.
+ * @returns applied with the paid order, or why nothing was done (unknown order, already
+ *   paid, not payable (expired/refunded), event already processed)
+ */
+export async function fulfilOrder(
+  ctx: Pick<Context, "db" | "clock">,
+  userId: string,
+  orderId: string,
+  confirmation: PaymentConfirmation,
+): Promise<FulfilmentResult> {
+  return retryOnConflict(async () => {
+    const now = ctx.clock.now();
+    const { data: order } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
+    if (!order) return { applied: false, reason: "unknown_order" };
+    if (order.status === "paid") return { applied: false, reason: "already_paid", order };
+    if (!(PAYABLE_STATUSES as readonly string[]).includes(order.status)) return { applied: false, reason: "not_payable", order };
+    const mismatch = confirmation.check?.(order);
+    if (mismatch !== undefined) return { applied: false, reason: "mismatch", detail: mismatch, order };
+
+    const balances = await readBalances(ctx, userId);
+    const { items, paid } = purchaseWrites({ db: ctx.db, order, balances, confirmation, now, orderWrite: "update" });
+    const written = await transactWrite(ctx.db, items);
+    if (written.committed) return { applied: true, order: paid };
+    const eventIndex = confirmation.event ? items.length - 1 : -1;
+    if (written.rejections.some((r) => r.index === eventIndex && r.code === "ConditionalCheckFailed")) {
+      return { applied: false, reason: "duplicate_event", order };
+    }
+    throw new RetryableConflict("order or balance changed while paying");
+  });
+}

@@ -1,0 +1,120 @@
+/**
+ * Purchase rules, pure: the grants a paid order creates, their dates and tokens, and
+ * what each group's balance becomes (API.md "Orders and payment"; ORIGINAL-BEHAVIOUR.md
+ * §3.1-3.3 with its bugs fixed).
+ *
+ * - The root grant, in the order's offerGroup, holds `tokenCount × quantity` tokens; it
+ *   exists even with 0 tokens (a pure subscription or a bundle root: its period is what
+ *   unlocks offers and what the subscription check sees).
+ * - Start: the order's requested `starts` if still in the future; if it has passed, the
+ *   confirmation instant (noted in the history); else with `appendDate` the chain head
+ *   (latest expiry among the group's unexpired grants) when in the future; else now.
+ * - Expiry: start + cycle × quantity (core/cycles.ts); `once` never expires.
+ * - Bundle items: one grant each in the item's offerGroup, with `item.tokens` tokens
+ *   (item quantity × order quantity × item tokenCount, computed at order creation).
+ *   They last the root offer's cycle × order quantity; an item whose offer has
+ *   `appendDate` starts at its own group's chain head (or now), the others share the
+ *   root grant's dates.
+ * - A purchase never shortens or replaces an existing grant and always adds its tokens;
+ *   debt in a group is repaid first from the new grant (core/balance-state.ts).
+ */
+import { addGrant, chainHead, emptyBalance, type BalanceState } from "./balance-state.js";
+import { expiryDate, type CycleTerms } from "./cycles.js";
+
+/** The parts of an order a purchase plan reads (a stored order fits). */
+export interface PurchaseOrder extends CycleTerms {
+  userId: string;
+  orderId: string;
+  offerId: string;
+  offerGroup: string;
+  quantity: number;
+  tokens: number;
+  appendDate: boolean;
+  requestedStarts?: string | undefined;
+  combinedItems: ReadonlyArray<{
+    offerId: string;
+    offerGroup: string;
+    tokens: number;
+    appendDate: boolean;
+  }>;
+}
+
+/** A grant the purchase creates. `itemIndex` is null for the root grant. */
+export interface PlannedGrant {
+  grantId: string;
+  offerGroup: string;
+  offerId: string;
+  tokens: number;
+  starts: Date;
+  expires: Date | null;
+  debtRepaid: number;
+  balanceAfter: number;
+  itemIndex: number | null;
+}
+
+/** What paying an order does. */
+export interface PurchasePlan {
+  /** Root grant first, then one per bundle item in order. */
+  grants: PlannedGrant[];
+  /** Next state of every group touched (versions unchanged: the writer bumps them). */
+  balances: Map<string, BalanceState>;
+  /** History notes (e.g. a requested start that had passed). */
+  notes: string[];
+}
+
+/**
+ * Plans the grants of `order` paid at `now`.
+ * @param balances current state of the user's groups (missing groups are empty)
+ * @param newGrantId makes a fresh grant id (ULID)
+ */
+export function planPurchase(input: {
+  order: PurchaseOrder;
+  balances: ReadonlyMap<string, BalanceState>;
+  now: Date;
+  newGrantId: () => string;
+}): PurchasePlan {
+  const { order, now, newGrantId } = input;
+  const balances = new Map(input.balances);
+  const stateOf = (group: string) => balances.get(group) ?? emptyBalance(order.userId, group);
+  const notes: string[] = [];
+  const grants: PlannedGrant[] = [];
+
+  const add = (group: string, offerId: string, tokens: number, starts: Date, expires: Date | null, itemIndex: number | null) => {
+    const grantId = newGrantId();
+    const { next, debtRepaid } = addGrant(stateOf(group), {
+      grantId,
+      orderId: order.orderId,
+      offerId,
+      orderOfferId: order.offerId,
+      tokens,
+      starts: starts.toISOString(),
+      expires: expires?.toISOString(),
+    });
+    balances.set(group, next);
+    grants.push({ grantId, offerGroup: group, offerId, tokens, starts, expires, debtRepaid, balanceAfter: next.balance, itemIndex });
+  };
+
+  // A. Root grant dates.
+  let rootStarts = now;
+  if (order.requestedStarts !== undefined) {
+    const requested = new Date(order.requestedStarts);
+    if (requested.getTime() > now.getTime()) rootStarts = requested;
+    else notes.push(`requested start ${order.requestedStarts} had passed at confirmation; the grant starts at ${now.toISOString()}`);
+  } else if (order.appendDate) {
+    rootStarts = chainHead(stateOf(order.offerGroup), now) ?? now;
+  }
+  const rootExpires = expiryDate(rootStarts, order, order.quantity);
+  add(order.offerGroup, order.offerId, order.tokens, rootStarts, rootExpires, null);
+
+  // B. Bundle items, in order: each chains within its own group, after what came before.
+  order.combinedItems.forEach((item, index) => {
+    if (item.appendDate) {
+      const starts = chainHead(stateOf(item.offerGroup), now) ?? now;
+      add(item.offerGroup, item.offerId, item.tokens, starts, expiryDate(starts, order, order.quantity), index);
+    } else {
+      add(item.offerGroup, item.offerId, item.tokens, rootStarts, rootExpires, index);
+    }
+  });
+
+  return { grants, balances, notes };
+}

@@ -1,0 +1,177 @@
+/**
+ * Stripe webhook events applied to orders (API.md `POST /webhooks/stripe`). The
+ * original verified signatures and did nothing else (ORIGINAL-BEHAVIOUR.md §6).
+ *
+ * - `payment_intent.succeeded`, `checkout.session.completed` (paid),
+ *   `checkout.session.async_payment_succeeded`: the PaymentIntent is read back from
+ *   Stripe (events can be stale or forged with a leaked secret), must be `succeeded`,
+ *   be one of the order's PaymentIntents (or carry its order id, for Checkout), and
+ *   match the order's amount and currency; then the order is paid exactly once.
+ * - `payment_intent.payment_failed`, `payment_intent.canceled`,
+ *   `checkout.session.async_payment_failed`: a pending order becomes `refused` (not
+ *   final: a later success still pays it). A paid order is left alone.
+ * - Anything else, unknown orders and already-applied events are ignored (200).
+ * Orders are found through `metadata.orderId` and `metadata.userId`, set on every
+ * PaymentIntent and Checkout Session this service creates. Each change is written with
+ * the event id in one transaction, so an event applies at most once.
+ */
+import type { Context } from "./context.js";
+import type { OrderItem } from "./db/service.js";
+import { commit, transactWrite } from "./db/transact.js";
+import { fulfilOrder, PAYABLE_STATUSES } from "./fulfilment.js";
+import type { StripeEvent } from "./payments/stripe-webhook.js";
+import { RetryableConflict, retryOnConflict } from "./retry.js";
+import { webhookEventWrite } from "./webhook-events.js";
+
+/** What handling an event did. */
+export interface WebhookOutcome {
+  outcome: "applied" | "ignored";
+  /** Why, in a few words (logged). */
+  reason: string;
+  orderId?: string | undefined;
+}
+
+type EventObject = Record<string, unknown>;
+
+const text = (value: unknown): string | undefined => (typeof value === "string" && value.length > 0 ? value : undefined);
+
+function orderRef(object: EventObject): { userId: string; orderId: string } | undefined {
+  const metadata = (object.metadata ?? {}) as Record<string, unknown>;
+  const userId = text(metadata.userId);
+  const orderId = text(metadata.orderId);
+  return userId && orderId ? { userId, orderId } : undefined;
+}
+
+/**
+ * Applies one verified Stripe event.
+ * @throws PaymentProviderError / database errors when applying failed for a transient
+ *   reason (the caller answers 5xx, Stripe delivers again)
+ */
+export async function handleStripeEvent(ctx: Context, event: StripeEvent): Promise<WebhookOutcome> {
+  const object = event.data.object;
+  switch (event.type) {
+    case "payment_intent.succeeded":
+      return confirmPayment(ctx, event, text(object.id), orderRef(object));
+    case "checkout.session.completed":
+      if (object.payment_status !== "paid") return { outcome: "ignored", reason: "checkout session awaits an asynchronous payment" };
+      return confirmPayment(ctx, event, text(object.payment_intent), orderRef(object));
+    case "checkout.session.async_payment_succeeded":
+      return confirmPayment(ctx, event, text(object.payment_intent), orderRef(object));
+    case "payment_intent.payment_failed":
+    case "payment_intent.canceled": {
+      const error = (object.last_payment_error ?? {}) as Record<string, unknown>;
+      const message =
+        event.type === "payment_intent.canceled"
+          ? `payment cancelled (${text(object.cancellation_reason) ?? "no reason given"})`
+          : `payment failed: ${text(error.message) ?? text(error.code) ?? "no reason given"}`;
+      return refusePayment(ctx, event, text(object.id), orderRef(object), message);
+    }
+    case "checkout.session.async_payment_failed":
+      return refusePayment(ctx, event, text(object.payment_intent), orderRef(object), "asynchronous checkout payment failed");
+    default:
+      return { outcome: "ignored", reason: `event type ${event.type} is not handled` };
+  }
+}
+
+/** The order's claim on a PaymentIntent: one of its attempts, or its Checkout Session's. */
+function ownsPaymentIntent(order: OrderItem, paymentIntentId: string, metadataOrderId: string | undefined): boolean {
+  if (order.paymentIntentIds.includes(paymentIntentId)) return true;
+  return order.provider === "stripe_checkout" && metadataOrderId === order.orderId;
+}
+
+async function confirmPayment(
+  ctx: Context,
+  event: StripeEvent,
+  paymentIntentId: string | undefined,
+  ref: { userId: string; orderId: string } | undefined,
+): Promise<WebhookOutcome> {
+  if (!paymentIntentId || !ref) return { outcome: "ignored", reason: "no PaymentIntent or order metadata" };
+
+  // A. Ask Stripe for the PaymentIntent's current state (a transient failure throws: 5xx).
+  const intent = await ctx.payments.retrievePaymentIntent(paymentIntentId);
+  if (intent.status !== "succeeded") {
+    return { outcome: "ignored", reason: `PaymentIntent is ${intent.status}, not succeeded`, orderId: ref.orderId };
+  }
+  const payload = JSON.stringify({
+    eventId: event.id,
+    paymentIntentId: intent.id,
+    status: intent.status,
+    amountReceived: intent.amountReceived,
+    currency: intent.currency,
+  });
+
+  // B. Pay the order once, if the payment is the order's and matches it.
+  const result = await fulfilOrder(ctx, ref.userId, ref.orderId, {
+    source: "stripe",
+    message: `payment succeeded (${intent.id})`,
+    payload,
+    event: { eventId: event.id, type: event.type, userId: ref.userId, orderId: ref.orderId, outcome: "paid" },
+    check: (order) => {
+      if (!ownsPaymentIntent(order, intent.id, intent.metadata.orderId)) return `PaymentIntent ${intent.id} is not one of this order's`;
+      if (intent.currency !== order.total.currency) return `currency ${intent.currency} differs from the order's ${order.total.currency}`;
+      if (intent.amountReceived !== order.total.amount) return `amount received ${intent.amountReceived} differs from the order's total ${order.total.amount}`;
+      return undefined;
+    },
+  });
+  if (result.applied) return { outcome: "applied", reason: "order paid", orderId: ref.orderId };
+  if (result.reason === "mismatch") {
+    await noteOnOrder(ctx, result.order, event, `inconsistent payment, not credited: ${result.detail}`, payload);
+    return { outcome: "ignored", reason: result.detail, orderId: ref.orderId };
+  }
+  return { outcome: "ignored", reason: result.reason.replace(/_/g, " "), orderId: ref.orderId };
+}
+
+async function refusePayment(
+  ctx: Context,
+  event: StripeEvent,
+  paymentIntentId: string | undefined,
+  ref: { userId: string; orderId: string } | undefined,
+  message: string,
+): Promise<WebhookOutcome> {
+  if (!paymentIntentId || !ref) return { outcome: "ignored", reason: "no PaymentIntent or order metadata" };
+  return retryOnConflict(async () => {
+    const now = ctx.clock.now();
+    const { data: order } = await ctx.db.entities.order.get(ref).go({ consistent: true });
+    if (!order) return { outcome: "ignored", reason: "unknown order", orderId: ref.orderId };
+    if (!ownsPaymentIntent(order, paymentIntentId, ref.orderId)) {
+      return { outcome: "ignored", reason: `PaymentIntent ${paymentIntentId} is not one of this order's`, orderId: ref.orderId };
+    }
+    if (!(PAYABLE_STATUSES as readonly string[]).includes(order.status)) {
+      return { outcome: "ignored", reason: `order is ${order.status}`, orderId: ref.orderId };
+    }
+    const refused: OrderItem = {
+      ...order,
+      status: "refused",
+      history: [
+        ...order.history,
+        { date: now.toISOString(), status: "refused", message, payload: JSON.stringify({ eventId: event.id, paymentIntentId }) },
+      ],
+      updatedAt: now.toISOString(),
+    };
+    const written = await transactWrite(ctx.db, [
+      commit(
+        ctx.db.entities.order
+          .put(refused)
+          .where((attr, op) => `${op.eq(attr.status, order.status)} AND ${op.eq(attr.updatedAt, order.updatedAt)}`),
+      ),
+      webhookEventWrite(ctx.db, { eventId: event.id, type: event.type, ...ref, outcome: "refused" }, now),
+    ]);
+    if (written.committed) return { outcome: "applied", reason: "order refused", orderId: ref.orderId };
+    if (written.rejections.some((r) => r.index === 1)) return { outcome: "ignored", reason: "duplicate event", orderId: ref.orderId };
+    throw new RetryableConflict("order changed while refusing");
+  });
+}
+
+/** Adds a history entry to an unpaid order (an inconsistent payment), once per event. */
+async function noteOnOrder(ctx: Context, order: OrderItem, event: StripeEvent, message: string, payload: string): Promise<void> {
+  const now = ctx.clock.now();
+  await transactWrite(ctx.db, [
+    commit(
+      ctx.db.entities.order
+        .patch({ userId: order.userId, orderId: order.orderId })
+        .append({ history: [{ date: now.toISOString(), status: order.status, message, payload }] })
+        .set({ updatedAt: now.toISOString() }),
+    ),
+    webhookEventWrite(ctx.db, { eventId: event.id, type: event.type, userId: order.userId, orderId: order.orderId, outcome: "inconsistent" }, now),
+  ]);
+}

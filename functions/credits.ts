@@ -1,0 +1,36 @@
+/** Credit reads and promotional grants (API.md "Credits and consumption"). */
+import { checkSubscription, getCredits } from "../core/credits.js";
+import { createPromotionalGrant } from "../core/grants.js";
+import { listLedger } from "../core/ledger.js";
+import { createApi, honoPath, jsonBody, lambdaHandler, pathParams, queryParams } from "./http.js";
+import { grantBody, ledgerQuery, userOfferPath, userPath } from "./schemas.js";
+
+/** The function's app. */
+export const app = createApi();
+
+app.get(honoPath("/users/{userId}/credits"), async (c) => {
+  const { userId } = pathParams(c, userPath);
+  return c.json(await getCredits(c.get("runtime").core, userId), 200);
+});
+
+app.get(honoPath("/users/{userId}/ledger"), async (c) => {
+  const { userId } = pathParams(c, userPath);
+  const query = queryParams(c, ledgerQuery);
+  const iso = (at: string | undefined) => (at ? new Date(at).toISOString() : undefined);
+  const page = await listLedger(c.get("runtime").core, userId, { ...query, from: iso(query.from), to: iso(query.to) });
+  return c.json(page, 200);
+});
+
+app.get(honoPath("/users/{userId}/subscriptions/{offerId}"), async (c) => {
+  const { userId, offerId } = pathParams(c, userOfferPath);
+  return c.json(await checkSubscription(c.get("runtime").core, userId, offerId), 200);
+});
+
+app.post(honoPath("/users/{userId}/grants"), async (c) => {
+  const { userId } = pathParams(c, userPath);
+  const body = jsonBody(c, grantBody);
+  return c.json(await createPromotionalGrant(c.get("runtime").core, { userId, ...body }), 201);
+});
+
+/** Lambda entry point. */
+export const handler = lambdaHandler(app);

@@ -1,0 +1,205 @@
+/**
+ * The HTTP edge, written once: a Hono app per Lambda function (library `hono`, its
+ * `hono/aws-lambda` adapter turns API Gateway HTTP API v2 events into requests,
+ * base64 bodies included), with
+ * - API key auth (`Authorization: Bearer <key>`, several keys for rotation, compared in
+ *   constant time) on every route but the Stripe webhook;
+ * - JSON bodies: over 1 MB -> 413, not `application/json` -> 415, invalid JSON -> 400;
+ * - validation with zod: 400 `validation_error` naming each bad field;
+ * - domain errors mapped to statuses in one table; anything unexpected -> 500 (or 503
+ *   when transient) with no stack or secret in the body;
+ * - unknown routes -> 404 `not_found`.
+ * Handlers then read: parse -> validate -> call core -> map.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { Hono, type Context as HonoContext } from "hono";
+import { handle } from "hono/aws-lambda";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
+import { DomainError, ValidationError, type ErrorCode } from "../core/errors.js";
+import { hashRequest, type IdempotentRequest } from "../core/idempotency.js";
+import { logger, runtime, type Runtime } from "./runtime.js";
+
+/** Largest accepted body (API.md: 413 over 1 MB). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** HTTP status of each error code (API.md error table). */
+export const STATUS_OF: Record<ErrorCode, ContentfulStatusCode> = {
+  validation_error: 400,
+  invalid_signature: 400,
+  unauthorized: 401,
+  insufficient_credits: 402,
+  not_found: 404,
+  conflict: 409,
+  idempotency_conflict: 409,
+  idempotency_in_progress: 409,
+  already_subscribed: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  offer_locked: 422,
+  quantity_limit_exceeded: 422,
+  currency_not_offered: 422,
+  start_in_past: 422,
+  amount_out_of_range: 422,
+  internal_error: 500,
+  payment_provider_error: 502,
+  service_unavailable: 503,
+};
+
+/** Hono environment of the handlers: the runtime and the raw body bytes. */
+export type ApiEnv = { Variables: { runtime: Runtime; rawBody: Buffer } };
+
+/** The JSON error body (API.md "Errors"). */
+export function errorBody(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+const TRANSIENT_AWS_ERRORS = new Set([
+  "ProvisionedThroughputExceededException",
+  "ThrottlingException",
+  "RequestLimitExceeded",
+  "InternalServerError",
+  "ServiceUnavailable",
+  "TransactionConflictException",
+  "TransactionInProgressException",
+  "TimeoutError",
+]);
+
+/** True for failures worth a retry: throttling, AWS 5xx, network errors. */
+export function isTransient(error: unknown): boolean {
+  const e = error as { name?: string; code?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
+  if (!e || typeof e !== "object") return false;
+  if (e.name && TRANSIENT_AWS_ERRORS.has(e.name)) return true;
+  if (e.$retryable) return true;
+  if ((e.$metadata?.httpStatusCode ?? 0) >= 500) return true;
+  return ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(e.code ?? "");
+}
+
+/** Maps any thrown value to a JSON error response. */
+export function errorResponse(c: HonoContext, error: unknown): Response {
+  if (error instanceof DomainError) {
+    return c.json(errorBody(error.code, error.message, error.details), STATUS_OF[error.code]);
+  }
+  const cause = (error as { cause?: unknown })?.cause;
+  if (isTransient(error) || isTransient(cause)) {
+    logger.warn("transient failure", { error: error as Error });
+    return c.json(errorBody("service_unavailable", "A dependency is temporarily unavailable; retry later."), 503);
+  }
+  logger.error("unexpected failure", { error: error as Error });
+  return c.json(errorBody("internal_error", "Something went wrong."), 500);
+}
+
+function sha256(value: string): Buffer {
+  return createHash("sha256").update(value).digest();
+}
+
+/** Constant-time check of a presented key against the valid ones (hashes compared, so lengths leak nothing). */
+export function keyMatches(presented: string, valid: readonly string[]): boolean {
+  const digest = sha256(presented);
+  let match = false;
+  for (const key of valid) match = timingSafeEqual(digest, sha256(key)) || match;
+  return match;
+}
+
+/**
+ * A Hono app with the shared middleware. `auth: false` only for the Stripe webhook,
+ * which is authenticated by its signature instead.
+ */
+export function createApi(options: { auth: boolean } = { auth: true }): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  app.onError((error, c) => errorResponse(c, error));
+  app.notFound((c) => c.json(errorBody("not_found", `No route ${c.req.method} ${c.req.path}.`), 404));
+  app.use("*", async (c, next) => {
+    const rt = await runtime();
+    c.set("runtime", rt);
+    if (options.auth) {
+      const header = c.req.header("authorization") ?? "";
+      const match = /^Bearer\s+(.+)$/i.exec(header.trim());
+      if (!match || rt.config.apiKeys.length === 0 || !keyMatches(match[1]!, rt.config.apiKeys)) {
+        return c.json(errorBody("unauthorized", "A valid API key is required (Authorization: Bearer <key>)."), 401);
+      }
+    }
+    const raw = Buffer.from(await c.req.arrayBuffer());
+    if (raw.byteLength > MAX_BODY_BYTES) {
+      return c.json(errorBody("payload_too_large", `The body is over ${MAX_BODY_BYTES} bytes.`), 413);
+    }
+    c.set("rawBody", raw);
+    await next();
+  });
+  return app;
+}
+
+/** The Lambda handler (API Gateway HTTP API v2 events) of an app. */
+export function lambdaHandler(app: Hono<ApiEnv>) {
+  return handle(app);
+}
+
+/** Hono path syntax (`:id`) from API Gateway's (`{id}`). */
+export function honoPath(route: string): string {
+  return route.replace(/\{(\w+)\}/g, ":$1");
+}
+
+/** Turns zod issues into `{ field: message }`, field paths dotted (`prices.0.amount`). */
+export function fieldErrors(error: z.ZodError, prefix?: string): Record<string, string> {
+  const details: Record<string, string> = {};
+  for (const issue of error.issues) {
+    const keys =
+      issue.code === "unrecognized_keys" ? issue.keys.map((key) => [...issue.path, key]) : [issue.path];
+    for (const path of keys) {
+      const field = [prefix, ...path.map(String)].filter(Boolean).join(".") || prefix || "body";
+      details[field] ??= issue.code === "unrecognized_keys" ? "unknown field" : issue.message;
+    }
+  }
+  return details;
+}
+
+/** Validates `value` against `schema`; throws a ValidationError naming each bad field. */
+export function validate<S extends z.ZodType>(schema: S, value: unknown, prefix?: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ValidationError(fieldErrors(result.error, prefix));
+  return result.data;
+}
+
+/**
+ * The request's JSON body, validated. An empty body counts as `{}` (routes without a
+ * body); a body that is not `application/json` -> 415; invalid JSON -> 400.
+ */
+export function jsonBody<S extends z.ZodType>(c: HonoContext<ApiEnv>, schema: S): z.output<S> {
+  return validate(schema, parsedBody(c));
+}
+
+/** The parsed JSON body (`{}` when empty), checking the content type. */
+export function parsedBody(c: HonoContext<ApiEnv>): unknown {
+  const raw = c.get("rawBody");
+  if (raw.byteLength === 0) return {};
+  const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json") {
+    throw new DomainError("unsupported_media_type", "The body must be application/json.", { "content-type": type || null });
+  }
+  try {
+    return JSON.parse(raw.toString("utf8"));
+  } catch {
+    throw new ValidationError({ body: "invalid JSON" });
+  }
+}
+
+/** The path parameters, validated. */
+export function pathParams<S extends z.ZodType>(c: HonoContext<ApiEnv>, schema: S): z.output<S> {
+  return validate(schema, c.req.param());
+}
+
+/** The query parameters (last value of each), validated. */
+export function queryParams<S extends z.ZodType>(c: HonoContext<ApiEnv>, schema: S): z.output<S> {
+  return validate(schema, c.req.query());
+}
+
+/**
+ * The `Idempotency-Key` of the request (1-255 characters) scoped to `scope`, with the
+ * hash of the parsed body, or undefined without the header.
+ */
+export function idempotencyOf(c: HonoContext<ApiEnv>, scope: string, body: unknown): IdempotentRequest | undefined {
+  const key = c.req.header("idempotency-key");
+  if (key === undefined) return undefined;
+  if (key.length < 1 || key.length > 255) throw new ValidationError({ "Idempotency-Key": "must be 1-255 characters" });
+  return { scope, key, requestHash: hashRequest(body) };
+}

@@ -1,0 +1,46 @@
+/** Order routes (API.md "Orders and payment"). */
+import { confirmManualOrder, createOrder, getOrder, listOrders, retryPayment } from "../core/orders.js";
+import { createApi, honoPath, idempotencyOf, lambdaHandler, parsedBody, pathParams, queryParams, validate } from "./http.js";
+import { orderBody, orderListQuery, userOrderPath, userPath } from "./schemas.js";
+
+/** The function's app. */
+export const app = createApi();
+
+app.post(honoPath("/users/{userId}/orders"), async (c) => {
+  const { userId } = pathParams(c, userPath);
+  const raw = parsedBody(c);
+  const body = validate(orderBody, raw);
+  const result = await createOrder(c.get("runtime").core, {
+    userId,
+    ...body,
+    starts: body.starts ?? undefined,
+    idempotency: idempotencyOf(c, "orders", raw),
+  });
+  return c.json(result, 201);
+});
+
+app.get(honoPath("/users/{userId}/orders"), async (c) => {
+  const { userId } = pathParams(c, userPath);
+  const page = queryParams(c, orderListQuery);
+  return c.json(await listOrders(c.get("runtime").core, userId, page), 200);
+});
+
+app.get(honoPath("/users/{userId}/orders/{orderId}"), async (c) => {
+  const { userId, orderId } = pathParams(c, userOrderPath);
+  return c.json(await getOrder(c.get("runtime").core, userId, orderId), 200);
+});
+
+app.post(honoPath("/users/{userId}/orders/{orderId}/confirm"), async (c) => {
+  const { userId, orderId } = pathParams(c, userOrderPath);
+  parsedBody(c);
+  return c.json(await confirmManualOrder(c.get("runtime").core, userId, orderId), 200);
+});
+
+app.post(honoPath("/users/{userId}/orders/{orderId}/pay"), async (c) => {
+  const { userId, orderId } = pathParams(c, userOrderPath);
+  parsedBody(c);
+  return c.json(await retryPayment(c.get("runtime").core, userId, orderId), 200);
+});
+
+/** Lambda entry point. */
+export const handler = lambdaHandler(app);

@@ -1,0 +1,45 @@
+/**
+ * The route table: every route of the HTTP API and the Lambda function serving it.
+ * Read by `infra/api.ts` (API Gateway routes) and by the local runner (which turns a
+ * request into the same API Gateway v2 event, routeKey and path parameters included),
+ * so the deployed and local routing cannot differ. No runtime dependency: infra loads it.
+ */
+
+/** The HTTP functions: name -> handler module (relative to the project root). */
+export const HTTP_FUNCTIONS = {
+  offers: "functions/offers.handler",
+  orders: "functions/orders.handler",
+  consumption: "functions/consumption.handler",
+  credits: "functions/credits.handler",
+  expiry: "functions/expiry.handler",
+  webhook: "functions/webhook.handler",
+  notFound: "functions/not-found.handler",
+} as const;
+
+/** Name of an HTTP function. */
+export type HttpFunctionName = keyof typeof HTTP_FUNCTIONS;
+
+/** Every route (API Gateway route key `METHOD /path/{param}`) and its function. */
+export const ROUTES = [
+  { route: "PUT /offers/{offerId}", fn: "offers" },
+  { route: "GET /offers/{offerId}", fn: "offers" },
+  { route: "GET /offers", fn: "offers" },
+  { route: "POST /users/{userId}/orders", fn: "orders" },
+  { route: "GET /users/{userId}/orders", fn: "orders" },
+  { route: "GET /users/{userId}/orders/{orderId}", fn: "orders" },
+  { route: "POST /users/{userId}/orders/{orderId}/confirm", fn: "orders" },
+  { route: "POST /users/{userId}/orders/{orderId}/pay", fn: "orders" },
+  { route: "POST /users/{userId}/consumptions", fn: "consumption" },
+  { route: "GET /users/{userId}/credits", fn: "credits" },
+  { route: "GET /users/{userId}/ledger", fn: "credits" },
+  { route: "GET /users/{userId}/subscriptions/{offerId}", fn: "credits" },
+  { route: "POST /users/{userId}/grants", fn: "credits" },
+  { route: "POST /users/{userId}/expiry-check", fn: "expiry" },
+  { route: "POST /webhooks/stripe", fn: "webhook" },
+] as const satisfies ReadonlyArray<{ route: string; fn: HttpFunctionName }>;
+
+/** The route key API Gateway uses for requests no route matches. */
+export const DEFAULT_ROUTE = { route: "$default", fn: "notFound" } as const;
+
+/** The one route that needs no API key (it verifies a Stripe signature instead). */
+export const UNAUTHENTICATED_ROUTES: readonly string[] = ["POST /webhooks/stripe"];

@@ -1,0 +1,89 @@
+/**
+ * The process-wide runtime of the Lambda handlers (and of the local runner, which
+ * serves the same handlers): configuration from environment variables (the API
+ * contract's table) or, in the cloud, from SST-linked secrets; one DynamoDB client;
+ * the payment provider; a Powertools logger. Built once per process, on first use.
+ */
+import { Logger } from "@aws-lambda-powertools/logger";
+import { systemClock, type Clock } from "../core/clock.js";
+import type { Context } from "../core/context.js";
+import { createDynamoClient } from "../core/db/client.js";
+import { createDb } from "../core/db/service.js";
+import { TABLE } from "../core/db/table.js";
+import { createManualProvider } from "../core/payments/manual.js";
+import { createStripeProvider } from "../core/payments/stripe.js";
+
+/** Configuration (API.md "Configuration"). */
+export interface RuntimeConfig {
+  /** Valid API keys (several during a rotation). */
+  apiKeys: string[];
+  stripeSecretKey?: string | undefined;
+  stripeWebhookSecret?: string | undefined;
+  stripeApiUrl?: string | undefined;
+  defaultCurrency: string;
+  tableName: string;
+  dynamoEndpoint?: string | undefined;
+}
+
+/** A secret linked by SST (`Resource.<name>.value`), or undefined outside SST. */
+async function linkedSecret(name: string): Promise<string | undefined> {
+  if (!Object.keys(process.env).some((key) => key.startsWith("SST_RESOURCE_") || key === "SST_KEY_FILE")) return undefined;
+  try {
+    const { Resource } = await import("sst");
+    const resource = (Resource as unknown as Record<string, { value?: string } | undefined>)[name];
+    return resource?.value || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads the configuration: environment variables first, then SST-linked secrets. */
+export async function readConfig(env: NodeJS.ProcessEnv = process.env): Promise<RuntimeConfig> {
+  const apiKey = env.API_KEY || (await linkedSecret("ApiKey"));
+  return {
+    apiKeys: (apiKey ?? "")
+      .split(",")
+      .map((key) => key.trim())
+      .filter((key) => key.length > 0),
+    stripeSecretKey: env.STRIPE_SECRET_KEY || (await linkedSecret("StripeSecretKey")),
+    stripeWebhookSecret: env.STRIPE_WEBHOOK_SECRET || (await linkedSecret("StripeWebhookSecret")),
+    stripeApiUrl: env.STRIPE_API_URL || undefined,
+    defaultCurrency: (env.DEFAULT_CURRENCY || "usd").toLowerCase(),
+    tableName: env.TABLE_NAME || TABLE.defaultName,
+    dynamoEndpoint: env.DYNAMODB_ENDPOINT || undefined,
+  };
+}
+
+/** The logger of every handler (structured JSON, Powertools for AWS Lambda). */
+export const logger = new Logger({ serviceName: "user-credits" });
+
+/** What handlers use. */
+export interface Runtime {
+  config: RuntimeConfig;
+  core: Context;
+}
+
+let current: Promise<Runtime> | undefined;
+
+/** Builds the runtime from `config` (exported for tests that need their own). */
+export function buildRuntime(config: RuntimeConfig, clock: Clock = systemClock): Runtime {
+  const client = createDynamoClient({ endpoint: config.dynamoEndpoint });
+  const payments = config.stripeSecretKey
+    ? createStripeProvider({ secretKey: config.stripeSecretKey, apiUrl: config.stripeApiUrl })
+    : createManualProvider();
+  return {
+    config,
+    core: { db: createDb(client, config.tableName), clock, payments, config: { defaultCurrency: config.defaultCurrency }, logger },
+  };
+}
+
+/** The process's runtime, built on first use from the environment. */
+export function runtime(): Promise<Runtime> {
+  current ??= readConfig().then((config) => buildRuntime(config));
+  return current;
+}
+
+/** Replaces the process's runtime (tests), or forgets it so the next use rebuilds it. */
+export function setRuntime(next: Runtime | undefined): void {
+  current = next ? Promise.resolve(next) : undefined;
+}
