@@ -238,19 +238,22 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
   //    call the provider; a lease abandoned by a crashed request is taken over with
   //    its order id, so the provider's idempotency key returns the same payment.
   let leased = false;
+  let takenOver = false;
   if (idempotency) {
     const begin = await beginRequest(ctx, userId, idempotency, orderId);
     if (!begin.started) return replay<CreateOrderResult>(begin.record, idempotency);
     leased = true;
+    takenOver = begin.takenOver;
     if (begin.reservedId !== orderId) {
       orderId = begin.reservedId;
       draft.order = { ...draft.order, orderId };
     }
   }
   try {
-    const existing = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
-    let order = existing.data ?? draft.order;
-    if (!existing.data) await ctx.db.entities.order.create(order).go();
+    // A taken-over request may have written its order already.
+    const existing = takenOver ? (await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true })).data : null;
+    let order = existing ?? draft.order;
+    if (!existing) await ctx.db.entities.order.create(order).go();
 
     let payment: Payment;
     try {
@@ -404,12 +407,15 @@ export async function listOrders(
  * @throws NotFoundError; ConflictError when the order is not a manual one or already paid
  */
 export async function confirmManualOrder(ctx: Context, userId: string, orderId: string): Promise<Order> {
-  const { data: order } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
-  if (!order) throw new NotFoundError("order", orderId);
-  if (order.provider !== "manual") throw new ConflictError(`Only manual orders can be confirmed; this one is paid through ${order.provider}.`);
-  const result = await fulfilOrder(ctx, userId, orderId, { source: "manual", message: "confirmed manually" });
+  const result = await fulfilOrder(ctx, userId, orderId, {
+    source: "manual",
+    message: "confirmed manually",
+    check: (order) => (order.provider === "manual" ? undefined : `only manual orders can be confirmed; this one is paid through ${order.provider}`),
+  });
   if (result.applied) return toOrder(result.order);
-  throw new ConflictError(`The order cannot be confirmed (${result.reason}).`, { status: result.order?.status });
+  if (result.reason === "unknown_order") throw new NotFoundError("order", orderId);
+  if (result.reason === "mismatch") throw new ConflictError(`The order cannot be confirmed: ${result.detail}.`);
+  throw new ConflictError(`The order cannot be confirmed (${result.reason.replace(/_/g, " ")}).`, { status: result.order?.status });
 }
 
 /**

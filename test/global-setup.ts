@@ -13,6 +13,7 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject) {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
   const local = await startDynamoLocal({ dataDir: null });
   project.provide("dynamoEndpoint", local.endpoint);
   process.env.DYNAMODB_ENDPOINT = local.endpoint;

@@ -1,0 +1,249 @@
+/**
+ * A small local stand-in for the Stripe endpoints this service calls, for the real
+ * `stripe` SDK pointed at it through `STRIPE_API_URL`:
+ *   POST /v1/payment_intents, GET /v1/payment_intents/:id,
+ *   POST /v1/payment_intents/:id/cancel, POST /v1/checkout/sessions.
+ * Objects are Stripe's own example objects (test/fixtures/stripe-objects.json) with the
+ * request's values laid over them. Idempotency keys behave as Stripe documents: the
+ * same key and parameters replay the first response; other parameters -> 400
+ * `idempotency_error`. Tests drive payments (`succeed`, `fail`), inject failures
+ * (`failNext`), read the request log, and build signed webhook events.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import { parse } from "qs";
+import Stripe from "stripe";
+import objects from "../fixtures/stripe-objects.json" with { type: "json" };
+
+type Json = Record<string, unknown>;
+
+/** One request the stand-in received. */
+export interface StandInRequest {
+  method: string;
+  path: string;
+  params: Json;
+  idempotencyKey?: string;
+  stripeVersion?: string;
+}
+
+const clone = <T>(value: T): T => structuredClone(value);
+const id = (prefix: string) => `${prefix}_${randomBytes(12).toString("hex")}`;
+
+/** A running stand-in. */
+export class StripeStandIn {
+  readonly paymentIntents = new Map<string, Json>();
+  readonly checkoutSessions = new Map<string, Json>();
+  readonly requests: StandInRequest[] = [];
+  private readonly idempotency = new Map<string, { hash: string; status: number; body: Json }>();
+  private failures: Array<{ status: number; type: string; message: string; code?: string }> = [];
+  private server?: Server;
+  url = "";
+
+  /** Starts listening on 127.0.0.1 (a free port). */
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        const url = new URL(req.url ?? "/", "http://127.0.0.1");
+        const params = parse(Buffer.concat(chunks).toString("utf8")) as Json;
+        const idempotencyKey = req.headers["idempotency-key"] as string | undefined;
+        this.requests.push({
+          method: req.method ?? "GET",
+          path: url.pathname,
+          params,
+          ...(idempotencyKey ? { idempotencyKey } : {}),
+          ...(req.headers["stripe-version"] ? { stripeVersion: String(req.headers["stripe-version"]) } : {}),
+        });
+        const { status, body, replayed } = this.respond(req.method ?? "GET", url.pathname, params, idempotencyKey);
+        res.writeHead(status, {
+          "content-type": "application/json",
+          "request-id": id("req"),
+          ...(replayed ? { "idempotent-replayed": "true" } : {}),
+          ...(idempotencyKey ? { "idempotency-key": idempotencyKey } : {}),
+        });
+        res.end(JSON.stringify(body));
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
+    const address = this.server.address();
+    this.url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+    return this;
+  }
+
+  /** Stops listening. */
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** The next `count` requests fail with this error (e.g. 500 api_error, 402 card_error). */
+  failNext(count: number, error: { status: number; type: string; message: string; code?: string } = { status: 500, type: "api_error", message: "stand-in failure" }): void {
+    for (let i = 0; i < count; i++) this.failures.push(error);
+  }
+
+  /** Requests for `path` (and method), e.g. `requestsTo("POST", "/v1/payment_intents")`. */
+  requestsTo(method: string, path: string): StandInRequest[] {
+    return this.requests.filter((r) => r.method === method && r.path === path);
+  }
+
+  /** Marks a PaymentIntent succeeded, as Stripe does when the buyer pays; returns it. */
+  succeed(paymentIntentId: string, overrides: { amountReceived?: number; currency?: string } = {}): Json {
+    const intent = this.intent(paymentIntentId);
+    intent.status = "succeeded";
+    intent.amount_received = overrides.amountReceived ?? intent.amount;
+    if (overrides.currency) intent.currency = overrides.currency;
+    intent.latest_charge = id("ch");
+    intent.last_payment_error = null;
+    intent.next_action = null;
+    return clone(intent);
+  }
+
+  /** Marks a PaymentIntent's attempt failed (card declined); returns it. */
+  fail(paymentIntentId: string, message = "Your card was declined."): Json {
+    const intent = this.intent(paymentIntentId);
+    intent.status = "requires_payment_method";
+    intent.last_payment_error = { type: "card_error", code: "card_declined", decline_code: "generic_decline", message };
+    return clone(intent);
+  }
+
+  /** The PaymentIntent as stored. */
+  intent(paymentIntentId: string): Json {
+    const intent = this.paymentIntents.get(paymentIntentId);
+    if (!intent) throw new Error(`no PaymentIntent ${paymentIntentId}`);
+    return intent;
+  }
+
+  private respond(method: string, path: string, params: Json, idempotencyKey?: string): { status: number; body: Json; replayed?: boolean } {
+    const failure = this.failures.shift();
+    if (failure) {
+      return { status: failure.status, body: { error: { type: failure.type, message: failure.message, ...(failure.code ? { code: failure.code } : {}) } } };
+    }
+    if (method === "POST" && idempotencyKey) {
+      const hash = createHash("sha256").update(`${path}\n${JSON.stringify(params)}`).digest("hex");
+      const seen = this.idempotency.get(idempotencyKey);
+      if (seen) {
+        if (seen.hash !== hash) {
+          return {
+            status: 400,
+            body: { error: { type: "idempotency_error", message: "Keys for idempotent requests can only be used with the same parameters they were first used with." } },
+          };
+        }
+        return { status: seen.status, body: clone(seen.body), replayed: true };
+      }
+      const fresh = this.route(method, path, params);
+      this.idempotency.set(idempotencyKey, { hash, status: fresh.status, body: clone(fresh.body) });
+      return fresh;
+    }
+    return this.route(method, path, params);
+  }
+
+  private route(method: string, path: string, params: Json): { status: number; body: Json } {
+    const notFound = (what: string) => ({
+      status: 404,
+      body: { error: { type: "invalid_request_error", code: "resource_missing", message: `No such ${what}` } },
+    });
+    if (method === "POST" && path === "/v1/payment_intents") return { status: 200, body: this.createIntent(params) };
+    let match = /^\/v1\/payment_intents\/([^/]+)$/.exec(path);
+    if (method === "GET" && match) {
+      const intent = this.paymentIntents.get(match[1]!);
+      return intent ? { status: 200, body: clone(intent) } : notFound("payment_intent");
+    }
+    match = /^\/v1\/payment_intents\/([^/]+)\/cancel$/.exec(path);
+    if (method === "POST" && match) {
+      const intent = this.paymentIntents.get(match[1]!);
+      if (!intent) return notFound("payment_intent");
+      if (intent.status === "succeeded" || intent.status === "canceled") {
+        return { status: 400, body: { error: { type: "invalid_request_error", code: "payment_intent_unexpected_state", message: `status ${intent.status}` } } };
+      }
+      intent.status = "canceled";
+      intent.canceled_at = Math.floor(Date.now() / 1000);
+      intent.cancellation_reason = (params.cancellation_reason as string) ?? "requested_by_customer";
+      return { status: 200, body: clone(intent) };
+    }
+    if (method === "POST" && path === "/v1/checkout/sessions") return { status: 200, body: this.createSession(params) };
+    return notFound(`route ${method} ${path}`);
+  }
+
+  private createIntent(params: Json): Json {
+    const intent = clone(objects.payment_intent) as Json;
+    const intentId = id("pi");
+    Object.assign(intent, {
+      id: intentId,
+      amount: Number(params.amount),
+      amount_received: 0,
+      currency: params.currency,
+      description: params.description ?? null,
+      metadata: params.metadata ?? {},
+      status: "requires_payment_method",
+      client_secret: `${intentId}_secret_${randomBytes(8).toString("hex")}`,
+      created: Math.floor(Date.now() / 1000),
+      canceled_at: null,
+      last_payment_error: null,
+      latest_charge: null,
+      next_action: null,
+      livemode: false,
+    });
+    this.paymentIntents.set(intentId, intent);
+    return clone(intent);
+  }
+
+  private createSession(params: Json): Json {
+    const lineItems = (params.line_items as Json[] | undefined) ?? [];
+    const first = (lineItems[0] ?? {}) as { quantity?: string; price_data?: { unit_amount?: string; currency?: string } };
+    const amount = Number(first.price_data?.unit_amount ?? 0) * Number(first.quantity ?? 1);
+    const currency = first.price_data?.currency ?? "usd";
+    const intentData = (params.payment_intent_data as Json | undefined) ?? {};
+    const intent = this.createIntent({ amount, currency, metadata: intentData.metadata ?? {} });
+    const session = clone(objects["checkout.session"]) as Json;
+    const sessionId = id("cs_test");
+    Object.assign(session, {
+      id: sessionId,
+      amount_total: amount,
+      amount_subtotal: amount,
+      currency,
+      metadata: params.metadata ?? {},
+      client_reference_id: params.client_reference_id ?? null,
+      success_url: params.success_url,
+      cancel_url: params.cancel_url,
+      payment_intent: intent.id,
+      payment_status: "unpaid",
+      status: "open",
+      url: `https://checkout.stripe.com/c/pay/${sessionId}`,
+      created: Math.floor(Date.now() / 1000),
+    });
+    this.checkoutSessions.set(sessionId, session);
+    return clone(session);
+  }
+}
+
+/**
+ * A Stripe event of `type` about `object`, in the shape of Stripe's example event
+ * (fixture `event`), with a fresh id unless one is given.
+ */
+export function stripeEvent(type: string, object: Json, options: { id?: string; created?: number } = {}): Json {
+  const event = clone(objects.event) as Json;
+  Object.assign(event, {
+    id: options.id ?? id("evt"),
+    type,
+    created: options.created ?? Math.floor(Date.now() / 1000),
+    api_version: "2026-10-28.endive",
+    data: { object },
+    livemode: false,
+    pending_webhooks: 1,
+  });
+  return event;
+}
+
+/**
+ * The raw body and `Stripe-Signature` header of a webhook delivery, signed as Stripe
+ * does (`stripe.webhooks.generateTestHeaderString`).
+ */
+export function signedDelivery(event: Json, secret: string, timestamp?: number): { body: string; signature: string } {
+  const body = JSON.stringify(event, null, 2);
+  const signature = Stripe.webhooks.generateTestHeaderString({
+    payload: body,
+    secret,
+    ...(timestamp !== undefined ? { timestamp } : {}),
+  });
+  return { body, signature };
+}
