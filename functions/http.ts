@@ -12,6 +12,7 @@
  * Handlers then read: parse -> validate -> call core -> map.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context as LambdaContext } from "aws-lambda";
 import { Hono, type Context as HonoContext } from "hono";
 import { handle } from "hono/aws-lambda";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -129,9 +130,25 @@ export function createApi(options: { auth: boolean } = { auth: true }): Hono<Api
   return app;
 }
 
-/** The Lambda handler (API Gateway HTTP API v2 events) of an app. */
+/**
+ * The Lambda handler (API Gateway HTTP API v2 events) of an app. A body sent with GET
+ * or HEAD is dropped (it has no meaning, and the Fetch API refuses it); an event the
+ * adapter cannot turn into a request still gets a JSON error, never plain text.
+ */
 export function lambdaHandler(app: Hono<ApiEnv>) {
-  return handle(app);
+  const handler = handle(app);
+  return async (event: APIGatewayProxyEventV2, context?: LambdaContext): Promise<APIGatewayProxyStructuredResultV2> => {
+    const method = event.requestContext?.http?.method?.toUpperCase();
+    const input = (method === "GET" || method === "HEAD") && event.body ? { ...event, body: undefined, isBase64Encoded: false } : event;
+    const result = (await handler(input as never, context as never)) as APIGatewayProxyStructuredResultV2;
+    const type = String((result.headers ?? {})["content-type"] ?? "");
+    if ((result.statusCode ?? 200) >= 400 && !type.startsWith("application/json")) {
+      const status = result.statusCode === 400 ? 400 : 500;
+      const body = status === 400 ? errorBody("validation_error", "The request could not be read.") : errorBody("internal_error", "Something went wrong.");
+      return { statusCode: status, headers: { "content-type": "application/json" }, body: JSON.stringify(body), isBase64Encoded: false };
+    }
+    return result;
+  };
 }
 
 /** Hono path syntax (`:id`) from API Gateway's (`{id}`). */
