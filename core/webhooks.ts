@@ -5,11 +5,12 @@
  * - `payment_intent.succeeded`, `checkout.session.completed` (paid),
  *   `checkout.session.async_payment_succeeded`: the PaymentIntent is read back from
  *   Stripe (events can be stale or forged with a leaked secret), must be `succeeded`,
- *   be one of the order's PaymentIntents (or carry its order id, for Checkout), and
+ *   be one of the order's PaymentIntents (or carry its order's metadata at Stripe), and
  *   match the order's amount and currency; then the order is paid exactly once.
  * - `payment_intent.payment_failed`, `payment_intent.canceled`,
  *   `checkout.session.async_payment_failed`: a pending order becomes `refused` (not
- *   final: a later success still pays it). A paid order is left alone.
+ *   final: a later success still pays it), when the PaymentIntent is the order's current
+ *   attempt. A paid order is left alone.
  * - Anything else, unknown orders and already-applied events are ignored (200).
  * Orders are found through `metadata.orderId` and `metadata.userId`, set on every
  * PaymentIntent and Checkout Session this service creates. Each change is written with
@@ -73,10 +74,15 @@ export async function handleStripeEvent(ctx: Context, event: StripeEvent): Promi
   }
 }
 
-/** The order's claim on a PaymentIntent: one of its attempts, or its Checkout Session's. */
-function ownsPaymentIntent(order: OrderItem, paymentIntentId: string, metadataOrderId: string | undefined): boolean {
-  if (order.paymentIntentIds.includes(paymentIntentId)) return true;
-  return order.provider === "stripe_checkout" && metadataOrderId === order.orderId;
+/**
+ * Whether a succeeded PaymentIntent pays this order: it is one of the order's attempts,
+ * or Stripe reports it with the order's own metadata (this service sets
+ * `metadata.orderId`/`userId` on every PaymentIntent it creates, Checkout's included,
+ * and the metadata was read back from Stripe, not taken from the event).
+ */
+function paysOrder(order: OrderItem, intent: { id: string; metadata: Record<string, string> }): boolean {
+  if (order.paymentIntentIds.includes(intent.id)) return true;
+  return intent.metadata.orderId === order.orderId && intent.metadata.userId === order.userId;
 }
 
 async function confirmPayment(
@@ -107,7 +113,7 @@ async function confirmPayment(
     payload,
     event: { eventId: event.id, type: event.type, userId: ref.userId, orderId: ref.orderId, outcome: "paid" },
     check: (order) => {
-      if (!ownsPaymentIntent(order, intent.id, intent.metadata.orderId)) return `PaymentIntent ${intent.id} is not one of this order's`;
+      if (!paysOrder(order, intent)) return `PaymentIntent ${intent.id} is not one of this order's`;
       if (intent.currency !== order.total.currency) return `currency ${intent.currency} differs from the order's ${order.total.currency}`;
       if (intent.amountReceived !== order.total.amount) return `amount received ${intent.amountReceived} differs from the order's total ${order.total.amount}`;
       return undefined;
@@ -133,8 +139,11 @@ async function refusePayment(
     const now = ctx.clock.now();
     const { data: order } = await ctx.db.entities.order.get(ref).go({ consistent: true });
     if (!order) return { outcome: "ignored", reason: "unknown order", orderId: ref.orderId };
-    if (!ownsPaymentIntent(order, paymentIntentId, ref.orderId)) {
-      return { outcome: "ignored", reason: `PaymentIntent ${paymentIntentId} is not one of this order's`, orderId: ref.orderId };
+    // Only the current attempt's failure counts: cancelling an earlier attempt (a retry)
+    // also sends `payment_intent.canceled`. Checkout creates its PaymentIntent itself.
+    const current = order.provider === "stripe_checkout" ? order.paymentIntentId ?? paymentIntentId : order.paymentIntentId;
+    if (current !== paymentIntentId) {
+      return { outcome: "ignored", reason: `PaymentIntent ${paymentIntentId} is not the order's current attempt`, orderId: ref.orderId };
     }
     if (!(PAYABLE_STATUSES as readonly string[]).includes(order.status)) {
       return { outcome: "ignored", reason: `order is ${order.status}`, orderId: ref.orderId };

@@ -161,6 +161,9 @@ describe("failed payments", () => {
     if (retried.payment?.provider !== "stripe") throw new Error("expected a PaymentIntent");
     expect(retried.payment.paymentIntentId).not.toBe(paymentIntentId);
     expect(stripe.intent(paymentIntentId).status).toBe("canceled");
+    const canceled = stripeEvent("payment_intent.canceled", stripe.intent(paymentIntentId));
+    expect(await handleStripeEvent(t.ctx, asEvent(canceled))).toMatchObject({ outcome: "ignored", reason: expect.stringMatching(/not the order's current attempt/) });
+    expect((await getOrder(t.ctx, "retry", order.orderId)).status).toBe("pending");
     expect(stripe.requestsTo("POST", "/v1/payment_intents").at(-1)!.idempotencyKey).toBe(`order-${order.orderId}-attempt-2`);
     await handleStripeEvent(t.ctx, asEvent(stripeEvent("payment_intent.succeeded", stripe.succeed(retried.payment.paymentIntentId))));
     expect((await getOrder(t.ctx, "retry", order.orderId)).status).toBe("paid");
