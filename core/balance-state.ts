@@ -4,7 +4,8 @@
  * next one; `core/balances.ts` reads and writes it.
  *
  * Invariant: `balance = Σ grants[].remaining − debt`; `debt > 0` only when every
- * grant's remaining is 0 (a new grant repays debt before anything else).
+ * spendable grant's remaining is 0 (a new grant repays debt before anything else; a
+ * grant past its expiry is not spendable).
  */
 import type { GrantBalance } from "./db/service.js";
 
@@ -65,8 +66,13 @@ export function addGrant(
   return { next, debtRepaid };
 }
 
-/** Checks `balance = Σ remaining − debt` and non-negative parts; returns what is wrong, or null. */
-export function balanceStateProblem(state: BalanceState): string | null {
+/**
+ * Checks `balance = Σ remaining − debt`, non-negative parts, and that debt exists only
+ * when no grant can still be spent; returns what is wrong, or null. With `now`, grants
+ * past their expiry (whose tokens are dead, waiting for their expire entry) are not
+ * counted as spendable.
+ */
+export function balanceStateProblem(state: BalanceState, now?: Date): string | null {
   const sum = state.grants.reduce((total, grant) => total + grant.remaining, 0);
   if (state.balance !== sum - state.debt) {
     return `balance ${state.balance} != Σ remaining ${sum} − debt ${state.debt}`;
@@ -74,6 +80,7 @@ export function balanceStateProblem(state: BalanceState): string | null {
   if (state.debt < 0) return `negative debt ${state.debt}`;
   const negative = state.grants.find((grant) => grant.remaining < 0 || grant.remaining > grant.tokens);
   if (negative) return `grant ${negative.grantId} remaining ${negative.remaining} outside [0, ${negative.tokens}]`;
-  if (state.debt > 0 && sum > 0) return `debt ${state.debt} while grants still hold ${sum}`;
+  const spendable = state.grants.filter((grant) => !now || !isDue(grant, now)).reduce((total, grant) => total + grant.remaining, 0);
+  if (state.debt > 0 && spendable > 0) return `debt ${state.debt} while grants still hold ${spendable} spendable tokens`;
   return null;
 }
