@@ -26,7 +26,7 @@ import {
   type IdempotentRequest,
 } from "./idempotency.js";
 import { findOffer, getOffers, unlockedGroups } from "./offers.js";
-import type { Payment } from "./payments/provider.js";
+import type { Payment, PaymentRequest } from "./payments/provider.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { isUnlockedFor } from "./visibility.js";
 
@@ -257,16 +257,7 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
 
     let payment: Payment;
     try {
-      payment = await ctx.payments.createPayment({
-        orderId,
-        userId,
-        offerId: order.offerId,
-        offerName: order.offerName,
-        amount: order.total.amount,
-        currency: order.total.currency,
-        attempt: order.attempt,
-        checkout: input.checkout,
-      });
+      payment = await ctx.payments.createPayment(paymentRequest(order, order.attempt, input.checkout));
     } catch (error) {
       if (error instanceof PaymentProviderError) await markPaymentError(ctx, order, error, now);
       throw error;
@@ -290,6 +281,20 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
   } finally {
     if (leased && idempotency) await releaseRequest(ctx, userId, idempotency, orderId);
   }
+}
+
+/** What the provider needs to collect `order`'s total for payment attempt `attempt`. */
+function paymentRequest(order: OrderItem, attempt: number, checkout: CreateOrderInput["checkout"]): PaymentRequest {
+  return {
+    orderId: order.orderId,
+    userId: order.userId,
+    offerId: order.offerId,
+    offerName: order.offerName,
+    amount: order.total.amount,
+    currency: order.total.currency,
+    attempt,
+    checkout,
+  };
 }
 
 /** The order with the payment attempt recorded. */
@@ -433,16 +438,13 @@ export async function retryPayment(ctx: Context, userId: string, orderId: string
   if (order.provider === "manual" || order.provider === "free") throw new ConflictError(`A ${order.provider} order has no online payment to retry.`);
   if (order.paymentIntentId) await ctx.payments.cancelPaymentIntent(order.paymentIntentId);
   const attempt = order.attempt + 1;
-  const payment = await ctx.payments.createPayment({
-    orderId,
-    userId,
-    offerId: order.offerId,
-    offerName: order.offerName,
-    amount: order.total.amount,
-    currency: order.total.currency,
-    attempt,
-    checkout: undefined,
-  });
+  let payment: Payment;
+  try {
+    payment = await ctx.payments.createPayment(paymentRequest(order, attempt, undefined));
+  } catch (error) {
+    if (error instanceof PaymentProviderError) await markPaymentError(ctx, order, error, now);
+    throw error;
+  }
   const next: OrderItem = withPayment(
     {
       ...order,

@@ -9,6 +9,8 @@ import { CYCLES } from "../core/cycles.js";
 export const MAX_TOKENS = 1_000_000_000_000;
 /** Largest price amount, in minor units. */
 export const MAX_AMOUNT = 1_000_000_000_000;
+/** Largest consumption metadata, as JSON (it is stored on the ledger entry; DynamoDB items hold 400 KB). */
+export const MAX_METADATA_BYTES = 4096;
 /** Largest quantity in one order. */
 export const MAX_QUANTITY = 1_000_000;
 
@@ -92,7 +94,10 @@ export const consumptionBody = z.strictObject({
   offerGroup: operatorId,
   tokens,
   allowOverdraft: z.boolean().default(false),
-  metadata: z.record(z.string().max(128), z.unknown()).optional(),
+  metadata: z
+    .record(z.string().max(128), z.unknown())
+    .refine((metadata) => Buffer.byteLength(JSON.stringify(metadata)) <= MAX_METADATA_BYTES, `must be at most ${MAX_METADATA_BYTES} bytes of JSON`)
+    .optional(),
 });
 
 /** `POST /users/{userId}/grants` body. */

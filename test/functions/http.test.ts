@@ -124,6 +124,16 @@ describe("errors", () => {
     });
   });
 
+  it("refuses consumption metadata over 4 KB with 400 naming the field", async () => {
+    const response = await call("consumption", {
+      method: "POST",
+      path: "/users/u1/consumptions",
+      headers: auth(),
+      body: { offerGroup: "calls", tokens: 1, metadata: { blob: "x".repeat(5000) } },
+    });
+    expect(response).toMatchObject({ status: 400, body: { error: { code: "validation_error", details: { metadata: expect.any(String) } } } });
+  });
+
   it("answers a refused consumption with 402 and the balance", async () => {
     const response = await call("consumption", {
       method: "POST",
