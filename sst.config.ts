@@ -1,9 +1,33 @@
 /// <reference path="./.sst/platform/config.d.ts" />
+
+/**
+ * The cloud side of user-credits, as a table of contents: the app's settings, then one
+ * `infra/` module per concern. Reading `infra/` answers "what runs in the cloud, and what
+ * may touch what". Deploy with `npx sst deploy --stage <stage>` once the secrets are set
+ * (README, "Deploying").
+ */
 export default $config({
   app(input) {
-    return { name: "user-credits", home: "aws", removal: input?.stage === "production" ? "retain" : "remove" };
+    const production = input.stage === "production";
+    return {
+      name: "user-credits",
+      home: "aws",
+      // Production retains its stateful resources (the table: the ledger) even when they are
+      // removed or replaced, and refuses `sst remove`; every other stage is throw-away.
+      removal: production ? "retain" : "remove",
+      protect: production,
+    };
   },
   async run() {
-    return {};
+    await import("./infra/secrets");
+    const { table } = await import("./infra/table");
+    const { api } = await import("./infra/api");
+    await import("./infra/cron");
+    return {
+      api: api.url,
+      // The endpoint to register in Stripe's dashboard (README, "Deploying").
+      stripeWebhookUrl: $interpolate`${api.url}/webhooks/stripe`,
+      table: table.name,
+    };
   },
 });

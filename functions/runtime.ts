@@ -37,7 +37,15 @@ async function linkedSecret(name: string): Promise<string | undefined> {
   }
 }
 
-/** Reads the configuration: environment variables first, then SST-linked secrets. */
+/** A Stripe setting, or undefined when unset or `none` (an SST secret must have a value). */
+function stripeSetting(value: string | undefined): string | undefined {
+  return value && value.trim().toLowerCase() !== "none" ? value.trim() : undefined;
+}
+
+/**
+ * Reads the configuration: environment variables first, then SST-linked secrets. A
+ * Stripe secret set to `none` counts as unset (manual provider, webhooks refused).
+ */
 export async function readConfig(env: NodeJS.ProcessEnv = process.env): Promise<RuntimeConfig> {
   const apiKey = env.API_KEY || (await linkedSecret("ApiKey"));
   return {
@@ -45,8 +53,8 @@ export async function readConfig(env: NodeJS.ProcessEnv = process.env): Promise<
       .split(",")
       .map((key) => key.trim())
       .filter((key) => key.length > 0),
-    stripeSecretKey: env.STRIPE_SECRET_KEY || (await linkedSecret("StripeSecretKey")),
-    stripeWebhookSecret: env.STRIPE_WEBHOOK_SECRET || (await linkedSecret("StripeWebhookSecret")),
+    stripeSecretKey: stripeSetting(env.STRIPE_SECRET_KEY || (await linkedSecret("StripeSecretKey"))),
+    stripeWebhookSecret: stripeSetting(env.STRIPE_WEBHOOK_SECRET || (await linkedSecret("StripeWebhookSecret"))),
     stripeApiUrl: env.STRIPE_API_URL || undefined,
     defaultCurrency: (env.DEFAULT_CURRENCY || "usd").toLowerCase(),
     tableName: env.TABLE_NAME || TABLE.defaultName,

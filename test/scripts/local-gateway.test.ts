@@ -71,5 +71,9 @@ describe("readConfig", () => {
       dynamoEndpoint: "http://127.0.0.1:8000",
     });
     expect((await readConfig({})).tableName).toBe("user-credits");
+    expect(await readConfig({ STRIPE_SECRET_KEY: "none", STRIPE_WEBHOOK_SECRET: "None" })).toMatchObject({
+      stripeSecretKey: undefined,
+      stripeWebhookSecret: undefined,
+    });
   });
 });

@@ -1,0 +1,42 @@
+/**
+ * The daily expiry job (DESIGN.md, "Schedule"): EventBridge Scheduler (`sst.aws.CronV2`)
+ * invokes `functions/expiry-job.handler`, which expires every due grant of every user.
+ * The job is idempotent, so every retry below is safe.
+ */
+import { table } from "./table";
+
+/**
+ * Where failed runs land, kept 14 days for inspection: invocations the scheduler could not
+ * deliver (scheduler retries exhausted) and runs that failed in the function (Lambda's
+ * asynchronous retries exhausted). The scheduler invokes Lambda asynchronously, so its own
+ * dead-letter queue alone would never see a run that threw.
+ */
+export const expiryJobFailures = new sst.aws.Queue("ExpiryJobFailures", {
+  transform: { queue: { messageRetentionSeconds: 14 * 24 * 60 * 60 } },
+});
+
+/**
+ * The schedule and its function: every day at 00:05 UTC, with up to 15 minutes per run
+ * (a run stops starting new pages 30 s before its deadline and the next run finishes the
+ * work, README "Architecture").
+ */
+export const expiryJob = new sst.aws.CronV2("ExpiryJob", {
+  schedule: "cron(5 0 * * ? *)",
+  timezone: "UTC",
+  retries: 3, // the scheduler's attempts to deliver a run
+  dlq: expiryJobFailures.arn,
+  function: {
+    handler: "functions/expiry-job.handler",
+    runtime: "nodejs22.x",
+    architecture: "arm64",
+    memory: "1024 MB",
+    timeout: "15 minutes",
+    link: [table],
+    environment: { TABLE_NAME: table.name, DEFAULT_CURRENCY: "usd" },
+    retries: 2, // Lambda's retries of a run that failed (its maximum)
+    permissions: [{ actions: ["sqs:SendMessage"], resources: [expiryJobFailures.arn] }],
+    transform: {
+      eventInvokeConfig: { destinationConfig: { onFailure: { destination: expiryJobFailures.arn } } },
+    },
+  },
+});
