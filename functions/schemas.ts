@@ -131,8 +131,11 @@ export const ledgerQuery = z.strictObject({
 /** `GET /users/{userId}/orders` query. */
 export const orderListQuery = z.strictObject({ ...pageQuery });
 
-/** Path parameters. */
+/** Path parameters of `/users/{userId}/...`. */
 export const userPath = z.strictObject({ userId });
+/** Path parameters of `/offers/{offerId}`. */
 export const offerPath = z.strictObject({ offerId: operatorId });
+/** Path parameters of `/users/{userId}/orders/{orderId}/...`. */
 export const userOrderPath = z.strictObject({ userId, orderId: generatedId });
+/** Path parameters of `/users/{userId}/subscriptions/{offerId}`. */
 export const userOfferPath = z.strictObject({ userId, offerId: operatorId });
