@@ -4,11 +4,10 @@
  */
 import type { Context } from "./context.js";
 import type { Cycle } from "./cycles.js";
-import { isDue } from "./balance-state.js";
 import { readBalances } from "./balances.js";
 import type { OfferItem } from "./db/service.js";
 import { NotFoundError, ValidationError } from "./errors.js";
-import { visibleOffers } from "./visibility.js";
+import { groupsUnlockedBy, visibleOffers } from "./visibility.js";
 
 /** A price: integer amount in minor units, lowercase ISO 4217 currency. */
 export interface Price {
@@ -143,17 +142,9 @@ export async function listCatalog(ctx: Pick<Context, "db">): Promise<OfferItem[]
   return data;
 }
 
-/**
- * The offerGroups in which the user holds an active paid grant at `now` (started or
- * not, not yet expired): what unlocks offers.
- */
+/** The offerGroups the user's active paid grants unlock now (core/visibility.ts `groupsUnlockedBy`). */
 export async function unlockedGroups(ctx: Pick<Context, "db">, userId: string, now: Date): Promise<Set<string>> {
-  const balances = await readBalances(ctx, userId);
-  const groups = new Set<string>();
-  for (const state of balances.values()) {
-    if (state.grants.some((grant) => grant.orderId !== undefined && !isDue(grant, now))) groups.add(state.offerGroup);
-  }
-  return groups;
+  return groupsUnlockedBy((await readBalances(ctx, userId)).values(), now);
 }
 
 /** Filters of `GET /offers`. */

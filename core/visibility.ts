@@ -12,6 +12,7 @@
  * 4. Currency (optional): only offers with a price in it.
  * The result is sorted by `offerId`, so it does not depend on storage order.
  */
+import { isDue, type BalanceState } from "./balance-state.js";
 
 /** The offer fields visibility reads. */
 export interface VisibilityOffer {
@@ -22,6 +23,19 @@ export interface VisibilityOffer {
   weight: number;
   tags: readonly string[];
   prices: ReadonlyArray<{ currency: string }>;
+}
+
+/**
+ * The offerGroups a user's purchase history unlocks at `now`: those holding a grant from a
+ * paid order (bundle items and 0-token subscription grants included) that has not expired,
+ * whether it has started or not. Promotional grants (no order) unlock nothing.
+ */
+export function groupsUnlockedBy(balances: Iterable<BalanceState>, now: Date): Set<string> {
+  const groups = new Set<string>();
+  for (const state of balances) {
+    if (state.grants.some((grant) => grant.orderId !== undefined && !isDue(grant, now))) groups.add(state.offerGroup);
+  }
+  return groups;
 }
 
 /** True when the offer needs an unlock (non-empty `unlockedBy`). */
@@ -37,6 +51,7 @@ export function isUnlockedFor(offer: Pick<VisibilityOffer, "unlockedBy">, unlock
 /** Whether `a` beats `b` under the same overriding key (rule 2). */
 function beats<T extends VisibilityOffer>(a: T, b: T): boolean {
   if (a.weight !== b.weight) return a.weight > b.weight;
+  // Candidates that need an unlock were unlocked (they passed rule 1).
   const aUnlocked = isLocked(a);
   const bUnlocked = isLocked(b);
   if (aUnlocked !== bUnlocked) return aUnlocked;

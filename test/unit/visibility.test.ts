@@ -3,7 +3,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isLocked, isUnlockedFor, visibleOffers, type VisibilityOffer } from "../../core/visibility.js";
+import { groupsUnlockedBy, isLocked, isUnlockedFor, visibleOffers, type VisibilityOffer } from "../../core/visibility.js";
 
 const PROPERTY = { numRuns: 400, seed: 0x0ff3_25ee } as const;
 
@@ -328,5 +328,31 @@ describe("visibleOffers: properties over random catalogs", () => {
       }),
       PROPERTY,
     );
+  });
+});
+
+describe("groupsUnlockedBy", () => {
+  const at = new Date("2026-05-01T00:00:00.000Z");
+  const state = (offerGroup: string, grants: Array<{ orderId?: string; starts: string; expires?: string }>) => ({
+    userId: "u",
+    offerGroup,
+    balance: 0,
+    debt: 0,
+    version: 1,
+    grants: grants.map((g, i) => ({ grantId: `g${i}`, tokens: 0, remaining: 0, ...g })),
+  });
+
+  it("unlocks the groups holding an unexpired grant from a paid order, started or not", () => {
+    const groups = groupsUnlockedBy(
+      [
+        state("current", [{ orderId: "o1", starts: "2026-04-01T00:00:00.000Z", expires: "2026-06-01T00:00:00.000Z" }]),
+        state("future", [{ orderId: "o2", starts: "2026-06-01T00:00:00.000Z", expires: "2026-07-01T00:00:00.000Z" }]),
+        state("forever", [{ orderId: "o3", starts: "2026-01-01T00:00:00.000Z" }]),
+        state("expired", [{ orderId: "o4", starts: "2026-03-01T00:00:00.000Z", expires: "2026-05-01T00:00:00.000Z" }]),
+        state("gift", [{ starts: "2026-04-01T00:00:00.000Z", expires: "2026-06-01T00:00:00.000Z" }]),
+      ],
+      at,
+    );
+    expect([...groups].sort()).toEqual(["current", "forever", "future"]);
   });
 });
