@@ -9,6 +9,6 @@ export default defineConfig({
     pool: "forks",
     // CI (.ci/run) also writes vitest's JSON report, to print "N passed, N failed".
     reporters: process.env.CI ? ["default", ["json", { outputFile: ".test-results.json" }]] : ["default"],
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", POWERTOOLS_LOG_LEVEL: "WARN" },
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", POWERTOOLS_LOG_LEVEL: "ERROR" },
   },
 });

@@ -11,8 +11,8 @@
  *   as their effect ({@link outcomeWrite}); a duplicate's write then fails and it
  *   replays the stored outcome;
  * - operations with an outside side effect (order creation calls Stripe) first take a
- *   lease ({@link beginRequest}), then store the outcome ({@link finishRequest}) or
- *   release the lease on a retryable failure ({@link releaseRequest}).
+ *   lease ({@link beginRequest}), then store the outcome ({@link finishWrite}) or end
+ *   the lease on a failure that stored nothing ({@link endLease}).
  */
 import { createHash } from "node:crypto";
 import stringify from "safe-stable-stringify";
@@ -182,38 +182,43 @@ export async function beginRequest(
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
   }
-  // B. The key is held: replay it, unless it is an abandoned lease of the same request.
+  // B. The key is held: replay it, unless its lease is over (the request failed with a
+  //    5xx, or died). A retry of the same request takes over its reserved id; another
+  //    body starts afresh (a failed request stored no outcome).
   const existing = await readRecord(ctx, userId, request);
   if (!existing) throw new DomainError("idempotency_in_progress", "The Idempotency-Key is contended; retry later.");
   const abandoned =
-    existing.state === "in_progress" &&
-    existing.requestHash === request.requestHash &&
-    existing.leaseUntil !== undefined &&
-    Date.parse(existing.leaseUntil) <= now.getTime();
+    existing.state === "in_progress" && existing.leaseUntil !== undefined && Date.parse(existing.leaseUntil) <= now.getTime();
   if (!abandoned) return { started: false, record: existing };
-  const id = existing.orderId ?? reservedId;
+  const sameRequest = existing.requestHash === request.requestHash;
+  const id = sameRequest ? (existing.orderId ?? reservedId) : reservedId;
   try {
     await entity
       .put(lease(id))
       .where((attr, op) => `${op.eq(attr.state, "in_progress")} AND ${op.eq(attr.leaseUntil, existing.leaseUntil!)}`)
       .go();
-    return { started: true, reservedId: id, takenOver: true };
+    return { started: true, reservedId: id, takenOver: sameRequest };
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
     throw new DomainError("idempotency_in_progress", "A request with this Idempotency-Key is still running; retry later.");
   }
 }
 
-/** Drops a lease after a failure that stored nothing (5xx), so a retry executes again. */
-export async function releaseRequest(
-  ctx: Pick<Context, "db">,
+/**
+ * Ends a lease after a failure that stored nothing (5xx): the record stays, its lease
+ * over, so a retry executes again, taking over the reserved id (the same order, hence
+ * the same payment through the provider's idempotency key, never a second order).
+ */
+export async function endLease(
+  ctx: Pick<Context, "db" | "clock">,
   userId: string,
   request: IdempotentRequest,
   reservedId: string,
 ): Promise<void> {
   try {
     await ctx.db.entities.idempotencyRecord
-      .delete({ userId, scope: request.scope, key: request.key })
+      .patch({ userId, scope: request.scope, key: request.key })
+      .set({ leaseUntil: ctx.clock.now().toISOString() })
       .where((attr, op) => `${op.eq(attr.orderId, reservedId)} AND ${op.eq(attr.state, "in_progress")}`)
       .go();
   } catch (error) {

@@ -21,7 +21,7 @@ import {
   outcomeWrite,
   readRecord,
   refusal,
-  releaseRequest,
+  endLease,
   replay,
   type IdempotentRequest,
 } from "./idempotency.js";
@@ -250,10 +250,12 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
     }
   }
   try {
-    // A taken-over request may have written its order already.
+    // A taken-over request may have written its order already; if its payment attempt
+    // failed, the retry is a new attempt (a new provider idempotency key).
     const existing = takenOver ? (await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true })).data : null;
     let order = existing ?? draft.order;
     if (!existing) await ctx.db.entities.order.create(order).go();
+    else if (existing.status === "error") order = nextAttempt(existing, now);
 
     let payment: Payment;
     try {
@@ -265,7 +267,13 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
 
     order = withPayment(order, payment, now);
     const result: CreateOrderResult = { order: toOrder(order), payment };
-    const items = [commit(ctx.db.entities.order.put(order).where((attr, op) => op.eq(attr.status, "pending")))];
+    const items = [
+      commit(
+        ctx.db.entities.order
+          .put(order)
+          .where((attr, op) => `${op.eq(attr.status, "pending")} OR ${op.eq(attr.status, "error")}`),
+      ),
+    ];
     if (idempotency) items.push(finishWrite(ctx.db, userId, idempotency, orderId, { ok: true, result }, now));
     const written = await transactWrite(ctx.db, items);
     if (!written.committed) {
@@ -279,7 +287,8 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
     leased = false;
     return result;
   } finally {
-    if (leased && idempotency) await releaseRequest(ctx, userId, idempotency, orderId);
+    // If this fails too, the lease still ends by itself (IDEMPOTENCY_LEASE_MS).
+    if (leased && idempotency) await endLease(ctx, userId, idempotency, orderId).catch((error) => ctx.logger.warn("could not end lease", { error }));
   }
 }
 
@@ -294,6 +303,18 @@ function paymentRequest(order: OrderItem, attempt: number, checkout: CreateOrder
     currency: order.total.currency,
     attempt,
     checkout,
+  };
+}
+
+/** The order as a new payment attempt: pending again, attempt + 1, noted in its history. */
+function nextAttempt(order: OrderItem, now: Date): OrderItem {
+  const attempt = order.attempt + 1;
+  return {
+    ...order,
+    status: "pending",
+    attempt,
+    history: [...order.history, { date: now.toISOString(), status: "pending", message: `payment attempt ${attempt}` }],
+    updatedAt: now.toISOString(),
   };
 }
 
@@ -437,25 +458,15 @@ export async function retryPayment(ctx: Context, userId: string, orderId: string
   if (!["pending", "refused", "error"].includes(order.status)) throw new ConflictError(`The order is ${order.status}.`);
   if (order.provider === "manual" || order.provider === "free") throw new ConflictError(`A ${order.provider} order has no online payment to retry.`);
   if (order.paymentIntentId) await ctx.payments.cancelPaymentIntent(order.paymentIntentId);
-  const attempt = order.attempt + 1;
+  const retried = { ...nextAttempt(order, now), provider: "stripe" as const };
   let payment: Payment;
   try {
-    payment = await ctx.payments.createPayment(paymentRequest(order, attempt, undefined));
+    payment = await ctx.payments.createPayment(paymentRequest(retried, retried.attempt, undefined));
   } catch (error) {
     if (error instanceof PaymentProviderError) await markPaymentError(ctx, order, error, now);
     throw error;
   }
-  const next: OrderItem = withPayment(
-    {
-      ...order,
-      provider: "stripe",
-      status: "pending",
-      attempt,
-      history: [...order.history, { date: now.toISOString(), status: "pending", message: `payment attempt ${attempt}` }],
-    },
-    payment,
-    now,
-  );
+  const next = withPayment(retried, payment, now);
   try {
     await ctx.db.entities.order
       .put(next)

@@ -7,6 +7,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { systemClock, type Clock } from "../core/clock.js";
 import type { Context } from "../core/context.js";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { createDynamoClient } from "../core/db/client.js";
 import { createDb } from "../core/db/service.js";
 import { TABLE } from "../core/db/table.js";
@@ -73,9 +74,15 @@ export interface Runtime {
 
 let current: Promise<Runtime> | undefined;
 
-/** Builds the runtime from `config` (exported for tests that need their own). */
-export function buildRuntime(config: RuntimeConfig, clock: Clock = systemClock): Runtime {
-  const client = createDynamoClient({ endpoint: config.dynamoEndpoint });
+/**
+ * Builds the runtime from `config` (exported for tests that need their own clock, or
+ * their own DynamoDB client, e.g. one that injects faults).
+ */
+export function buildRuntime(
+  config: RuntimeConfig,
+  clock: Clock = systemClock,
+  client: DynamoDBClient = createDynamoClient({ endpoint: config.dynamoEndpoint }),
+): Runtime {
   const payments = config.stripeSecretKey
     ? createStripeProvider({ secretKey: config.stripeSecretKey, apiUrl: config.stripeApiUrl })
     : createManualProvider();

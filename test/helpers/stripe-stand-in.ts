@@ -36,6 +36,7 @@ export class StripeStandIn {
   readonly requests: StandInRequest[] = [];
   private readonly idempotency = new Map<string, { hash: string; status: number; body: Json }>();
   private failures: Array<{ status: number; type: string; message: string; code?: string }> = [];
+  private delays: number[] = [];
   private server?: Server;
   url = "";
 
@@ -56,6 +57,16 @@ export class StripeStandIn {
           ...(req.headers["stripe-version"] ? { stripeVersion: String(req.headers["stripe-version"]) } : {}),
         });
         const { status, body, replayed } = this.respond(req.method ?? "GET", url.pathname, params, idempotencyKey);
+        const delay = this.delays.shift() ?? 0;
+        if (delay > 0) {
+          setTimeout(() => {
+            if (!res.destroyed) {
+              res.writeHead(status, { "content-type": "application/json" });
+              res.end(JSON.stringify(body));
+            }
+          }, delay);
+          return;
+        }
         res.writeHead(status, {
           "content-type": "application/json",
           "request-id": id("req"),
@@ -79,6 +90,11 @@ export class StripeStandIn {
   /** The next `count` requests fail with this error (e.g. 500 api_error, 402 card_error). */
   failNext(count: number, error: { status: number; type: string; message: string; code?: string } = { status: 500, type: "api_error", message: "stand-in failure" }): void {
     for (let i = 0; i < count; i++) this.failures.push(error);
+  }
+
+  /** The next `count` responses are sent only after `ms` milliseconds (the request still takes effect at once). */
+  delayNext(count: number, ms: number): void {
+    for (let i = 0; i < count; i++) this.delays.push(ms);
   }
 
   /** Requests for `path` (and method), e.g. `requestsTo("POST", "/v1/payment_intents")`. */
