@@ -4,15 +4,17 @@
  * ORIGINAL-BEHAVIOUR.md §1, §5).
  *
  * Cost: one strongly consistent read of the balance item and one transaction (the
- * balance write conditional on its version, the ledger `consume` entry with its
- * draws, and the idempotency record when a key is given), whatever the number of
- * grants. Grants already past their expiry are first expired (one more transaction,
+ * balance change, the ledger `consume` entry with its draws, and the idempotency record
+ * when a key is given), whatever the number of grants. The balance change is guarded
+ * per drawn grant (core/balances.ts `balanceDrawWrite`), or by the version when the
+ * consumption goes into debt. Grants already past their expiry are first expired (one more transaction,
  * only when some are due). A version conflict (another writer went first) is retried
  * with jittered backoff.
  */
 import type { Context } from "./context.js";
-import { isDue } from "./balance-state.js";
-import { balanceWrite, readBalance } from "./balances.js";
+import { isDue, type BalanceState } from "./balance-state.js";
+import { balanceDrawWrite, balanceWrite, MAX_GUARDED_DRAWS, readBalance, toState } from "./balances.js";
+import type { BalanceItem } from "./db/service.js";
 import { transactWrite, type TransactionItem } from "./db/transact.js";
 import { planConsumption } from "./drain.js";
 import { InsufficientCreditsError } from "./errors.js";
@@ -45,7 +47,11 @@ export interface ConsumptionInput {
 /** What a consumption returns (API.md: `201 { entry, balance }`). */
 export interface ConsumptionResult {
   entry: LedgerEntry;
-  /** The group's balance after the consumption (negative with debt). */
+  /**
+   * The group's balance after the consumption, as this request saw it (negative with
+   * debt); consumptions of the same group running at the same moment may have lowered it
+   * further. `GET /users/{userId}/credits` reads it exactly.
+   */
   balance: number;
 }
 
@@ -59,11 +65,15 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
   const { userId, offerGroup, tokens, idempotency } = input;
   const allowOverdraft = input.allowOverdraft ?? false;
 
+  // The balance as a cancelled transaction returned it: the next attempt plans on it
+  // instead of reading again.
+  let returned: BalanceState | undefined;
   return retryOnConflict(
     async () => {
       // A. Read the balance (one consistent read); settle grants already due.
       const now = ctx.clock.now();
-      const state = await readBalance(ctx, userId, offerGroup);
+      const state = returned ?? (await readBalance(ctx, userId, offerGroup));
+      returned = undefined;
       if (state.grants.some((grant) => isDue(grant, now))) {
         await expireDueGrants(ctx, state, now);
         throw new RetryableConflict("expired due grants; read again");
@@ -80,7 +90,10 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
         throw error;
       }
 
-      // C. One transaction: balance (version check), ledger entry, idempotency outcome.
+      // C. One transaction: the balance change, the ledger entry, the idempotency outcome.
+      //    Covered by a few grants: guarded relative draws; with debt (which may only
+      //    arise when no grant can be drawn) or many grants: the whole state under the
+      //    version check.
       const entry = newLedgerEntry(
         {
           userId,
@@ -89,13 +102,16 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
           reason: "consume",
           draws: plan.draws,
           ...(plan.debtAdded > 0 ? { debt: plan.debtAdded } : {}),
-          balanceAfter: plan.next.balance,
           ...(input.metadata !== undefined ? { metadata: input.metadata } : {}),
         },
         now,
       );
       const result: ConsumptionResult = { entry, balance: plan.next.balance };
-      const items: TransactionItem[] = [balanceWrite(ctx.db, plan.next, state.version, now), ledgerEntryWrite(ctx.db, entry)];
+      const balanceChange =
+        plan.debtAdded === 0 && plan.draws.length <= MAX_GUARDED_DRAWS
+          ? balanceDrawWrite(ctx.db, state, plan.draws, tokens, now)
+          : balanceWrite(ctx.db, plan.next, state.version, now);
+      const items: TransactionItem[] = [balanceChange, ledgerEntryWrite(ctx.db, entry)];
       if (idempotency) items.push(outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now));
       const written = await transactWrite(ctx.db, items);
       if (written.committed) return result;
@@ -106,6 +122,8 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
         const record = await readRecord(ctx, userId, idempotency);
         if (record) return replay<ConsumptionResult>(record, idempotency);
       }
+      const balanceRejection = written.rejections.find((r) => r.index === 0 && r.item);
+      if (balanceRejection) returned = toState(balanceRejection.item as BalanceItem);
       throw new RetryableConflict();
     },
     { onRetry: () => retryStats.conflicts++ },

@@ -34,7 +34,6 @@ export interface ExpiredGrantReport {
 
 function expiryWrites(db: Db, state: BalanceState, expired: ExpiredGrant[], next: BalanceState, now: Date): TransactionItem[] {
   const items: TransactionItem[] = [balanceWrite(db, next, state.version, now)];
-  let balance = state.balance;
   for (const { grant, tokens } of expired) {
     items.push(
       commit(
@@ -46,7 +45,6 @@ function expiryWrites(db: Db, state: BalanceState, expired: ExpiredGrant[], next
       ),
     );
     if (tokens > 0) {
-      balance -= tokens;
       const entry = newLedgerEntry(
         {
           userId: state.userId,
@@ -56,7 +54,6 @@ function expiryWrites(db: Db, state: BalanceState, expired: ExpiredGrant[], next
           grantId: grant.grantId,
           ...(grant.orderId ? { orderId: grant.orderId } : {}),
           draws: [{ grantId: grant.grantId, tokens }],
-          balanceAfter: balance,
         },
         now,
       );

@@ -145,7 +145,6 @@ export function purchaseWrites(input: {
             orderId: order.orderId,
             grantId: grant.grantId,
             ...(grant.debtRepaid > 0 ? { debtRepaid: grant.debtRepaid } : {}),
-            balanceAfter: grant.balanceAfter,
           },
           now,
         ),

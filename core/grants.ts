@@ -130,7 +130,6 @@ export async function createPromotionalGrant(ctx: Context, input: PromotionalGra
         reason: "adjust",
         grantId: grant.grantId,
         ...(debtRepaid > 0 ? { debtRepaid } : {}),
-        balanceAfter: next.balance,
         ...(input.reason ? { metadata: { reason: input.reason } } : {}),
       },
       now,

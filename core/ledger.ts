@@ -32,8 +32,6 @@ export interface LedgerEntry {
   debt?: number;
   /** Debt a purchase repaid. */
   debtRepaid?: number;
-  /** The group's balance right after this entry. */
-  balanceAfter: number;
   createdAt: string;
   metadata?: Record<string, unknown>;
 }
@@ -54,7 +52,6 @@ export function toLedgerEntry(item: LedgerEntryItem): LedgerEntry {
     offerGroup: item.offerGroup,
     tokens: item.tokens,
     reason: item.reason,
-    balanceAfter: item.balanceAfter,
     createdAt: item.createdAt,
   };
   if (item.orderId !== undefined) entry.orderId = item.orderId;

@@ -20,7 +20,7 @@ export interface RetryOptions {
   attempts?: number;
   /** First backoff ceiling in ms (default 5). */
   baseMs?: number;
-  /** Largest backoff ceiling in ms (default 200). */
+  /** Largest backoff ceiling in ms (default 100). */
   maxMs?: number;
   /** Called before each retry (for counting), with the attempt number that failed. */
   onRetry?: (attempt: number) => void;
@@ -32,7 +32,7 @@ export interface RetryOptions {
  * @throws TransientError (503) when every attempt conflicted
  */
 export async function retryOnConflict<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
-  const { attempts = 30, baseMs = 5, maxMs = 200, onRetry } = options;
+  const { attempts = 30, baseMs = 5, maxMs = 100, onRetry } = options;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);

@@ -36,8 +36,6 @@ export const ledgerEntrySchema = {
     debt: { type: "number" },
     /** Debt a purchase repaid before filling its grant. */
     debtRepaid: { type: "number" },
-    /** The group's balance right after this entry. */
-    balanceAfter: { type: "number", required: true },
     metadata: { type: "any" },
     createdAt: { type: "string", required: true },
   },

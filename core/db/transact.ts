@@ -14,6 +14,8 @@ export interface Rejection {
   index: number;
   /** `ConditionalCheckFailed`, `TransactionConflict`, ... */
   code: string;
+  /** The item as it was, for actions committed with `returnOld` and a failed condition. */
+  item?: unknown;
 }
 
 /** Result of a transaction: committed, or cancelled with the rejected actions. */
@@ -38,21 +40,25 @@ export async function transactWrite(db: Db, items: TransactionItem[], token?: st
   const write = db.service.transaction.write(() => items as never[]);
   const result = (await write.go(token ? ({ token } as object) : undefined)) as {
     canceled: boolean;
-    data: Array<{ rejected: boolean; code?: string }>;
+    data: Array<{ rejected: boolean; code?: string; item?: unknown }>;
   };
   if (!result.canceled) return { committed: true };
   const rejections = result.data
-    .map((entry, index) => ({ index, code: entry.code ?? "None", rejected: entry.rejected }))
+    .map((entry, index) => ({ index, code: entry.code ?? "None", rejected: entry.rejected, item: entry.item }))
     .filter((entry) => entry.rejected)
-    .map(({ index, code }) => ({ index, code }));
+    .map(({ index, code, item }) => (item ? { index, code, item } : { index, code }));
   return { committed: false, rejections };
 }
 
 /**
  * Turns an ElectroDB write operation (`put`, `create`, `patch`, `update`, `delete`,
- * with its `where`) into a transaction action. ElectroDB offers `commit()` on every
+ * with its `where`) into a transaction action; with `returnOld`, a rejection carries the
+ * item as it is. ElectroDB offers `commit()` on every
  * write at run time but types it only inside `service.transaction.write`'s callback.
  */
-export function commit(operation: unknown): TransactionItem {
-  return (operation as { commit(): TransactionItem }).commit();
+export function commit(operation: unknown, options: { returnOld?: boolean } = {}): TransactionItem {
+  const committable = operation as { commit(options?: object): TransactionItem };
+  // `response: "all_old"` sets ReturnValuesOnConditionCheckFailure: a failed condition
+  // returns the item as it is, sparing the caller a read before it retries.
+  return options.returnOld ? committable.commit({ response: "all_old" }) : committable.commit();
 }
