@@ -105,6 +105,16 @@ describe("payment_intent.succeeded", () => {
     expect((await getCredits(t.ctx, "short-paid")).groups).toEqual([]);
   });
 
+  it("does not credit a payment in another currency than the order's", async () => {
+    const { order, paymentIntentId } = await pendingOrder("other-currency");
+    const event = stripeEvent("payment_intent.succeeded", stripe.succeed(paymentIntentId, { currency: "eur" }));
+    expect(await handleStripeEvent(t.ctx, asEvent(event))).toMatchObject({ outcome: "ignored", reason: "currency eur differs from the order's usd" });
+    expect((await getOrder(t.ctx, "other-currency", order.orderId)).history.at(-1)!.message).toMatch(/^inconsistent payment, not credited: currency eur/);
+    expect(await handleStripeEvent(t.ctx, asEvent(event))).toMatchObject({ outcome: "ignored" });
+    expect((await getOrder(t.ctx, "other-currency", order.orderId)).history.filter((h) => h.message.startsWith("inconsistent"))).toHaveLength(1);
+    expect((await getCredits(t.ctx, "other-currency")).groups).toEqual([]);
+  });
+
   it("ignores events for unknown orders and PaymentIntents that are not the order's", async () => {
     const { paymentIntentId } = await pendingOrder("other-pi");
     const stranger = stripe.succeed(paymentIntentId);

@@ -5,19 +5,22 @@
  * overridingKey "10_AI_Credits". What an anonymous visitor, a Starter, an Early adopter
  * and a user holding both see and may buy, and what changes when a subscription expires.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../core/clock.js";
 import { buildRuntime, setRuntime } from "../../functions/runtime.js";
 import { createTestDb } from "../helpers/db.js";
+import { invariantViolations } from "../helpers/invariants.js";
 import { invoke, type ApiRequest } from "../helpers/gateway.js";
 
 const KEY = "discount-example-key";
 const clock = new ManualClock("2026-09-01T10:00:00.000Z");
 let offers: typeof import("../../functions/offers.js");
 let orders: typeof import("../../functions/orders.js");
+let table: Awaited<ReturnType<typeof createTestDb>>;
 
 beforeAll(async () => {
-  const { tableName, endpoint } = await createTestDb("discount");
+  table = await createTestDb("discount");
+  const { tableName, endpoint } = table;
   setRuntime(buildRuntime({ apiKeys: [KEY], defaultCurrency: "usd", tableName, dynamoEndpoint: endpoint }, clock));
   offers = await import("../../functions/offers.js");
   orders = await import("../../functions/orders.js");
@@ -38,6 +41,7 @@ beforeAll(async () => {
   await subscribe("bea", "early-adopter");
 });
 afterAll(() => setRuntime(undefined));
+afterEach(async () => expect(await invariantViolations(table.client, table.tableName)).toEqual([]));
 
 function api(fn: { handler: any }, request: ApiRequest) {
   return invoke(fn.handler, { ...request, headers: { authorization: `Bearer ${KEY}`, ...request.headers } });

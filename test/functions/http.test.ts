@@ -4,12 +4,13 @@
  * naming fields with nothing written, webhook signatures on the raw body (base64 too),
  * and the route table matching what the functions serve.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import { HTTP_FUNCTIONS, ROUTES, UNAUTHENTICATED_ROUTES, type HttpFunctionName } from "../../functions/routes.js";
 import { buildRuntime, setRuntime } from "../../functions/runtime.js";
 import { honoPath } from "../../functions/http.js";
 import { createTestDb } from "../helpers/db.js";
+import { invariantViolations } from "../helpers/invariants.js";
 import { invoke, type ApiRequest } from "../helpers/gateway.js";
 import { signedDelivery, stripeEvent } from "../helpers/stripe-stand-in.js";
 import type { Hono } from "hono";
@@ -35,6 +36,7 @@ beforeAll(async () => {
   }
 });
 afterAll(() => setRuntime(undefined));
+afterEach(async () => expect(await invariantViolations(table.client, table.tableName)).toEqual([]));
 
 const call = (fn: HttpFunctionName, request: ApiRequest) => invoke(modules[fn].handler, request);
 const auth = (key = KEYS[0]!) => ({ authorization: `Bearer ${key}` });
