@@ -12,6 +12,12 @@ import type { GrantBalance } from "./db/service.js";
 /** One active grant as the balance item holds it (dates are ISO 8601 strings, UTC). */
 export type GrantState = GrantBalance;
 
+/**
+ * Most tokens one grant may hold, and most debt a group may carry: keeps every balance,
+ * sum and difference a safe integer (a balance holds far fewer than 9,000 such grants).
+ */
+export const MAX_TOKENS = 1_000_000_000_000;
+
 /** A (user, offerGroup) balance: `version` 0 means the item does not exist yet. */
 export interface BalanceState {
   userId: string;

@@ -12,7 +12,7 @@
  * with jittered backoff.
  */
 import type { Context } from "./context.js";
-import { isDue, type BalanceState } from "./balance-state.js";
+import { isDue, MAX_TOKENS, type BalanceState } from "./balance-state.js";
 import { balanceDrawWrite, balanceWrite, MAX_GUARDED_DRAWS, readBalance, toState } from "./balances.js";
 import type { BalanceItem } from "./db/service.js";
 import { transactWrite, type TransactionItem } from "./db/transact.js";
@@ -58,7 +58,7 @@ export interface ConsumptionResult {
 /**
  * Spends `tokens` from the group, drawing grants in drain order (core/drain.ts).
  * @throws InsufficientCreditsError (402) when the balance is too low and no overdraft was
- *   asked; DomainError `idempotency_conflict` for a reused key with another body; the
+ *   asked, or the overdraft would take the debt past {@link MAX_TOKENS}; DomainError `idempotency_conflict` for a reused key with another body; the
  *   stored refusal when a repeated key's first attempt was refused
  */
 export async function consume(ctx: Context, input: ConsumptionInput): Promise<ConsumptionResult> {
@@ -81,7 +81,7 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
 
       // B. Plan. A refusal is stored for the key too, then thrown.
       const plan = planConsumption({ state, tokens, allowOverdraft, now });
-      if (!plan.ok) {
+      if (!plan.ok || plan.next.debt > MAX_TOKENS) {
         const error = new InsufficientCreditsError(offerGroup, state.balance, tokens);
         if (idempotency) {
           const stored = await storeRefusal(ctx, userId, idempotency, refusal(error), now);

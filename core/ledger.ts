@@ -16,6 +16,7 @@ import type { Context } from "./context.js";
 import type { Db, LedgerEntryItem } from "./db/service.js";
 import { commit, type TransactionItem } from "./db/transact.js";
 import { newId } from "./ids.js";
+import { checkCursor, partitionOf } from "./db/cursors.js";
 
 /** A ledger entry as the API shows it (API.md `LedgerEntry`). */
 export interface LedgerEntry {
@@ -90,6 +91,7 @@ export async function listLedger(
   query: LedgerQuery,
 ): Promise<{ entries: LedgerEntry[]; cursor: string | null }> {
   const entity = ctx.db.entities.ledgerEntry;
+  checkCursor(entity, query.cursor, partitionOf(entity, { userId, createdAt: "-", entryId: "-" }));
   const base = entity.query.byUser({ userId });
   const ranged =
     query.from && query.to

@@ -8,9 +8,10 @@
  * editing an offer never changes orders already placed (API.md "Offers").
  */
 import type { Context } from "./context.js";
-import { isDue } from "./balance-state.js";
+import { isDue, MAX_TOKENS } from "./balance-state.js";
 import { readBalances } from "./balances.js";
 import type { OfferItem, OrderItem } from "./db/service.js";
+import { checkCursor, partitionOf } from "./db/cursors.js";
 import { commit, transactWrite } from "./db/transact.js";
 import { ConflictError, DomainError, NotFoundError, PaymentProviderError, ValidationError } from "./errors.js";
 import { fulfilOrder, purchaseWrites } from "./fulfilment.js";
@@ -173,7 +174,17 @@ async function draftOrder(ctx: Context, input: CreateOrderInput, orderId: string
     };
   });
 
-  // E. Total, in minor units.
+  // E. Tokens stay within what one grant may hold.
+  const largest = Math.max(offer.tokenCount * quantity, ...combinedItems.map((item) => item.tokens));
+  if (largest > MAX_TOKENS) {
+    throw new DomainError("quantity_limit_exceeded", `One order may grant at most ${MAX_TOKENS} tokens per offerGroup.`, {
+      quantity,
+      tokens: largest,
+      maximum: MAX_TOKENS,
+    });
+  }
+
+  // F. Total, in minor units.
   const amount = price.amount * quantity;
   if (!Number.isSafeInteger(amount)) throw new DomainError("amount_out_of_range", "The total is too large.", { amount });
   if (amount > 0) ctx.payments.checkAmount(amount, currency);
@@ -422,7 +433,9 @@ export async function listOrders(
   userId: string,
   page: { limit: number; cursor?: string | null | undefined },
 ): Promise<{ orders: Order[]; cursor: string | null }> {
-  const result = await ctx.db.entities.order.query
+  const entity = ctx.db.entities.order;
+  checkCursor(entity, page.cursor, partitionOf(entity, { userId, orderId: "-" }));
+  const result = await entity.query
     .byUser({ userId })
     .go({ order: "desc", count: page.limit, cursor: page.cursor ?? null });
   return { orders: result.data.map(toOrder), cursor: result.cursor ?? null };

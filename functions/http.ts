@@ -15,6 +15,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context as LambdaContext } from "aws-lambda";
 import { Hono, type Context as HonoContext } from "hono";
 import { handle } from "hono/aws-lambda";
+import { routePath } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { DomainError, ValidationError, type ErrorCode } from "../core/errors.js";
@@ -131,21 +132,47 @@ export function createApi(options: { auth: boolean } = { auth: true }): Hono<Api
 }
 
 /**
+ * The headers of `event` the adapter cannot put on a request, each with what is wrong: a
+ * NUL, CR or LF in the value, an invalid name, a lone surrogate (the adapter
+ * percent-encodes non-ASCII values, which throws on those). Undefined when all are fine.
+ */
+function unreadableHeaders(event: APIGatewayProxyEventV2): Record<string, string> | undefined {
+  const details: Record<string, string> = Object.create(null);
+  for (const [name, value] of Object.entries(event.headers ?? {})) {
+    if (!value) continue;
+    try {
+      new Headers([[name, /[^\x00-\x7F]/.test(value) ? encodeURIComponent(value) : value]]);
+    } catch {
+      details[name] = "is not a valid HTTP header";
+    }
+  }
+  return Object.keys(details).length > 0 ? details : undefined;
+}
+
+/** A JSON error result, for answers given before the app runs. */
+function errorResult(status: number, body: ReturnType<typeof errorBody>): APIGatewayProxyStructuredResultV2 {
+  return { statusCode: status, headers: { "content-type": "application/json" }, body: JSON.stringify(body), isBase64Encoded: false };
+}
+
+/**
  * The Lambda handler (API Gateway HTTP API v2 events) of an app. A body sent with GET
- * or HEAD is dropped (it has no meaning, and the Fetch API refuses it); an event the
- * adapter cannot turn into a request still gets a JSON error, never plain text.
+ * or HEAD is dropped (it has no meaning, and the Fetch API refuses it); headers that
+ * cannot be put on a request get a 400 naming them; an event the adapter still cannot
+ * turn into a request gets a JSON error, never plain text.
  */
 export function lambdaHandler(app: Hono<ApiEnv>) {
   const handler = handle(app);
   return async (event: APIGatewayProxyEventV2, context?: LambdaContext): Promise<APIGatewayProxyStructuredResultV2> => {
+    const unreadable = unreadableHeaders(event);
+    if (unreadable) return errorResult(400, errorBody("validation_error", "The request could not be read.", unreadable));
     const method = event.requestContext?.http?.method?.toUpperCase();
     const input = (method === "GET" || method === "HEAD") && event.body ? { ...event, body: undefined, isBase64Encoded: false } : event;
     const result = (await handler(input as never, context as never)) as APIGatewayProxyStructuredResultV2;
     const type = String((result.headers ?? {})["content-type"] ?? "");
     if ((result.statusCode ?? 200) >= 400 && !type.startsWith("application/json")) {
-      const status = result.statusCode === 400 ? 400 : 500;
-      const body = status === 400 ? errorBody("validation_error", "The request could not be read.") : errorBody("internal_error", "Something went wrong.");
-      return { statusCode: status, headers: { "content-type": "application/json" }, body: JSON.stringify(body), isBase64Encoded: false };
+      return result.statusCode === 400
+        ? errorResult(400, errorBody("validation_error", "The request could not be read.", { request: "could not be read" }))
+        : errorResult(500, errorBody("internal_error", "Something went wrong."));
     }
     return result;
   };
@@ -156,15 +183,18 @@ export function honoPath(route: string): string {
   return route.replace(/\{(\w+)\}/g, ":$1");
 }
 
-/** Turns zod issues into `{ field: message }`, field paths dotted (`prices.0.amount`). */
+/**
+ * Turns zod issues into `{ field: message }`, field paths dotted (`prices.0.amount`). The
+ * map has no prototype, so that fields named `__proto__` or `constructor` are named too.
+ */
 export function fieldErrors(error: z.ZodError, prefix?: string): Record<string, string> {
-  const details: Record<string, string> = {};
+  const details: Record<string, string> = Object.create(null);
   for (const issue of error.issues) {
     const keys =
       issue.code === "unrecognized_keys" ? issue.keys.map((key) => [...issue.path, key]) : [issue.path];
     for (const path of keys) {
       const field = [prefix, ...path.map(String)].filter(Boolean).join(".") || prefix || "body";
-      details[field] ??= issue.code === "unrecognized_keys" ? "unknown field" : issue.message;
+      if (!(field in details)) details[field] = issue.code === "unrecognized_keys" ? "unknown field" : issue.message;
     }
   }
   return details;
@@ -200,14 +230,47 @@ export function parsedBody(c: HonoContext<ApiEnv>): unknown {
   }
 }
 
-/** The path parameters, validated. */
+/** True when `encoded` is valid percent-encoded UTF-8 (Hono keeps a malformed escape such as `%E0%A4%A` or `%ED%A0%80` literally). */
+function decodes(encoded: string): boolean {
+  try {
+    decodeURIComponent(encoded);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The path parameters, validated; a parameter whose raw segment is malformed percent-encoding is refused. */
 export function pathParams<S extends z.ZodType>(c: HonoContext<ApiEnv>, schema: S): z.output<S> {
+  const names = routePath(c).split("/");
+  const segments = new URL(c.req.url).pathname.split("/");
+  const malformed: Record<string, string> = Object.create(null);
+  names.forEach((name, i) => {
+    if (name.startsWith(":") && !decodes(segments[i] ?? "")) malformed[name.slice(1)] = "malformed percent-encoding";
+  });
+  if (Object.keys(malformed).length > 0) throw new ValidationError(malformed);
   return validate(schema, c.req.param());
 }
 
-/** The query parameters (last value of each), validated. */
+/** The query parameters (first value of each), validated; malformed percent-encoding is refused. */
 export function queryParams<S extends z.ZodType>(c: HonoContext<ApiEnv>, schema: S): z.output<S> {
+  const malformed: Record<string, string> = Object.create(null);
+  for (const pair of new URL(c.req.url).search.replace(/^\?/, "").split("&")) {
+    const [name = "", value = ""] = pair.replace(/\+/g, " ").split(/=(.*)/s);
+    if (!decodes(name) || !decodes(value)) malformed[decodes(name) ? decodeURIComponent(name) : name] = "malformed percent-encoding";
+  }
+  if (Object.keys(malformed).length > 0) throw new ValidationError(malformed);
   return validate(schema, c.req.query());
+}
+
+/**
+ * `""` when the Lambda event carries header `name` with an empty value: the adapter drops
+ * empty headers from the request, which would turn an empty `Idempotency-Key` into none.
+ */
+function emptyEventHeader(c: HonoContext<ApiEnv>, name: string): "" | undefined {
+  const event = (c.env as { event?: Partial<APIGatewayProxyEventV2> } | undefined)?.event;
+  const found = Object.entries(event?.headers ?? {}).some(([header, value]) => header.toLowerCase() === name && value === "");
+  return found ? "" : undefined;
 }
 
 /**
@@ -215,7 +278,7 @@ export function queryParams<S extends z.ZodType>(c: HonoContext<ApiEnv>, schema:
  * hash of the parsed body, or undefined without the header.
  */
 export function idempotencyOf(c: HonoContext<ApiEnv>, scope: string, body: unknown): IdempotentRequest | undefined {
-  const key = c.req.header("idempotency-key");
+  const key = c.req.header("idempotency-key") ?? emptyEventHeader(c, "idempotency-key");
   if (key === undefined) return undefined;
   if (key.length < 1 || key.length > 255) throw new ValidationError({ "Idempotency-Key": "must be 1-255 characters" });
   return { scope, key, requestHash: hashRequest(body) };

@@ -1,7 +1,7 @@
 /** Order routes (API.md "Orders and payment"). */
 import { confirmManualOrder, createOrder, getOrder, listOrders, retryPayment } from "../core/orders.js";
-import { createApi, honoPath, idempotencyOf, lambdaHandler, parsedBody, pathParams, queryParams, validate } from "./http.js";
-import { orderBody, orderListQuery, userOrderPath, userPath } from "./schemas.js";
+import { createApi, honoPath, idempotencyOf, jsonBody, lambdaHandler, parsedBody, pathParams, queryParams, validate } from "./http.js";
+import { emptyBody, orderBody, orderListQuery, userOrderPath, userPath } from "./schemas.js";
 
 /** The function's app. */
 export const app = createApi();
@@ -32,13 +32,13 @@ app.get(honoPath("/users/{userId}/orders/{orderId}"), async (c) => {
 
 app.post(honoPath("/users/{userId}/orders/{orderId}/confirm"), async (c) => {
   const { userId, orderId } = pathParams(c, userOrderPath);
-  parsedBody(c);
+  jsonBody(c, emptyBody);
   return c.json(await confirmManualOrder(c.get("runtime").core, userId, orderId), 200);
 });
 
 app.post(honoPath("/users/{userId}/orders/{orderId}/pay"), async (c) => {
   const { userId, orderId } = pathParams(c, userOrderPath);
-  parsedBody(c);
+  jsonBody(c, emptyBody);
   return c.json(await retryPayment(c.get("runtime").core, userId, orderId), 200);
 });
 

@@ -3,16 +3,22 @@
  * limits keep every number a safe integer and every id a valid key.
  */
 import { z } from "zod";
+import { MAX_TOKENS } from "../core/balance-state.js";
 import { CYCLES } from "../core/cycles.js";
 
-/** Largest token count in one request (sums of many stay safe integers). */
-export const MAX_TOKENS = 1_000_000_000_000;
+/** Largest token count in one request (core's limit per grant and on debt). */
+export { MAX_TOKENS };
 /** Largest price amount, in minor units. */
 export const MAX_AMOUNT = 1_000_000_000_000;
 /** Largest consumption metadata, as JSON (it is stored on the ledger entry; DynamoDB items hold 400 KB). */
 export const MAX_METADATA_BYTES = 4096;
 /** Largest quantity in one order. */
 export const MAX_QUANTITY = 1_000_000;
+/** Deepest nesting of consumption metadata (DynamoDB refuses items nested over 32 levels; the metadata sits inside the ledger entry and the idempotency record). */
+export const MAX_METADATA_DEPTH = 8;
+
+/** Free text: any string but lone UTF-16 surrogates, which are not Unicode and cannot be stored as UTF-8. */
+const text = () => z.string().regex(/^[^\p{Cs}]*$/u, "must be well-formed Unicode (no lone surrogates)");
 
 /** Operator-chosen ids: offer ids and offerGroups (`[A-Za-z0-9_.:-]{1,64}`). */
 export const operatorId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must match [A-Za-z0-9_.:-]{1,64}");
@@ -38,7 +44,7 @@ const tokens = z.number().int("must be an integer").min(1, "must be >= 1").max(M
 /** `PUT /offers/{offerId}` body. */
 export const offerBody = z
   .strictObject({
-    name: z.string().min(1).max(200),
+    name: text().min(1).max(200),
     kind: z.enum(["tokens", "subscription", "expertise"]).default("tokens"),
     offerGroup: operatorId,
     cycle: z.enum(CYCLES),
@@ -51,9 +57,9 @@ export const offerBody = z
       .max(50)
       .refine((prices) => new Set(prices.map((p) => p.currency)).size === prices.length, "one price per currency"),
     quantityLimit: z.number().int().min(1).max(MAX_QUANTITY).nullable().default(null),
-    tags: z.array(z.string().min(1).max(64)).max(50).default([]),
+    tags: z.array(text().min(1).max(64)).max(50).default([]),
     unlockedBy: z.array(operatorId).max(50).default([]),
-    overridingKey: z.string().min(1).max(64).nullable().default(null),
+    overridingKey: text().min(1).max(64).nullable().default(null),
     weight: z.number().int().min(-1_000_000).max(1_000_000).default(0),
     popular: z.number().int().min(0).max(1_000_000).default(0),
     combinedItems: z
@@ -86,8 +92,33 @@ export const orderBody = z.strictObject({
   quantity: z.number().int("must be an integer").min(1, "must be >= 1").max(MAX_QUANTITY).default(1),
   currency: currency.optional(),
   starts: instant.nullable().optional(),
-  checkout: z.strictObject({ successUrl: z.url().max(2048), cancelUrl: z.url().max(2048) }).optional(),
+  checkout: z.strictObject({ successUrl: text().pipe(z.url().max(2048)), cancelUrl: text().pipe(z.url().max(2048)) }).optional(),
 });
+
+/**
+ * Why a JSON value cannot be stored as a DynamoDB attribute, or undefined when it can:
+ * nesting deeper than `depth` levels, an empty or lone-surrogate key, a lone-surrogate
+ * string, or a number the DynamoDB marshaller or DynamoDB refuses (beyond the safe
+ * integers, or closer to 0 than 1e-130).
+ */
+function unstorable(value: unknown, depth: number): string | undefined {
+  if (typeof value === "string") return /\p{Cs}/u.test(value) ? "strings must be well-formed Unicode (no lone surrogates)" : undefined;
+  if (typeof value === "number") {
+    const size = Math.abs(value);
+    return size > Number.MAX_SAFE_INTEGER || (size !== 0 && size < 1e-130) ? "numbers must be within ±(2^53 - 1) and 0 or at least 1e-130 in size" : undefined;
+  }
+  if (value === null || typeof value !== "object") return undefined;
+  if (depth <= 0) return `must be nested at most ${MAX_METADATA_DEPTH} levels deep`;
+  for (const [key, item] of Object.entries(value)) {
+    if (!Array.isArray(value) && (key === "" || /\p{Cs}/u.test(key))) return "keys must be non-empty, well-formed Unicode";
+    const reason = unstorable(item, depth - 1);
+    if (reason) return reason;
+  }
+  return undefined;
+}
+
+/** Body of routes that take none (`confirm`, `pay`): absent, or an empty JSON object. */
+export const emptyBody = z.strictObject({});
 
 /** `POST /users/{userId}/consumptions` body. */
 export const consumptionBody = z.strictObject({
@@ -96,7 +127,13 @@ export const consumptionBody = z.strictObject({
   allowOverdraft: z.boolean().default(false),
   metadata: z
     .record(z.string().max(128), z.unknown())
-    .refine((metadata) => Buffer.byteLength(JSON.stringify(metadata)) <= MAX_METADATA_BYTES, `must be at most ${MAX_METADATA_BYTES} bytes of JSON`)
+    .superRefine((metadata, ctx) => {
+      // Depth first: JSON.stringify overflows the stack on very deep values.
+      const reason =
+        unstorable(metadata, MAX_METADATA_DEPTH) ??
+        (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES ? `must be at most ${MAX_METADATA_BYTES} bytes of JSON` : undefined);
+      if (reason) ctx.addIssue({ code: "custom", message: reason });
+    })
     .optional(),
 });
 
@@ -105,7 +142,7 @@ export const grantBody = z.strictObject({
   offerGroup: operatorId,
   tokens,
   expires: instant.nullable().default(null),
-  reason: z.string().max(500).optional(),
+  reason: text().max(500).optional(),
 });
 
 /** `POST /users/{userId}/expiry-check` body. */
@@ -114,19 +151,41 @@ export const expiryCheckBody = z.strictObject({
   low: z.array(z.strictObject({ offerGroup: operatorId, min: z.number().int().min(0).max(MAX_TOKENS) })).max(100).optional(),
 });
 
-/** Pagination query (`limit` 1-1000, default 100; `cursor`). */
+/** True when `cursor` has the shape of a page cursor: base64url JSON `{ pk, sk }`, both non-empty strings. */
+function isCursor(cursor: string): boolean {
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return false;
+  try {
+    const key: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (key === null || typeof key !== "object" || Array.isArray(key)) return false;
+    const entries = Object.entries(key);
+    return (
+      entries.length === 2 &&
+      entries.every(([name, value]) => (name === "pk" || name === "sk") && typeof value === "string" && value.length > 0 && !/\p{Cs}/u.test(value))
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Pagination query (`limit` 1-1000, default 100; `cursor`, as returned by the previous page). */
 export const pageQuery = {
   limit: z.coerce.number().int("must be an integer").min(1).max(1000).default(100),
-  cursor: z.string().min(1).max(2048).optional(),
+  cursor: z.string().min(1).max(2048).refine(isCursor, "is not a cursor returned by this list").optional(),
 };
 
-/** `GET /users/{userId}/ledger` query. */
-export const ledgerQuery = z.strictObject({
-  offerGroup: operatorId.optional(),
-  from: instant.optional(),
-  to: instant.optional(),
-  ...pageQuery,
-});
+/** `GET /users/{userId}/ledger` query (`from` inclusive, `to` exclusive, `from` <= `to`). */
+export const ledgerQuery = z
+  .strictObject({
+    offerGroup: operatorId.optional(),
+    from: instant.optional(),
+    to: instant.optional(),
+    ...pageQuery,
+  })
+  .superRefine((query, ctx) => {
+    if (query.from && query.to && Date.parse(query.from) > Date.parse(query.to)) {
+      ctx.addIssue({ code: "custom", path: ["to"], message: "must not be before from" });
+    }
+  });
 
 /** `GET /users/{userId}/orders` query. */
 export const orderListQuery = z.strictObject({ ...pageQuery });

@@ -75,6 +75,15 @@ describe("consume", () => {
     await expect(consume(t.ctx, { userId: "postpaid", offerGroup: "calls", tokens: 86 })).rejects.toBeInstanceOf(InsufficientCreditsError);
   });
 
+  it("caps overdraft debt at 10^12 tokens", async () => {
+    t.clock.set(NOW);
+    await consume(t.ctx, { userId: "deep-debt", offerGroup: "calls", tokens: 1_000_000_000_000, allowOverdraft: true });
+    await expect(consume(t.ctx, { userId: "deep-debt", offerGroup: "calls", tokens: 1, allowOverdraft: true })).rejects.toMatchObject({
+      code: "insufficient_credits",
+    });
+    expect((await balanceOf("deep-debt"))!.balance).toBe(-1_000_000_000_000);
+  });
+
   it("expires grants already past their instant before spending, so their tokens are not spent", async () => {
     t.clock.set(NOW);
     await grant("lazy", 30, "2026-03-11T00:00:00.000Z");

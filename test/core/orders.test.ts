@@ -74,6 +74,15 @@ describe("createOrder", () => {
     expect(order.total.amount).toBe(2000);
   });
 
+  it("refuses an order that would grant more than 10^12 tokens in one group", async () => {
+    t.clock.set(NOW);
+    await upsertOffer(t.ctx, "huge", anOffer({ tokenCount: 1_000_000_000_000, prices: [{ amount: 0, currency: "usd" }] }));
+    await expect(createOrder(t.ctx, { userId: "u", offerId: "huge", quantity: 2 })).rejects.toMatchObject({
+      code: "quantity_limit_exceeded",
+      details: { tokens: 2_000_000_000_000, maximum: 1_000_000_000_000 },
+    });
+  });
+
   it("refuses a currency the offer has no price in", async () => {
     t.clock.set(NOW);
     await upsertOffer(t.ctx, "usd-only", anOffer());
