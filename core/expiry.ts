@@ -1,7 +1,7 @@
 /**
  * Expiry: grants whose instant has come lose their remaining tokens through a ledger
- * `expire` entry written in the same transaction as the balance change and the grant's
- * state change (conditional on the grant still being active, so each grant expires
+ * `expire` entry and a `credits.expired` event written in the same transaction as the
+ * balance change and the grant's state change (conditional on the grant still being active, so each grant expires
  * once, whoever runs it: a consumption settling what is due, a per-user check, or the
  * daily job). The original's `checkForExpiredOrders` (ORIGINAL-BEHAVIOUR.md §3.4).
  */
@@ -12,11 +12,12 @@ import type { Db } from "./db/service.js";
 import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
 import { planExpiry, type ExpiredGrant } from "./expiry-plan.js";
 import { isConditionFailure } from "./idempotency.js";
+import { eventWrite } from "./events.js";
 import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 
-/** Most grants expired in one transaction: 1 balance write + 2 actions per grant <= 100. */
-export const GRANTS_PER_EXPIRY_TRANSACTION = 45;
+/** Most grants expired in one transaction: 1 balance write + 3 actions per grant (grant, ledger entry, event) <= 100. */
+export const GRANTS_PER_EXPIRY_TRANSACTION = 33;
 
 /** A grant that expired, as reported to callers (API.md `expired: Grant[]`). */
 export interface ExpiredGrantReport {
@@ -34,7 +35,24 @@ export interface ExpiredGrantReport {
 
 function expiryWrites(db: Db, state: BalanceState, expired: ExpiredGrant[], next: BalanceState, now: Date): TransactionItem[] {
   const items: TransactionItem[] = [balanceWrite(db, next, state.version, now)];
+  let balance = state.balance;
   for (const { grant, tokens } of expired) {
+    balance -= tokens;
+    items.push(
+      eventWrite(
+        db,
+        {
+          type: "credits.expired",
+          userId: state.userId,
+          offerGroup: state.offerGroup,
+          grantId: grant.grantId,
+          ...(grant.orderId ? { orderId: grant.orderId } : {}),
+          balance,
+          expires: grant.expires!,
+        },
+        now,
+      ).item,
+    );
     items.push(
       commit(
         db.entities.grant

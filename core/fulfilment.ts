@@ -1,6 +1,6 @@
 /**
- * Fulfilment: an order becomes paid and its grants, ledger `purchase` entries and
- * balances are written, exactly once (the original's `afterExecute`/`updateAsPaid`,
+ * Fulfilment: an order becomes paid and its grants, ledger `purchase` entries, balances
+ * and `order.paid` event are written, exactly once (the original's `afterExecute`/`updateAsPaid`,
  * which could credit twice and lost top-ups; ORIGINAL-BEHAVIOUR.md §3.3, §5).
  *
  * One transaction holds the order's state change (conditional on it not being paid
@@ -15,6 +15,7 @@ import type { BalanceState } from "./balance-state.js";
 import { balanceWrite, readBalances } from "./balances.js";
 import type { Db, OrderItem } from "./db/service.js";
 import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
+import { eventWrite } from "./events.js";
 import { grantWrite } from "./grants.js";
 import { newId } from "./ids.js";
 import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
@@ -86,7 +87,8 @@ function paidOrder(order: OrderItem, plan: PurchasePlan, confirmation: PaymentCo
 
 /**
  * The actions that pay `order` from the `balances` read: order write first (index 0),
- * then balances, grants, ledger entries, and the event record last.
+ * then balances, grants, ledger entries, the `order.paid` event, and the webhook event
+ * record last.
  * @param orderWrite `create` for a free order paid at creation, `update` otherwise
  */
 export function purchaseWrites(input: {
@@ -151,6 +153,7 @@ export function purchaseWrites(input: {
       ),
     );
   }
+  items.push(eventWrite(db, { type: "order.paid", userId: order.userId, orderId: order.orderId, offerGroup: order.offerGroup }, now).item);
   if (confirmation.event) items.push(webhookEventWrite(db, confirmation.event, now));
   return { items, paid };
 }

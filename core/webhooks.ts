@@ -19,6 +19,7 @@
 import type { Context } from "./context.js";
 import type { OrderItem } from "./db/service.js";
 import { commit, transactWrite } from "./db/transact.js";
+import { eventWrite } from "./events.js";
 import { fulfilOrder, PAYABLE_STATUSES } from "./fulfilment.js";
 import type { StripeEvent } from "./payments/stripe-webhook.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
@@ -164,6 +165,7 @@ async function refusePayment(
           .where((attr, op) => `${op.eq(attr.status, order.status)} AND ${op.eq(attr.updatedAt, order.updatedAt)}`),
       ),
       webhookEventWrite(ctx.db, { eventId: event.id, type: event.type, ...ref, outcome: "refused" }, now),
+      eventWrite(ctx.db, { type: "order.refused", userId: order.userId, orderId: order.orderId, offerGroup: order.offerGroup }, now).item,
     ]);
     if (written.committed) return { outcome: "applied", reason: "order refused", orderId: ref.orderId };
     if (written.rejections.some((r) => r.index === 1)) return { outcome: "ignored", reason: "duplicate event", orderId: ref.orderId };

@@ -1,9 +1,10 @@
-/** Credit reads and promotional grants (API.md "Credits and consumption"). */
+/** Credit reads, promotional grants and the user's events (API.md "Credits and consumption"). */
 import { checkSubscription, getCredits } from "../core/credits.js";
 import { createPromotionalGrant } from "../core/grants.js";
 import { listLedger } from "../core/ledger.js";
 import { createApi, honoPath, jsonBody, lambdaHandler, pathParams, queryParams } from "./http.js";
-import { grantBody, ledgerQuery, userOfferPath, userPath } from "./schemas.js";
+import { listEvents } from "../core/events.js";
+import { eventListQuery, grantBody, ledgerQuery, userOfferPath, userPath } from "./schemas.js";
 
 /** The function's app. */
 export const app = createApi();
@@ -30,6 +31,12 @@ app.post(honoPath("/users/{userId}/grants"), async (c) => {
   const { userId } = pathParams(c, userPath);
   const body = jsonBody(c, grantBody);
   return c.json(await createPromotionalGrant(c.get("runtime").core, { userId, ...body }), 201);
+});
+
+app.get(honoPath("/users/{userId}/events"), async (c) => {
+  const { userId } = pathParams(c, userPath);
+  const page = queryParams(c, eventListQuery);
+  return c.json(await listEvents(c.get("runtime").core, userId, page), 200);
 });
 
 /** Lambda entry point. */

@@ -1,7 +1,8 @@
-/** Offer catalog routes (API.md "Offers"). */
+/** Offer catalog and offer group settings routes (API.md "Offers"). */
 import { getOffer, listOffers, upsertOffer } from "../core/offers.js";
 import { createApi, honoPath, jsonBody, lambdaHandler, pathParams, queryParams } from "./http.js";
-import { offerBody, offerPath, offerQuery } from "./schemas.js";
+import { getOfferGroup, putOfferGroup } from "../core/offer-groups.js";
+import { offerBody, offerGroupBody, offerGroupPath, offerPath, offerQuery } from "./schemas.js";
 
 /** The function's app. */
 export const app = createApi();
@@ -20,6 +21,16 @@ app.get(honoPath("/offers/{offerId}"), async (c) => {
 app.get("/offers", async (c) => {
   const query = queryParams(c, offerQuery);
   return c.json({ offers: await listOffers(c.get("runtime").core, query) }, 200);
+});
+
+app.put(honoPath("/offer-groups/{offerGroup}"), async (c) => {
+  const { offerGroup } = pathParams(c, offerGroupPath);
+  return c.json(await putOfferGroup(c.get("runtime").core, offerGroup, jsonBody(c, offerGroupBody)), 200);
+});
+
+app.get(honoPath("/offer-groups/{offerGroup}"), async (c) => {
+  const { offerGroup } = pathParams(c, offerGroupPath);
+  return c.json(await getOfferGroup(c.get("runtime").core, offerGroup), 200);
 });
 
 /** Lambda entry point. */

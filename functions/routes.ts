@@ -24,6 +24,8 @@ export const ROUTES = [
   { route: "PUT /offers/{offerId}", fn: "offers" },
   { route: "GET /offers/{offerId}", fn: "offers" },
   { route: "GET /offers", fn: "offers" },
+  { route: "PUT /offer-groups/{offerGroup}", fn: "offers" },
+  { route: "GET /offer-groups/{offerGroup}", fn: "offers" },
   { route: "POST /users/{userId}/orders", fn: "orders" },
   { route: "GET /users/{userId}/orders", fn: "orders" },
   { route: "GET /users/{userId}/orders/{orderId}", fn: "orders" },
@@ -34,6 +36,7 @@ export const ROUTES = [
   { route: "GET /users/{userId}/ledger", fn: "credits" },
   { route: "GET /users/{userId}/subscriptions/{offerId}", fn: "credits" },
   { route: "POST /users/{userId}/grants", fn: "credits" },
+  { route: "GET /users/{userId}/events", fn: "credits" },
   { route: "POST /users/{userId}/expiry-check", fn: "expiry" },
   { route: "POST /webhooks/stripe", fn: "webhook" },
 ] as const satisfies ReadonlyArray<{ route: string; fn: HttpFunctionName }>;

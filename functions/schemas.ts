@@ -74,6 +74,12 @@ export const offerBody = z
     }
   });
 
+/** `PUT /offer-groups/{offerGroup}` body. */
+export const offerGroupBody = z.strictObject({
+  lowBalanceThreshold: z.number().int("must be an integer").min(0).max(MAX_TOKENS).nullable().default(null),
+  expiryWarningDays: z.number().int("must be an integer").min(0).max(366).default(7),
+});
+
 /** `GET /offers` query. */
 export const offerQuery = z.strictObject({
   userId: userId.optional(),
@@ -187,11 +193,16 @@ export const ledgerQuery = z
     }
   });
 
+/** `GET /users/{userId}/events` query. */
+export const eventListQuery = z.strictObject({ ...pageQuery });
+
 /** `GET /users/{userId}/orders` query. */
 export const orderListQuery = z.strictObject({ ...pageQuery });
 
 /** Path parameters of `/users/{userId}/...`. */
 export const userPath = z.strictObject({ userId });
+/** Path parameters of `/offer-groups/{offerGroup}`. */
+export const offerGroupPath = z.strictObject({ offerGroup: operatorId });
 /** Path parameters of `/offers/{offerId}`. */
 export const offerPath = z.strictObject({ offerId: operatorId });
 /** Path parameters of `/users/{userId}/orders/{orderId}/...`. */

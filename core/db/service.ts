@@ -5,11 +5,13 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { Entity, Service, type EntityItem } from "electrodb";
 import { balanceSchema } from "./balance.js";
+import { eventSchema } from "./event.js";
 import { grantSchema } from "./grant.js";
 import { idempotencyRecordSchema } from "./idempotency-record.js";
 import { jobStateSchema } from "./job-state.js";
 import { ledgerEntrySchema } from "./ledger-entry.js";
 import { offerSchema } from "./offer.js";
+import { offerGroupSchema } from "./offer-group.js";
 import { orderSchema } from "./order.js";
 import { webhookEventSchema } from "./webhook-event.js";
 
@@ -23,6 +25,8 @@ function entities() {
     idempotencyRecord: new Entity(idempotencyRecordSchema),
     webhookEvent: new Entity(webhookEventSchema),
     jobState: new Entity(jobStateSchema),
+    event: new Entity(eventSchema),
+    offerGroup: new Entity(offerGroupSchema),
   };
 }
 
@@ -51,5 +55,9 @@ export type BalanceItem = EntityItem<Entities["balance"]>;
 export type GrantBalance = BalanceItem["grants"][number];
 /** A ledger entry as stored. */
 export type LedgerEntryItem = EntityItem<Entities["ledgerEntry"]>;
+/** An event as stored. */
+export type EventItem = EntityItem<Entities["event"]>;
+/** An offer group's settings as stored. */
+export type OfferGroupItem = EntityItem<Entities["offerGroup"]>;
 /** An idempotency record as stored. */
 export type IdempotencyRecordItem = EntityItem<Entities["idempotencyRecord"]>;

@@ -17,8 +17,10 @@ export const TABLE = {
   partitionKey: "pk",
   sortKey: "sk",
   /**
-   * `gsi1`: the sparse expiry index. Only grants that are active and expire carry
-   * its keys: partition `expiry day + shard`, sort `expiry instant + user + grant`.
+   * `gsi1`: the sparse work index, shared by the kinds of work still to do (ElectroDB
+   * prefixes keep them apart): active grants that expire (partition `expiry day +
+   * shard`, sort `expiry instant + user + grant`), events not yet published (the outbox),
+   * and pending orders (for the abandoned-order sweep). Items leave it when done.
    */
   expiryIndex: { name: "gsi1", partitionKey: "gsi1pk", sortKey: "gsi1sk" },
   /** Epoch seconds after which DynamoDB may delete an item (idempotency records, webhook events). */

@@ -413,6 +413,11 @@ const GRANT_FIELDS: Record<string, FieldSpec> = {
   reason: optional(badText(0, 500)),
 };
 
+const OFFER_GROUP_FIELDS: Record<string, FieldSpec> = {
+  lowBalanceThreshold: optional(badInteger(0, 1_000_000_000_000, { nullable: true })),
+  expiryWarningDays: optional(badInteger(0, 366)),
+};
+
 const EXPIRY_FIELDS: Record<string, FieldSpec> = {
   warnMs: optional(badInteger(0, 10 * 366 * 86_400_000)),
   low: optional(
@@ -434,9 +439,10 @@ const EXPIRY_FIELDS: Record<string, FieldSpec> = {
 const anyInstant = fc.date({ min: new Date("2000-01-01T00:00:00Z"), max: new Date("2100-01-01T00:00:00Z"), noInvalidDate: true }).map((date) => date.toISOString());
 
 /** Query specs of the list routes; cursors of another user's or another list's pages are foreign. */
-function pageQuery(seeded: Seeded, list: "orders" | "ledger"): QuerySpec {
-  const other = list === "orders" ? "ledger" : "orders";
-  const foreign = [...Object.values(seeded.cursors[other])];
+function pageQuery(seeded: Seeded, list: "orders" | "ledger" | "events"): QuerySpec {
+  const foreign = Object.entries(seeded.cursors)
+    .filter(([name]) => name !== list)
+    .flatMap(([, cursors]) => Object.values(cursors));
   const forged = fc
     .record({ pk: someText(30).filter((s) => s.length > 0), sk: someText(30).filter((s) => s.length > 0) })
     .map((key) => Buffer.from(JSON.stringify(key)).toString("base64url"));
@@ -462,6 +468,10 @@ function routeSpecs(seeded: Seeded): Record<RouteKey, RouteSpec> {
       body: { kind: "schema", base: { name: "Fuzz offer", offerGroup: "calls", cycle: "monthly", tokenCount: 100, prices: [{ amount: 1000, currency: "usd" }] }, fields: OFFER_FIELDS },
     },
     "GET /offers/{offerId}": {},
+    "PUT /offer-groups/{offerGroup}": {
+      body: { kind: "schema", base: { lowBalanceThreshold: 50, expiryWarningDays: 7 }, fields: OFFER_GROUP_FIELDS },
+    },
+    "GET /offer-groups/{offerGroup}": {},
     "GET /offers": {
       query: {
         userId: { good: fc.constantFrom(...seeded.users), bad: fc.oneof(fc.constant(""), badUserId) },
@@ -500,6 +510,7 @@ function routeSpecs(seeded: Seeded): Record<RouteKey, RouteSpec> {
     "POST /users/{userId}/expiry-check": {
       body: { kind: "schema", base: { warnMs: 1000 }, fields: EXPIRY_FIELDS },
     },
+    "GET /users/{userId}/events": { query: pageQuery(seeded, "events") },
     "POST /webhooks/stripe": {},
   };
 }
@@ -559,11 +570,13 @@ function hostileRequests(route: RouteKey, fn: HttpFunctionName, spec: RouteSpec,
     userId: fc.constantFrom(...seeded.users.map(encode)),
     offerId: fc.constantFrom(...seeded.offerIds),
     orderId: fc.constantFrom(...seeded.orderIds),
+    offerGroup: fc.constantFrom("calls", "trial"),
   };
   const badParam: Record<string, fc.Arbitrary<string>> = {
     userId: fc.oneof(badUserId.map(encode), malformedSegment),
     offerId: fc.oneof(badOperatorIdNonEmpty.map(encode), malformedSegment),
     orderId: fc.oneof(badOrderId.map(encode), malformedSegment),
+    offerGroup: fc.oneof(badOperatorIdNonEmpty.map(encode), malformedSegment),
   };
 
   const layers: Partial<Record<Defect, { good: fc.Arbitrary<Patch>; bad: fc.Arbitrary<Patch> }>> = {};
@@ -1063,13 +1076,15 @@ describe("access", () => {
     const path = template
       .replace("{userId}", encode(seeded.users[0]!))
       .replace("{offerId}", "calls-100")
-      .replace("{orderId}", seeded.orderIds[1]!);
+      .replace("{orderId}", seeded.orderIds[1]!)
+      .replace("{offerGroup}", "calls");
     const bodies: Partial<Record<RouteKey, object>> = {
       "PUT /offers/{offerId}": anOffer(),
       "POST /users/{userId}/orders": { offerId: "calls-100" },
       "POST /users/{userId}/consumptions": { offerGroup: "calls", tokens: 1 },
       "POST /users/{userId}/grants": { offerGroup: "calls", tokens: 1_000_000 },
       "POST /users/{userId}/expiry-check": {},
+      "PUT /offer-groups/{offerGroup}": { lowBalanceThreshold: 10 },
     };
     const body = bodies[route];
     return { method, path, query: "", ...(body ? { body: JSON.stringify(body) } : method === "POST" ? { body: "{}" } : {}) };

@@ -1,0 +1,47 @@
+/**
+ * Event entity: what the service tells the app about a user (API.md `Event`), written in
+ * the same transaction as the change it reports (an outbox). While not yet published to
+ * the bus, an event carries the sparse outbox index keys (`outboxBucket`, `outboxSort`)
+ * on the shared GSI; publishing removes them.
+ */
+import { TABLE } from "./table.js";
+import { SERVICE, pk, sk } from "./keys.js";
+
+/** The event types (API.md). */
+export const EVENT_TYPES = [
+  "order.paid",
+  "order.refused",
+  "order.refunded",
+  "credits.expired",
+  "credits.expiring",
+  "credits.low_balance",
+] as const;
+
+/** ElectroDB schema of an event. */
+export const eventSchema = {
+  model: { entity: "event", version: "1", service: SERVICE },
+  attributes: {
+    userId: { type: "string", required: true },
+    eventId: { type: "string", required: true },
+    type: { type: EVENT_TYPES, required: true },
+    offerGroup: { type: "string" },
+    orderId: { type: "string" },
+    grantId: { type: "string" },
+    balance: { type: "number" },
+    expires: { type: "string" },
+    createdAt: { type: "string", required: true },
+    publishedAt: { type: "string" },
+    /** Outbox index partition (`<shard>`), present until the event is published. */
+    outboxBucket: { type: "string" },
+    /** Outbox index sort (`<eventId>#<userId>`): oldest first. */
+    outboxSort: { type: "string" },
+  },
+  indexes: {
+    byUser: { pk: pk(["userId"]), sk: sk(["eventId"]) },
+    outbox: {
+      index: TABLE.expiryIndex.name,
+      pk: { field: TABLE.expiryIndex.partitionKey, composite: ["outboxBucket"], casing: "none" },
+      sk: { field: TABLE.expiryIndex.sortKey, composite: ["outboxSort"], casing: "none" },
+    },
+  },
+} as const;

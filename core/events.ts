@@ -1,0 +1,140 @@
+/**
+ * Events for the app (API.md `GET /users/{userId}/events`, "Events out"): warnings and
+ * state changes, each with a stable `eventId` (ULID), written in the same transaction as
+ * the change it reports (the outbox), then published to an event bus at least once.
+ * Consumers de-duplicate by `eventId`.
+ *
+ * Publishing (`publishPending`) reads the unpublished events through the sparse outbox
+ * index, hands them to the bus, and marks those the bus accepted as published (which
+ * removes them from the index). An event the bus refused, or whose marking failed, stays
+ * in the index and goes out on the next pass.
+ */
+import type { Context } from "./context.js";
+import { checkCursor, partitionOf } from "./db/cursors.js";
+import type { Db, EventItem } from "./db/service.js";
+import { commit, type TransactionItem } from "./db/transact.js";
+import { newId } from "./ids.js";
+import { isConditionFailure } from "./idempotency.js";
+import { createHash } from "node:crypto";
+
+/** Partitions of the outbox index. */
+export const OUTBOX_SHARDS = 4;
+
+/** An event as the API shows it and the bus carries it (API.md `Event`). */
+export interface ServiceEvent {
+  eventId: string;
+  type: EventItem["type"];
+  userId: string;
+  offerGroup?: string;
+  orderId?: string;
+  grantId?: string;
+  balance?: number;
+  expires?: string;
+  createdAt: string;
+}
+
+/** What a writer supplies; id and date are added. */
+export type EventDraft = Omit<ServiceEvent, "eventId" | "createdAt">;
+
+/** The stored item as the API shape. */
+export function toEvent(item: EventItem): ServiceEvent {
+  const event: ServiceEvent = { eventId: item.eventId, type: item.type, userId: item.userId, createdAt: item.createdAt };
+  if (item.offerGroup !== undefined) event.offerGroup = item.offerGroup;
+  if (item.orderId !== undefined) event.orderId = item.orderId;
+  if (item.grantId !== undefined) event.grantId = item.grantId;
+  if (item.balance !== undefined) event.balance = item.balance;
+  if (item.expires !== undefined) event.expires = item.expires;
+  return event;
+}
+
+/** The outbox shard of an event, stable for its id. */
+export function outboxShard(eventId: string): number {
+  return createHash("sha256").update(eventId).digest()[0]! % OUTBOX_SHARDS;
+}
+
+/**
+ * A new event at `now` and the transaction action that writes it into the outbox.
+ * @param eventId a stable id when the event must be unique per fact (e.g. one
+ *   `credits.expiring` per grant); a fresh ULID otherwise
+ */
+export function eventWrite(db: Db, draft: EventDraft, now: Date, eventId: string = newId(now)): { event: ServiceEvent; item: TransactionItem } {
+  const event: ServiceEvent = { eventId, createdAt: now.toISOString(), ...draft };
+  const item: EventItem = {
+    ...event,
+    outboxBucket: String(outboxShard(eventId)),
+    outboxSort: `${eventId}#${draft.userId}`,
+  };
+  return { event, item: commit(db.entities.event.create(item)) };
+}
+
+/** A page of the user's events, oldest first; `cursor` is null on the last page. */
+export async function listEvents(
+  ctx: Pick<Context, "db">,
+  userId: string,
+  page: { limit: number; cursor?: string | null | undefined },
+): Promise<{ events: ServiceEvent[]; cursor: string | null }> {
+  const entity = ctx.db.entities.event;
+  checkCursor(entity, page.cursor, partitionOf(entity, { userId, eventId: "-" }));
+  const result = await entity.query.byUser({ userId }).go({ count: page.limit, cursor: page.cursor ?? null, consistent: true });
+  return { events: result.data.map(toEvent), cursor: result.cursor ?? null };
+}
+
+/** Where events go: EventBridge in the cloud, the console locally, a stand-in in tests. */
+export interface EventBus {
+  /**
+   * Publishes `events` (at most 10, EventBridge's PutEvents limit).
+   * @returns the ids of the events the bus accepted; the others are retried later
+   */
+  publish(events: ServiceEvent[]): Promise<string[]>;
+}
+
+/** What a publishing pass did. */
+export interface PublishSummary {
+  published: number;
+  failed: number;
+}
+
+/**
+ * Publishes unpublished events, oldest first per shard, at most `limit` of them.
+ * Candidates come from the (eventually consistent) outbox index; each is marked
+ * published only after the bus accepted it, conditionally on it still being unpublished.
+ */
+export async function publishPending(ctx: Pick<Context, "db" | "clock" | "logger">, bus: EventBus, options: { limit?: number } = {}): Promise<PublishSummary> {
+  const limit = options.limit ?? 500;
+  const summary: PublishSummary = { published: 0, failed: 0 };
+  for (let shard = 0; shard < OUTBOX_SHARDS && summary.published + summary.failed < limit; shard++) {
+    const { data } = await ctx.db.entities.event.query
+      .outbox({ outboxBucket: String(shard) })
+      .go({ limit: limit - summary.published - summary.failed });
+    for (let i = 0; i < data.length; i += 10) {
+      const batch = data.slice(i, i + 10).map(toEvent);
+      let accepted: string[] = [];
+      try {
+        accepted = await bus.publish(batch);
+      } catch (error) {
+        ctx.logger.warn("publishing events failed; they stay in the outbox", { error, events: batch.length });
+      }
+      const ok = new Set(accepted);
+      summary.failed += batch.filter((event) => !ok.has(event.eventId)).length;
+      for (const event of batch.filter((e) => ok.has(e.eventId))) {
+        await markPublished(ctx, event);
+        summary.published++;
+      }
+    }
+  }
+  return summary;
+}
+
+/** Marks an event published (removes it from the outbox index); already marked is fine. */
+async function markPublished(ctx: Pick<Context, "db" | "clock">, event: ServiceEvent): Promise<void> {
+  try {
+    await ctx.db.entities.event
+      .patch({ userId: event.userId, eventId: event.eventId })
+      .set({ publishedAt: ctx.clock.now().toISOString() })
+      .remove(["outboxBucket", "outboxSort"])
+      .where((attr, op) => op.notExists(attr.publishedAt))
+      .go();
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+  }
+}
