@@ -6,7 +6,10 @@
 import type { Context } from "./context.js";
 import { emptyBalance, type BalanceState } from "./balance-state.js";
 import type { BalanceItem, Db } from "./db/service.js";
+import { BatchGetCommand } from "@aws-sdk/lib-dynamodb";
 import { commit, type TransactionItem } from "./db/transact.js";
+import { TABLE } from "./db/table.js";
+import { RetryableConflict } from "./retry.js";
 
 /** A stored balance item as a state (also for items returned by a failed condition). */
 export function toState(item: BalanceItem): BalanceState {
@@ -24,6 +27,38 @@ export function toState(item: BalanceItem): BalanceState {
 export async function readBalance(ctx: Pick<Context, "db">, userId: string, offerGroup: string): Promise<BalanceState> {
   const { data } = await ctx.db.entities.balance.get({ userId, offerGroup }).go({ consistent: true });
   return data ? toState(data) : emptyBalance(userId, offerGroup);
+}
+
+/**
+ * The (user, offerGroup) balance and the group's low-balance threshold, read together in
+ * one strongly consistent `BatchGetItem` (one request).
+ */
+export async function readBalanceAndThreshold(
+  ctx: Pick<Context, "db">,
+  userId: string,
+  offerGroup: string,
+): Promise<{ state: BalanceState; lowBalanceThreshold: number | null }> {
+  const { balance, offerGroup: settings } = ctx.db.entities;
+  const balanceKey = balance.get({ userId, offerGroup }).params().Key as Record<string, string>;
+  const settingsKey = settings.get({ offerGroup }).params().Key as Record<string, string>;
+  let keys = [balanceKey, settingsKey];
+  const found: Record<string, unknown>[] = [];
+  for (let attempt = 0; keys.length > 0; attempt++) {
+    const result = await ctx.db.client.send(
+      new BatchGetCommand({ RequestItems: { [ctx.db.table]: { Keys: keys, ConsistentRead: true } } }),
+    );
+    found.push(...(result.Responses?.[ctx.db.table] ?? []));
+    keys = (result.UnprocessedKeys?.[ctx.db.table]?.Keys ?? []) as Record<string, string>[];
+    if (keys.length > 0 && attempt >= 5) throw new RetryableConflict("BatchGetItem kept keys unprocessed");
+  }
+  const isBalance = (item: Record<string, unknown>) => item[TABLE.sortKey] === balanceKey[TABLE.sortKey];
+  const balanceItem = found.find(isBalance);
+  const settingsItem = found.find((item) => !isBalance(item));
+  const threshold = settingsItem ? settings.parse({ Item: settingsItem }).data?.lowBalanceThreshold : undefined;
+  return {
+    state: balanceItem ? toState(balance.parse({ Item: balanceItem }).data as BalanceItem) : emptyBalance(userId, offerGroup),
+    lowBalanceThreshold: threshold ?? null,
+  };
 }
 
 /** Every balance of the user, read consistently in one Query, keyed by offerGroup. */
@@ -47,6 +82,7 @@ export const MAX_GUARDED_DRAWS = 10;
  * they draw runs short, not whenever another write came first: 300 spenders of one
  * balance no longer cost each other a retry per success.
  * @param state the state the draws were planned on (for the grants' positions)
+ * @param range the balance the write must find: `> above`, `<= atMost` (core/low-balance.ts)
  */
 export function balanceDrawWrite(
   db: Db,
@@ -54,6 +90,7 @@ export function balanceDrawWrite(
   draws: ReadonlyArray<{ grantId: string; tokens: number }>,
   tokens: number,
   now: Date,
+  range: { above?: number | undefined; atMost?: number | undefined } = {},
 ): TransactionItem {
   const positions = draws.map((draw) => {
     const index = state.grants.findIndex((grant) => grant.grantId === draw.grantId);
@@ -70,9 +107,11 @@ export function balanceDrawWrite(
         op.set(attr.updatedAt, now.toISOString());
       })
       .where((attr, op) =>
-        positions
-          .map(({ index, grantId, tokens: take }) => `${op.eq(attr.grants[index]!.grantId, grantId)} AND ${op.gte(attr.grants[index]!.remaining, take)}`)
-          .join(" AND "),
+        [
+          ...positions.map(({ index, grantId, tokens: take }) => `${op.eq(attr.grants[index]!.grantId, grantId)} AND ${op.gte(attr.grants[index]!.remaining, take)}`),
+          ...(range.above !== undefined ? [op.gt(attr.balance, range.above)] : []),
+          ...(range.atMost !== undefined ? [op.lte(attr.balance, range.atMost)] : []),
+        ].join(" AND "),
       ),
     { returnOld: true },
   );

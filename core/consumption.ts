@@ -3,9 +3,11 @@
  * which had no balance check and could add tokens with a negative count;
  * ORIGINAL-BEHAVIOUR.md §1, §5).
  *
- * Cost: one strongly consistent read of the balance item and one transaction (the
- * balance change, the ledger `consume` entry with its draws, and the idempotency record
- * when a key is given), whatever the number of grants. The balance change is guarded
+ * Cost: one strongly consistent read (the balance item and its group's settings, in one
+ * `BatchGetItem`) and one transaction (the balance change, the ledger `consume` entry
+ * with its draws, the idempotency record when a key is given, and the
+ * `credits.low_balance` event when the consumption crosses the group's threshold),
+ * whatever the number of grants. The balance change is guarded
  * per drawn grant (core/balances.ts `balanceDrawWrite`), or by the version when the
  * consumption goes into debt. Grants already past their expiry are first expired (one more transaction,
  * only when some are due). A version conflict (another writer went first) is retried
@@ -13,7 +15,9 @@
  */
 import type { Context } from "./context.js";
 import { isDue, MAX_TOKENS, type BalanceState } from "./balance-state.js";
-import { balanceDrawWrite, balanceWrite, MAX_GUARDED_DRAWS, readBalance, toState } from "./balances.js";
+import { balanceDrawWrite, balanceWrite, MAX_GUARDED_DRAWS, readBalanceAndThreshold, toState } from "./balances.js";
+import { eventWrite } from "./events.js";
+import { lowBalanceCrossing } from "./low-balance.js";
 import type { BalanceItem } from "./db/service.js";
 import { transactWrite, type TransactionItem } from "./db/transact.js";
 import { planConsumption } from "./drain.js";
@@ -68,11 +72,15 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
   // The balance as a cancelled transaction returned it: the next attempt plans on it
   // instead of reading again.
   let returned: BalanceState | undefined;
+  let threshold: number | null = null;
   return retryOnConflict(
     async () => {
-      // A. Read the balance (one consistent read); settle grants already due.
+      // A. Read the balance and the group's low-balance threshold (one consistent read);
+      //    settle grants already due.
       const now = ctx.clock.now();
-      const state = returned ?? (await readBalance(ctx, userId, offerGroup));
+      let state: BalanceState;
+      if (returned) state = returned;
+      else ({ state, lowBalanceThreshold: threshold } = await readBalanceAndThreshold(ctx, userId, offerGroup));
       returned = undefined;
       if (state.grants.some((grant) => isDue(grant, now))) {
         await expireDueGrants(ctx, state, now);
@@ -107,12 +115,17 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
         now,
       );
       const result: ConsumptionResult = { entry, balance: plan.next.balance };
+      const crossing = lowBalanceCrossing({ seen: state.balance, tokens, threshold });
       const balanceChange =
         plan.debtAdded === 0 && plan.draws.length <= MAX_GUARDED_DRAWS
-          ? balanceDrawWrite(ctx.db, state, plan.draws, tokens, now)
+          ? balanceDrawWrite(ctx.db, state, plan.draws, tokens, now, crossing)
           : balanceWrite(ctx.db, plan.next, state.version, now);
       const items: TransactionItem[] = [balanceChange, ledgerEntryWrite(ctx.db, entry)];
       if (idempotency) items.push(outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now));
+      // The crossing's event, in the same transaction (the range guard keeps it exact).
+      if (crossing.crosses) {
+        items.push(eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup, balance: plan.next.balance }, now).item);
+      }
       const written = await transactWrite(ctx.db, items);
       if (written.committed) return result;
 

@@ -13,6 +13,7 @@ import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
 import { planExpiry, type ExpiredGrant } from "./expiry-plan.js";
 import { isConditionFailure } from "./idempotency.js";
 import { eventWrite } from "./events.js";
+import { defaultSettings, listOfferGroups } from "./offer-groups.js";
 import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 
@@ -165,15 +166,15 @@ export interface Warning {
   expires: string | null;
 }
 
-/** Default warning window before an expiry (API.md: 7 days). */
-export const DEFAULT_WARNING_MS = 7 * 24 * 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * The per-user expiry check (the original's `checkForExpiredOrders(userId, warn, low)`,
  * which in practice did nothing, ORIGINAL-BEHAVIOUR.md §5.1): expires the grants whose
  * date has passed, then lists every warning that holds now: groups with a grant
- * expiring within `warnMs`, and groups at or below their `min` (a balance of 0 is at
- * or below any min >= 0).
+ * expiring within `warnMs` (default: the group's `expiryWarningDays`, else 7 days), and
+ * groups at or below their `min` (default: the group's `lowBalanceThreshold`; a balance
+ * of 0 is at or below any min >= 0).
  */
 export async function checkUserExpiry(
   ctx: Pick<Context, "db" | "clock">,
@@ -182,18 +183,19 @@ export async function checkUserExpiry(
 ): Promise<{ expired: Array<ExpiredGrantReport & { status: "expired" }>; warnings: Warning[] }> {
   const expired = await expireUser(ctx, userId);
   const now = ctx.clock.now();
-  const balances = await readBalances(ctx, userId);
-  const warnMs = options.warnMs ?? DEFAULT_WARNING_MS;
+  const [balances, settings] = await Promise.all([readBalances(ctx, userId), listOfferGroups(ctx)]);
   const warnings: Warning[] = [];
   for (const state of [...balances.values()].sort((a, b) => (a.offerGroup < b.offerGroup ? -1 : 1))) {
+    const group = settings.get(state.offerGroup) ?? defaultSettings(state.offerGroup);
+    const warnMs = options.warnMs ?? group.expiryWarningDays * DAY_MS;
     const expiring = state.grants
       .filter((grant) => grant.expires !== undefined && Date.parse(grant.expires) - now.getTime() <= warnMs)
       .map((grant) => grant.expires!)
       .sort();
     const nextExpiry = state.grants.map((grant) => grant.expires).filter((at): at is string => at !== undefined).sort()[0] ?? null;
     if (expiring.length > 0) warnings.push({ offerGroup: state.offerGroup, kind: "expiring", balance: state.balance, expires: expiring[0]! });
-    const low = options.low?.find((entry) => entry.offerGroup === state.offerGroup);
-    if (low && state.balance <= low.min) {
+    const min = options.low?.find((entry) => entry.offerGroup === state.offerGroup)?.min ?? group.lowBalanceThreshold;
+    if (min !== null && state.balance <= min) {
       warnings.push({ offerGroup: state.offerGroup, kind: "low_balance", balance: state.balance, expires: nextExpiry });
     }
   }

@@ -108,7 +108,7 @@ describe("consume", () => {
     for (const [userId, tokens] of [["count-1", 60], ["count-50", 495]] as const) {
       t.requests.reset();
       await consume(t.ctx, { userId, offerGroup: "calls", tokens });
-      expect(t.requests.byCommand).toEqual({ GetItemCommand: 1, TransactWriteItemsCommand: 1 });
+      expect(t.requests.byCommand).toEqual({ BatchGetItemCommand: 1, TransactWriteItemsCommand: 1 });
       t.requests.reset();
       await consume(t.ctx, { userId, offerGroup: "calls", tokens: 1, idempotency: { scope: "consumptions", key: `k-${userId}`, requestHash: "h" } });
       expect(t.requests.total).toBe(2);
