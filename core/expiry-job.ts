@@ -1,6 +1,7 @@
 /**
- * The scheduled expiry job: every due grant of every user, found through the sparse
- * expiry index (DESIGN.md), never by scanning users. Its cost grows with the number of
+ * The scheduled daily job: every due grant of every user expired, found through the
+ * sparse work index (DESIGN.md), never by scanning users; then `credits.expiring`
+ * warnings, then abandoned orders. Its cost grows with the number of
  * due grants: per expiry day since the last complete run, one Query per shard (empty
  * ones cost one request each), then for each (user, offerGroup) with due grants one
  * consistent read and one transaction (core/expiry.ts). Candidates from the index
@@ -14,7 +15,9 @@ import { addDays } from "date-fns";
 import { UTCDate } from "@date-fns/utc";
 import type { Context } from "./context.js";
 import { EXPIRY_SHARDS, expiryBucket, utcDay } from "./expiry-index.js";
+import { abandonOrders } from "./abandoned-orders.js";
 import { expireGroup } from "./expiry.js";
+import { warnExpiringGrants } from "./expiring-warnings.js";
 
 /** Name of the job's state item. */
 export const EXPIRY_JOB = "expiry";
@@ -36,6 +39,10 @@ export interface ExpiryJobSummary {
   pages: number;
   /** Index entries read. */
   candidates: number;
+  /** `credits.expiring` events raised (core/expiring-warnings.ts). */
+  expiringWarned: number;
+  /** Orders given up after their payment never came (core/abandoned-orders.ts). */
+  ordersAbandoned: number;
   /** False when the deadline stopped it early (the next run, or a continuation, completes it). */
   complete: boolean;
   durationMs: number;
@@ -48,8 +55,8 @@ export interface ExpiryJobSummary {
  * @param options.pageSize index entries per Query page (default 100)
  */
 export async function runExpiryJob(
-  ctx: Pick<Context, "db" | "clock" | "logger">,
-  options: { deadline?: number; pageSize?: number } = {},
+  ctx: Pick<Context, "db" | "clock" | "logger" | "payments">,
+  options: { deadline?: number; pageSize?: number; abandonAfterMs?: number } = {},
 ): Promise<ExpiryJobSummary> {
   const started = Date.now();
   const now = ctx.clock.now();
@@ -63,6 +70,8 @@ export async function runExpiryJob(
     groupsSettled: 0,
     pages: 0,
     candidates: 0,
+    expiringWarned: 0,
+    ordersAbandoned: 0,
     complete: true,
     durationMs: 0,
   };
@@ -103,9 +112,23 @@ export async function runExpiryJob(
     }
   }
 
-  // C. A complete run moves the watermark to today (later grants of today stay indexed).
+  // C. A complete pass moves the watermark to today (later grants of today stay indexed).
   if (summary.complete) {
     await ctx.db.entities.jobState.put({ job: EXPIRY_JOB, doneBefore: today, updatedAt: now.toISOString() }).go();
+  }
+
+  // D. Warnings about grants expiring soon, then orders whose payment never came.
+  if (summary.complete) {
+    const warnings = await warnExpiringGrants(ctx, options);
+    summary.expiringWarned = warnings.warned;
+    summary.candidates += warnings.candidates;
+    summary.complete = warnings.complete;
+  }
+  if (summary.complete) {
+    const abandoned = await abandonOrders(ctx, options);
+    summary.ordersAbandoned = abandoned.abandoned;
+    summary.candidates += abandoned.candidates;
+    summary.complete = abandoned.complete;
   }
   summary.durationMs = Date.now() - started;
   ctx.logger.info("expiry job", { ...summary, days: summary.days.length });

@@ -15,6 +15,7 @@ import type { BalanceState } from "./balance-state.js";
 import { balanceWrite, readBalances } from "./balances.js";
 import type { Db, OrderItem } from "./db/service.js";
 import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
+import { withoutPendingKeys } from "./abandoned-orders.js";
 import { eventWrite } from "./events.js";
 import { grantWrite } from "./grants.js";
 import { newId } from "./ids.js";
@@ -63,7 +64,7 @@ function paidOrder(order: OrderItem, plan: PurchasePlan, confirmation: PaymentCo
     message: confirmation.message,
     ...(confirmation.payload ? { payload: confirmation.payload } : {}),
   });
-  const { expires: _expires, grantsExpire: _grantsExpire, ...unpaid } = order;
+  const { expires: _expires, grantsExpire: _grantsExpire, ...unpaid } = withoutPendingKeys(order);
   return {
     ...unpaid,
     status: "paid",

@@ -14,6 +14,7 @@ import type { OfferItem, OrderItem } from "./db/service.js";
 import { checkCursor, partitionOf } from "./db/cursors.js";
 import { commit, transactWrite } from "./db/transact.js";
 import { ConflictError, DomainError, NotFoundError, PaymentProviderError, ValidationError } from "./errors.js";
+import { withPendingKeys } from "./abandoned-orders.js";
 import { fulfilOrder, purchaseWrites } from "./fulfilment.js";
 import { newId } from "./ids.js";
 import {
@@ -242,8 +243,10 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
     throw error;
   }
 
-  // B. Free: paid at creation, once per active period.
+  // B. Free: paid at creation, once per active period. Others wait for their payment,
+  //    on the pending-order index (core/abandoned-orders.ts).
   if (draft.order.total.amount === 0) return createFreeOrder(ctx, draft.order, idempotency);
+  draft.order = withPendingKeys(draft.order, now);
 
   // C. Paid: take the key, write the order (so a payment always has its order), then
   //    call the provider; a lease abandoned by a crashed request is taken over with
@@ -257,7 +260,7 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
     takenOver = begin.takenOver;
     if (begin.reservedId !== orderId) {
       orderId = begin.reservedId;
-      draft.order = { ...draft.order, orderId };
+      draft.order = withPendingKeys({ ...draft.order, orderId }, now);
     }
   }
   try {
@@ -321,7 +324,7 @@ function paymentRequest(order: OrderItem, attempt: number, checkout: CreateOrder
 function nextAttempt(order: OrderItem, now: Date): OrderItem {
   const attempt = order.attempt + 1;
   return {
-    ...order,
+    ...withPendingKeys(order, now),
     status: "pending",
     attempt,
     history: [...order.history, { date: now.toISOString(), status: "pending", message: `payment attempt ${attempt}` }],

@@ -19,6 +19,7 @@
 import type { Context } from "./context.js";
 import type { OrderItem } from "./db/service.js";
 import { commit, transactWrite } from "./db/transact.js";
+import { withoutPendingKeys } from "./abandoned-orders.js";
 import { eventWrite } from "./events.js";
 import { fulfilOrder, PAYABLE_STATUSES } from "./fulfilment.js";
 import type { StripeEvent } from "./payments/stripe-webhook.js";
@@ -150,7 +151,7 @@ async function refusePayment(
       return { outcome: "ignored", reason: `order is ${order.status}`, orderId: ref.orderId };
     }
     const refused: OrderItem = {
-      ...order,
+      ...withoutPendingKeys(order),
       status: "refused",
       history: [
         ...order.history,

@@ -40,6 +40,8 @@ export const grantSchema = {
     expiredAt: { type: "string" },
     /** Tokens removed at expiry (the grant's remaining then). */
     expiredTokens: { type: "number" },
+    /** When the `credits.expiring` event about this grant was raised (once per grant). */
+    expiringWarnedAt: { type: "string" },
     /** Expiry index partition: `<YYYY-MM-DD>#<shard>`; present only while due work remains. */
     expiryBucket: { type: "string" },
     /** Expiry index sort: `<expires ISO>#<userId>#<grantId>`. */

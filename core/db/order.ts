@@ -4,6 +4,7 @@
  * user's orders list newest first with one Query.
  */
 import { CYCLES } from "../cycles.js";
+import { TABLE } from "./table.js";
 import { SERVICE, pk, sk } from "./keys.js";
 
 /** Order statuses (API.md lifecycle). */
@@ -82,10 +83,21 @@ export const orderSchema = {
     checkoutSessionId: { type: "string" },
     attempt: { type: "number", required: true },
     grantIds: { type: "list", items: { type: "string" }, required: true },
+    /** When the order last became pending (creation or a new payment attempt); absent once it is not. */
+    pendingSince: { type: "string" },
+    /** Pending-order index partition (`<day of pendingSince>#<shard>`), present while pending. */
+    pendingBucket: { type: "string" },
+    /** Pending-order index sort (`<pendingSince>#<userId>#<orderId>`). */
+    pendingSort: { type: "string" },
     createdAt: { type: "string", required: true },
     updatedAt: { type: "string", required: true },
   },
   indexes: {
     byUser: { pk: pk(["userId"]), sk: sk(["orderId"]) },
+    byPendingDay: {
+      index: TABLE.expiryIndex.name,
+      pk: { field: TABLE.expiryIndex.partitionKey, composite: ["pendingBucket"], casing: "none" },
+      sk: { field: TABLE.expiryIndex.sortKey, composite: ["pendingSort"], casing: "none" },
+    },
   },
 } as const;

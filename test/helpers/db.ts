@@ -8,14 +8,19 @@ import { createDynamoClient } from "../../core/db/client.js";
 import { createDb, type Db } from "../../core/db/service.js";
 import { ensureTable } from "../../scripts/dynamodb-local.js";
 
-/** Requests sent by a client, by command name (`GetItemCommand`, `TransactWriteItemsCommand`, ...). */
+/**
+ * Requests sent by a client, by command name (`GetItemCommand`, `TransactWriteItemsCommand`,
+ * ...), and the items they read (items returned by GetItem, BatchGetItem, Query, Scan).
+ */
 export class RequestCounter {
   byCommand: Record<string, number> = {};
+  itemsRead = 0;
   get total(): number {
     return Object.values(this.byCommand).reduce((a, b) => a + b, 0);
   }
   reset(): void {
     this.byCommand = {};
+    this.itemsRead = 0;
   }
 }
 
@@ -26,7 +31,11 @@ export function countRequests(client: DynamoDBClient): RequestCounter {
     (next, context) => async (args) => {
       const name = context.commandName ?? "unknown";
       counter.byCommand[name] = (counter.byCommand[name] ?? 0) + 1;
-      return next(args);
+      const result = await next(args);
+      const output = result.output as { Item?: unknown; Items?: unknown[]; Responses?: Record<string, unknown[]> };
+      counter.itemsRead += (output.Item ? 1 : 0) + (output.Items?.length ?? 0);
+      for (const items of Object.values(output.Responses ?? {})) if (Array.isArray(items)) counter.itemsRead += items.length;
+      return result;
     },
     { step: "initialize", name: "countRequests" },
   );
