@@ -22,12 +22,15 @@ export default $config({
     await import("./infra/secrets");
     const { table } = await import("./infra/table");
     const { api } = await import("./infra/api");
+    const { bus } = await import("./infra/bus");
     await import("./infra/cron");
     return {
       api: api.url,
       // The endpoint to register in Stripe's dashboard (README, "Deploying").
       stripeWebhookUrl: $interpolate`${api.url}/webhooks/stripe`,
       table: table.name,
+      // The bus to add the app's rules to (source "user-credits"; README, "Events").
+      eventBus: bus.name,
     };
   },
 });

@@ -96,33 +96,68 @@ export interface PublishSummary {
 
 /**
  * Publishes unpublished events, oldest first per shard, at most `limit` of them.
- * Candidates come from the (eventually consistent) outbox index; each is marked
- * published only after the bus accepted it, conditionally on it still being unpublished.
+ * Candidates come from the (eventually consistent) outbox index and are re-read from the
+ * table (consistent batch read) so that one just marked published is not sent again; each
+ * is marked published only after the bus accepted it, conditionally on it still being
+ * unpublished.
  */
 export async function publishPending(ctx: Pick<Context, "db" | "clock" | "logger">, bus: EventBus, options: { limit?: number } = {}): Promise<PublishSummary> {
   const limit = options.limit ?? 500;
   const summary: PublishSummary = { published: 0, failed: 0 };
   for (let shard = 0; shard < OUTBOX_SHARDS && summary.published + summary.failed < limit; shard++) {
-    const { data } = await ctx.db.entities.event.query
+    const { data: candidates } = await ctx.db.entities.event.query
       .outbox({ outboxBucket: String(shard) })
       .go({ limit: limit - summary.published - summary.failed });
-    for (let i = 0; i < data.length; i += 10) {
-      const batch = data.slice(i, i + 10).map(toEvent);
-      let accepted: string[] = [];
-      try {
-        accepted = await bus.publish(batch);
-      } catch (error) {
-        ctx.logger.warn("publishing events failed; they stay in the outbox", { error, events: batch.length });
-      }
-      const ok = new Set(accepted);
-      summary.failed += batch.filter((event) => !ok.has(event.eventId)).length;
-      for (const event of batch.filter((e) => ok.has(e.eventId))) {
-        await markPublished(ctx, event);
-        summary.published++;
-      }
+    const pass = await publishEvents(ctx, bus, candidates);
+    summary.published += pass.published;
+    summary.failed += pass.failed;
+  }
+  return summary;
+}
+
+/**
+ * Publishes the given events if they are still unpublished (re-read consistently from
+ * the table), in batches of 10, marking those the bus accepted. For callers that know
+ * which events to publish without the index (a stream batch's own inserts).
+ */
+export async function publishEvents(
+  ctx: Pick<Context, "db" | "clock" | "logger">,
+  bus: EventBus,
+  keys: ReadonlyArray<{ userId: string; eventId: string }>,
+): Promise<PublishSummary> {
+  const summary: PublishSummary = { published: 0, failed: 0 };
+  const data = await stillUnpublished(ctx, keys);
+  for (let i = 0; i < data.length; i += 10) {
+    const batch = data.slice(i, i + 10).map(toEvent);
+    let accepted: string[] = [];
+    try {
+      accepted = await bus.publish(batch);
+    } catch (error) {
+      ctx.logger.warn("publishing events failed; they stay in the outbox", { error, events: batch.length });
+    }
+    const ok = new Set(accepted);
+    summary.failed += batch.filter((event) => !ok.has(event.eventId)).length;
+    for (const event of batch.filter((e) => ok.has(e.eventId))) {
+      await markPublished(ctx, event);
+      summary.published++;
     }
   }
   return summary;
+}
+
+/**
+ * The candidates the base table (read consistently) still holds unpublished, in the
+ * candidates' order. The outbox index is eventually consistent: just after a pass marked
+ * an event published, the index may still list it for a moment, and publishing it again
+ * would deliver it twice (DESIGN.md: GSIs only find candidates, which are then re-read).
+ */
+async function stillUnpublished(ctx: Pick<Context, "db">, candidates: ReadonlyArray<{ userId: string; eventId: string }>): Promise<EventItem[]> {
+  if (candidates.length === 0) return [];
+  const { data } = await ctx.db.entities.event
+    .get(candidates.map(({ userId, eventId }) => ({ userId, eventId })))
+    .go({ consistent: true });
+  const open = new Map(data.filter((item) => item.publishedAt === undefined).map((item) => [`${item.userId}\n${item.eventId}`, item]));
+  return candidates.flatMap(({ userId, eventId }) => open.get(`${userId}\n${eventId}`) ?? []);
 }
 
 /** Marks an event published (removes it from the outbox index); already marked is fine. */

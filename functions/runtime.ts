@@ -1,12 +1,15 @@
 /**
  * The process-wide runtime of the Lambda handlers (and of the local runner, which
  * serves the same handlers): configuration from environment variables (the API
- * contract's table) or, in the cloud, from SST-linked secrets; one DynamoDB client;
- * the payment provider; a Powertools logger. Built once per process, on first use.
+ * contract's table) or, in the cloud, from SST-linked secrets and resources; one DynamoDB
+ * client; the payment provider; the event bus when one is configured; a Powertools
+ * logger. Built once per process, on first use.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { systemClock, type Clock } from "../core/clock.js";
+import { createEventBridgeBus } from "../core/bus/eventbridge.js";
 import type { Context } from "../core/context.js";
+import type { EventBus } from "../core/events.js";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { createDynamoClient } from "../core/db/client.js";
 import { createDb } from "../core/db/service.js";
@@ -24,18 +27,31 @@ export interface RuntimeConfig {
   defaultCurrency: string;
   tableName: string;
   dynamoEndpoint?: string | undefined;
+  /** The EventBridge bus events are published to (`EVENT_BUS_NAME`, or the linked `Events` bus); none: no publishing. */
+  eventBusName?: string | undefined;
+  /** Another EventBridge endpoint than AWS's (`EVENTBRIDGE_ENDPOINT`, e.g. a local stand-in). */
+  eventBridgeEndpoint?: string | undefined;
 }
 
-/** A secret linked by SST (`Resource.<name>.value`), or undefined outside SST. */
-async function linkedSecret(name: string): Promise<string | undefined> {
+/**
+ * A property of a resource linked by SST (`Resource.<name>.<property>`: a secret's
+ * `value`, a bus's `name`), or undefined outside SST.
+ */
+async function linked(name: string, property: "value" | "name"): Promise<string | undefined> {
   if (!Object.keys(process.env).some((key) => key.startsWith("SST_RESOURCE_") || key === "SST_KEY_FILE")) return undefined;
   try {
     const { Resource } = await import("sst");
-    const resource = (Resource as unknown as Record<string, { value?: string } | undefined>)[name];
-    return resource?.value || undefined;
+    const resource = (Resource as unknown as Record<string, Record<string, unknown> | undefined>)[name];
+    const value = resource?.[property];
+    return typeof value === "string" && value ? value : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** A secret linked by SST (`Resource.<name>.value`), or undefined outside SST. */
+function linkedSecret(name: string): Promise<string | undefined> {
+  return linked(name, "value");
 }
 
 /** A Stripe setting, or undefined when unset or `none` (an SST secret must have a value). */
@@ -60,6 +76,8 @@ export async function readConfig(env: NodeJS.ProcessEnv = process.env): Promise<
     defaultCurrency: (env.DEFAULT_CURRENCY || "usd").toLowerCase(),
     tableName: env.TABLE_NAME || TABLE.defaultName,
     dynamoEndpoint: env.DYNAMODB_ENDPOINT || undefined,
+    eventBusName: env.EVENT_BUS_NAME || (await linked("Events", "name")),
+    eventBridgeEndpoint: env.EVENTBRIDGE_ENDPOINT || undefined,
   };
 }
 
@@ -70,6 +88,8 @@ export const logger = new Logger({ serviceName: "user-credits" });
 export interface Runtime {
   config: RuntimeConfig;
   core: Context;
+  /** Where events are published; undefined when no bus is configured (locally, `npm start` prints them instead). */
+  bus?: EventBus | undefined;
 }
 
 let current: Promise<Runtime> | undefined;
@@ -89,6 +109,7 @@ export function buildRuntime(
   return {
     config,
     core: { db: createDb(client, config.tableName), clock, payments, config: { defaultCurrency: config.defaultCurrency }, logger },
+    bus: config.eventBusName ? createEventBridgeBus({ busName: config.eventBusName, endpoint: config.eventBridgeEndpoint }) : undefined,
   };
 }
 

@@ -1,8 +1,11 @@
 /**
  * The daily expiry job (DESIGN.md, "Schedule"): EventBridge Scheduler (`sst.aws.CronV2`)
  * invokes `functions/expiry-job.handler`, which expires every due grant of every user.
- * The job is idempotent, so every retry below is safe.
+ * The job is idempotent, so every retry below is safe. After the expiry work it also
+ * publishes the events outbox to the bus (a backstop to the stream-triggered publisher,
+ * infra/bus.ts).
  */
+import { bus } from "./bus";
 import { table } from "./table";
 
 /**
@@ -31,7 +34,7 @@ export const expiryJob = new sst.aws.CronV2("ExpiryJob", {
     architecture: "arm64",
     memory: "1024 MB",
     timeout: "15 minutes",
-    link: [table],
+    link: [table, bus],
     environment: { TABLE_NAME: table.name, DEFAULT_CURRENCY: "usd" },
     retries: 2, // Lambda's retries of a run that failed (its maximum)
     permissions: [{ actions: ["sqs:SendMessage"], resources: [expiryJobFailures.arn] }],

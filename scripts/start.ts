@@ -6,6 +6,9 @@
  * 2. Creates the table (core/db/table.ts) if missing.
  * 3. Serves the API on `PORT` (default 3000): each request becomes an API Gateway HTTP
  *    API v2 event for the function the route table names (scripts/local-gateway.ts).
+ * 4. Publishes the events outbox every second to the console: each event is printed as
+ *    an `event {json}` line (scripts/publisher-loop.ts), where the cloud puts it on the
+ *    EventBridge bus.
  * Configuration is the API contract's environment variables; without
  * `STRIPE_SECRET_KEY` the `manual` payment provider is used, and the banner says so.
  */
@@ -13,13 +16,16 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
+import { createConsoleBus } from "../core/bus/console.js";
 import { createDynamoClient } from "../core/db/client.js";
 import { TABLE } from "../core/db/table.js";
 import { HTTP_FUNCTIONS, type HttpFunctionName } from "../functions/routes.js";
 import { ensureTable, startDynamoLocal, type DynamoLocal } from "./dynamodb-local.js";
 import { createRouteMatcher, localLambdaContext, toGatewayEvent, writeGatewayResult, type HttpHandler } from "./local-gateway.js";
+import { startPublisherLoop } from "./publisher-loop.js";
 
 const MAX_LOCAL_BODY = 10 * 1024 * 1024; // API Gateway's own limit; the handlers enforce 1 MB
+const PUBLISH_INTERVAL_MS = 1000;
 
 async function main() {
   const env = process.env;
@@ -99,12 +105,18 @@ async function main() {
       `  API key    ${generatedKey ? `${env.API_KEY}  (generated; set API_KEY to choose one)` : "from API_KEY"}`,
       `  payments   ${payments}`,
       `  DynamoDB   ${env.DYNAMODB_ENDPOINT}${local ? (inMemory ? " (DynamoDB Local, in memory)" : " (DynamoDB Local, data in .data/)") : ""}, table ${tableName}`,
+      `  events     printed below as "event {json}" lines (the outbox, published every ${PUBLISH_INTERVAL_MS / 1000} s; EventBridge in the cloud)`,
       `listening on http://127.0.0.1:${port}`,
     ].join("\n"),
   );
 
+  // D. The events: the outbox, published to the console with the handlers' own runtime (and table).
+  const { runtime } = await import("../functions/runtime.js");
+  const publisher = startPublisherLoop((await runtime()).core, createConsoleBus(), PUBLISH_INTERVAL_MS);
+
   const stop = async () => {
     server.close();
+    await publisher.stop();
     await local?.stop();
     process.exit(0);
   };

@@ -19,10 +19,12 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTableInput, TABLE } from "../core/db/table.js";
 import { DEFAULT_ROUTE, HTTP_FUNCTIONS, ROUTES } from "../functions/routes.js";
+import { EVENT_INSERTS } from "../functions/stream-filters.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const platform = join(root, ".sst/platform");
 const EXPIRY_JOB_HANDLER = "functions/expiry-job.handler";
+const PUBLISHER_HANDLER = "functions/publisher.handler";
 
 /** One resource the program declared: its type, logical name, inputs, and the ARN the mock gave it. */
 interface Declared {
@@ -194,7 +196,7 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
     expect(config.app({ stage: "dev" })).toMatchObject({ removal: "remove", protect: false });
   });
 
-  it("declares the table of core/db/table.ts: keys, expiry index and TTL", () => {
+  it("declares the table of core/db/table.ts: keys, expiry index, TTL, and a stream of new images", () => {
     expect(ofType("aws:dynamodb/table:Table")).toHaveLength(1);
     const table = named("aws:dynamodb/table:Table", "TableTable").inputs;
     const expected = createTableInput("any");
@@ -211,6 +213,7 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
     );
     expect(table.ttl).toEqual({ attributeName: TABLE.ttlAttribute, enabled: true });
     expect(table.pointInTimeRecovery).toEqual({ enabled: true });
+    expect(table).toMatchObject({ streamEnabled: true, streamViewType: "NEW_IMAGE" });
   });
 
   it("routes every entry of ROUTES to its function, and $default to notFound", () => {
@@ -226,7 +229,7 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
   });
 
   it("runs every function on nodejs22.x arm64, with the table's name and the default currency", () => {
-    expect(builds.map((build) => build.handler).sort()).toEqual([...Object.values(HTTP_FUNCTIONS), EXPIRY_JOB_HANDLER].sort());
+    expect(builds.map((build) => build.handler).sort()).toEqual([...Object.values(HTTP_FUNCTIONS), EXPIRY_JOB_HANDLER, PUBLISHER_HANDLER].sort());
     const tableName = named("aws:dynamodb/table:Table", "TableTable").inputs.name as string;
     const lambdas = ofType("aws:lambda/function:Function");
     expect(lambdas).toHaveLength(builds.length);
@@ -237,7 +240,7 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
     }
   });
 
-  it("links each function to the table and to the secrets it needs, no more", () => {
+  it("links each function to the table and to the secrets and bus it needs, no more", () => {
     const linksOf = Object.fromEntries(builds.map((build) => [build.functionID, Object.keys(build.links).sort()]));
     const withApiKey = ["ApiKey", "StripeSecretKey", "Table"];
     expect(linksOf).toEqual({
@@ -248,12 +251,17 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
       ApiExpiry: withApiKey,
       ApiWebhook: ["StripeSecretKey", "StripeWebhookSecret", "Table"],
       ApiNotFound: [],
-      ExpiryJobHandler: ["Table"],
+      ExpiryJobHandler: ["Events", "Table"],
+      TableSubscriberPublisherFunction: ["Events", "Table"],
     });
+    const busName = named("aws:cloudwatch/eventBus:EventBus", "EventsBus").inputs.name;
+    for (const build of builds.filter((b) => "Events" in b.links)) {
+      expect(build.links.Events, build.functionID).toMatchObject({ name: busName, arn: named("aws:cloudwatch/eventBus:EventBus", "EventsBus").arn });
+    }
   });
 
   it("answers HTTP within API Gateway's 30 s integration timeout", () => {
-    const http = builds.filter((build) => build.handler !== EXPIRY_JOB_HANDLER);
+    const http = builds.filter((build) => build.handler !== EXPIRY_JOB_HANDLER && build.handler !== PUBLISHER_HANDLER);
     expect(http).toHaveLength(Object.keys(HTTP_FUNCTIONS).length);
     for (const { functionID } of http) {
       expect(named("aws:lambda/function:Function", `${functionID}Function`).inputs.timeout, functionID).toBeLessThan(30);
@@ -279,8 +287,29 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
     expect(plain(invokeConfig.destinationConfig?.onFailure?.destination)).toBe(queue.arn);
   });
 
-  it("outputs the API URL, the Stripe webhook URL and the table name", () => {
+  it("declares the Events bus, and subscribes the publisher to the table's stream for inserted event items only", () => {
+    expect(ofType("aws:cloudwatch/eventBus:EventBus").map((bus) => bus.name)).toEqual(["EventsBus"]);
+    const lambda = named("aws:lambda/function:Function", "TableSubscriberPublisherFunctionFunction");
+    expect(lambda.inputs).toMatchObject({ handler: PUBLISHER_HANDLER, timeout: 60 });
+
+    const mappings = ofType("aws:lambda/eventSourceMapping:EventSourceMapping");
+    expect(mappings).toHaveLength(1);
+    const mapping = mappings[0]!.inputs;
+    expect(mapping.functionName).toBe(lambda.arn);
+    expect(mapping.startingPosition).toBe("LATEST");
+    // ElectroDB writes the entity's name in `__edb_e__` (test/core/events.test.ts reads it back
+    // from DynamoDB Local); the publisher's own updates are MODIFY records and must not wake it.
+    const patterns = mapping.filterCriteria.filters.map((filter: { pattern: string }) => JSON.parse(filter.pattern));
+    expect(patterns).toEqual([{ eventName: ["INSERT"], dynamodb: { NewImage: { __edb_e__: { S: ["event"] } } } }]);
+    expect(patterns).toEqual([EVENT_INSERTS]);
+    // A failing batch is retried, a bounded number of times (the events stay in the outbox).
+    expect(mapping.maximumRetryAttempts).toBeGreaterThan(0);
+    expect(mapping.maximumRetryAttempts).toBeLessThanOrEqual(10);
+  });
+
+  it("outputs the API URL, the Stripe webhook URL, the table name and the bus name", () => {
     const tableName = named("aws:dynamodb/table:Table", "TableTable").inputs.name;
-    expect(outputs).toMatchObject({ api: "https://api.test", stripeWebhookUrl: "https://api.test/webhooks/stripe", table: tableName });
+    const busName = named("aws:cloudwatch/eventBus:EventBus", "EventsBus").inputs.name;
+    expect(outputs).toMatchObject({ api: "https://api.test", stripeWebhookUrl: "https://api.test/webhooks/stripe", table: tableName, eventBus: busName });
   });
 });

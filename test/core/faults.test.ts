@@ -46,9 +46,9 @@ describe("a consumption", () => {
     t.clock.set(NOW);
     await createPromotionalGrant(t.ctx, { userId: "c-throttle", offerGroup: "calls", tokens: 10, expires: null });
     const body = { offerGroup: "calls", tokens: 3 };
-    faults.fail({ command: "GetItemCommand", fault: "throttle" });
+    faults.fail({ command: "BatchGetItemCommand", fault: "throttle" });
     await expect(consume(t.ctx, { userId: "c-throttle", ...body, idempotency: key("k", body) })).rejects.toMatchObject({
-      cause: { name: "ProvisionedThroughputExceededException" },
+      name: "ProvisionedThroughputExceededException",
     });
     expect(await balanceOf("c-throttle")).toBe(10);
     await consume(t.ctx, { userId: "c-throttle", ...body, idempotency: key("k", body) });
@@ -227,7 +227,7 @@ describe("the HTTP edge", () => {
     try {
       t.clock.set(NOW);
       const consumption = await import("../../functions/consumption.js");
-      faults.fail({ command: "GetItemCommand", fault: "throttle" });
+      faults.fail({ command: "BatchGetItemCommand", fault: "throttle" });
       const response = await invoke(consumption.handler, {
         method: "POST",
         path: "/users/edge/consumptions",

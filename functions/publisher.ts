@@ -1,0 +1,61 @@
+/**
+ * The event publisher: subscribed to the table's DynamoDB stream, filtered to the inserts
+ * of event items (infra/bus.ts), it publishes the outbox to the EventBridge bus
+ * (`Resource.Events`, or `EVENT_BUS_NAME`): first the batch's own events, re-read from
+ * the table (the outbox index may not show them yet), then whatever else the outbox index
+ * holds (core/events.ts). Only unpublished events go out, so a record's retry, a
+ * duplicate record or a concurrent run only finds less to do. When the bus refused some events the handler throws, and Lambda
+ * retries the batch (a bounded number of times, infra/bus.ts); the events stay in the
+ * outbox meanwhile, and the daily job publishes whatever is left (functions/expiry-job.ts).
+ */
+import type { Context as LambdaContext, DynamoDBStreamEvent } from "aws-lambda";
+import type { Context } from "../core/context.js";
+import { publishEvents, publishPending, type EventBus, type PublishSummary } from "../core/events.js";
+import { runtime } from "./runtime.js";
+
+/** Events published per pass (`publishPending`'s `limit`). */
+export const EVENTS_PER_PASS = 500;
+
+/**
+ * Publishes the outbox in passes of {@link EVENTS_PER_PASS} events, while a pass was full
+ * and nothing failed, until `deadline` (epoch ms; no new pass starts after it).
+ * @returns the events published and those the bus refused (still in the outbox)
+ * @throws what reading or marking the outbox throws (DynamoDB errors)
+ */
+export async function publishOutbox(core: Pick<Context, "db" | "clock" | "logger">, bus: EventBus, deadline?: number): Promise<PublishSummary> {
+  const total: PublishSummary = { published: 0, failed: 0 };
+  for (;;) {
+    const pass = await publishPending(core, bus, { limit: EVENTS_PER_PASS });
+    total.published += pass.published;
+    total.failed += pass.failed;
+    if (pass.failed > 0 || pass.published < EVENTS_PER_PASS || (deadline !== undefined && Date.now() >= deadline)) return total;
+  }
+}
+
+/**
+ * Lambda entry point (DynamoDB stream batch).
+ * @returns what was published
+ * @throws when no bus is configured, or when the bus refused some events (so that the batch is retried)
+ */
+export async function handler(event: DynamoDBStreamEvent, context?: LambdaContext): Promise<PublishSummary> {
+  const { core, bus } = await runtime();
+  if (!bus) throw new Error("No event bus: link the Events bus or set EVENT_BUS_NAME.");
+  const remaining = context?.getRemainingTimeInMillis?.();
+  // First the batch's own events, read from the table (the outbox index may lag behind
+  // the stream); then whatever else the outbox holds.
+  const own = (event.Records ?? []).flatMap((record) => {
+    const image = record.dynamodb?.NewImage;
+    const userId = image?.userId?.S;
+    const eventId = image?.eventId?.S;
+    return userId && eventId ? [{ userId, eventId }] : [];
+  });
+  const first = await publishEvents(core, bus, own);
+  const rest =
+    first.failed > 0
+      ? { published: 0, failed: 0 } // the bus is refusing: retry the batch later rather than sweep now
+      : await publishOutbox(core, bus, remaining !== undefined ? Date.now() + remaining - 10_000 : undefined);
+  const summary = { published: first.published + rest.published, failed: first.failed + rest.failed };
+  core.logger.info("outbox published", { records: event.Records?.length ?? 0, ...summary });
+  if (summary.failed > 0) throw new Error(`The bus refused ${summary.failed} event(s); they stay in the outbox and are retried.`);
+  return summary;
+}
