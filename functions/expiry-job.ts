@@ -1,27 +1,45 @@
 /**
- * The scheduled expiry handler. Invoked daily by EventBridge Scheduler (`sst.aws.CronV2`),
+ * The scheduled daily job's handler. Invoked by EventBridge Scheduler (`sst.aws.CronV2`),
  * whose input may be the scheduler's own payload or a rule envelope like
- * `test/fixtures/eventbridge-scheduled.json`; either way it runs the job at the current
- * instant, stops starting new pages 30 s before the Lambda's time runs out, and returns
- * the summary (also logged as structured JSON). When a bus is configured it then publishes
- * the outbox, as a backstop to the stream-triggered publisher (functions/publisher.ts):
- * the summary adds `published` and `publishFailed`.
+ * `test/fixtures/eventbridge-scheduled.json`, or by its continuation queue (an SQS event,
+ * functions/continuation.ts). Either way it runs the job at the current instant
+ * (core/expiry-job.ts: expiry, `credits.expiring` warnings, abandoned orders), stops
+ * starting new pages 30 s before the Lambda's time runs out, and, when it stopped early,
+ * hands the rest to the continuation queue. When a bus is configured it then publishes the
+ * outbox, as a backstop to the stream-triggered publisher (functions/publisher.ts). It
+ * returns the summary (also logged as structured JSON).
  */
-import type { Context as LambdaContext, ScheduledEvent } from "aws-lambda";
+import type { Context as LambdaContext, ScheduledEvent, SQSEvent } from "aws-lambda";
 import { runExpiryJob, type ExpiryJobSummary } from "../core/expiry-job.js";
+import { continuationOf, MAX_CONTINUATIONS } from "./continuation.js";
 import { publishOutbox } from "./publisher.js";
 import { runtime } from "./runtime.js";
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What a run returns: the job's summary, its place in a continuation chain, what it published. */
+export type JobRunSummary = ExpiryJobSummary & { continuation: number; continuedAs?: number; published?: number; publishFailed?: number };
+
 /** Lambda entry point. */
 export async function handler(
-  event: ScheduledEvent | Record<string, unknown> | undefined,
+  event: ScheduledEvent | SQSEvent | Record<string, unknown> | undefined,
   context?: LambdaContext,
-): Promise<ExpiryJobSummary & { published?: number; publishFailed?: number }> {
-  const { core, bus } = await runtime();
+): Promise<JobRunSummary> {
+  const { core, bus, continuation, config } = await runtime();
   const remaining = context?.getRemainingTimeInMillis?.();
   const deadline = remaining !== undefined ? Date.now() + remaining - 30_000 : undefined;
-  core.logger.info("expiry job invoked", { source: (event as ScheduledEvent | undefined)?.source ?? "scheduler" });
-  const summary = await runExpiryJob(core, deadline !== undefined ? { deadline } : {});
+  const number = continuationOf(event);
+  core.logger.info("daily job invoked", { source: (event as ScheduledEvent | undefined)?.source ?? "scheduler", continuation: number });
+
+  const job = await runExpiryJob(core, {
+    ...(deadline !== undefined ? { deadline } : {}),
+    ...(config.abandonOrdersAfterDays ? { abandonAfterMs: config.abandonOrdersAfterDays * DAY_MS } : {}),
+  });
+  const summary: JobRunSummary = { ...job, continuation: number };
+  if (!job.complete && continuation && number < MAX_CONTINUATIONS) {
+    await continuation.send(number + 1);
+    summary.continuedAs = number + 1;
+  }
   if (!bus) return summary;
   const { published, failed } = await publishOutbox(core, bus, deadline);
   return { ...summary, published, publishFailed: failed };

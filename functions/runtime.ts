@@ -12,6 +12,7 @@ import type { Context } from "../core/context.js";
 import type { EventBus } from "../core/events.js";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { createDynamoClient } from "../core/db/client.js";
+import { createSqsContinuation, type Continuation } from "./continuation.js";
 import { createDb } from "../core/db/service.js";
 import { TABLE } from "../core/db/table.js";
 import { createManualProvider } from "../core/payments/manual.js";
@@ -31,13 +32,19 @@ export interface RuntimeConfig {
   eventBusName?: string | undefined;
   /** Another EventBridge endpoint than AWS's (`EVENTBRIDGE_ENDPOINT`, e.g. a local stand-in). */
   eventBridgeEndpoint?: string | undefined;
+  /** The daily job's continuation queue (`EXPIRY_CONTINUATION_QUEUE_URL`, or the linked `ExpiryJobContinuations`); none: a stopped run waits for the next schedule. */
+  continuationQueueUrl?: string | undefined;
+  /** Another SQS endpoint than AWS's (`SQS_ENDPOINT`, e.g. a local stand-in). */
+  sqsEndpoint?: string | undefined;
+  /** Days after which an unpaid order is abandoned (`ABANDON_ORDERS_AFTER_DAYS`, default 7). */
+  abandonOrdersAfterDays?: number | undefined;
 }
 
 /**
  * A property of a resource linked by SST (`Resource.<name>.<property>`: a secret's
- * `value`, a bus's `name`), or undefined outside SST.
+ * `value`, a bus's `name`, a queue's `url`), or undefined outside SST.
  */
-async function linked(name: string, property: "value" | "name"): Promise<string | undefined> {
+async function linked(name: string, property: "value" | "name" | "url"): Promise<string | undefined> {
   if (!Object.keys(process.env).some((key) => key.startsWith("SST_RESOURCE_") || key === "SST_KEY_FILE")) return undefined;
   try {
     const { Resource } = await import("sst");
@@ -78,7 +85,16 @@ export async function readConfig(env: NodeJS.ProcessEnv = process.env): Promise<
     dynamoEndpoint: env.DYNAMODB_ENDPOINT || undefined,
     eventBusName: env.EVENT_BUS_NAME || (await linked("Events", "name")),
     eventBridgeEndpoint: env.EVENTBRIDGE_ENDPOINT || undefined,
+    continuationQueueUrl: env.EXPIRY_CONTINUATION_QUEUE_URL || (await linked("ExpiryJobContinuations", "url")),
+    sqsEndpoint: env.SQS_ENDPOINT || undefined,
+    abandonOrdersAfterDays: positiveNumber(env.ABANDON_ORDERS_AFTER_DAYS),
   };
+}
+
+/** A positive number from a setting, or undefined. */
+function positiveNumber(value: string | undefined): number | undefined {
+  const number = Number(value);
+  return value && Number.isFinite(number) && number > 0 ? number : undefined;
 }
 
 /** The logger of every handler (structured JSON, Powertools for AWS Lambda). */
@@ -90,6 +106,8 @@ export interface Runtime {
   core: Context;
   /** Where events are published; undefined when no bus is configured (locally, `npm start` prints them instead). */
   bus?: EventBus | undefined;
+  /** Where the daily job hands over what one run could not finish; undefined: the next schedule does. */
+  continuation?: Continuation | undefined;
 }
 
 let current: Promise<Runtime> | undefined;
@@ -110,6 +128,9 @@ export function buildRuntime(
     config,
     core: { db: createDb(client, config.tableName), clock, payments, config: { defaultCurrency: config.defaultCurrency }, logger },
     bus: config.eventBusName ? createEventBridgeBus({ busName: config.eventBusName, endpoint: config.eventBridgeEndpoint }) : undefined,
+    continuation: config.continuationQueueUrl
+      ? createSqsContinuation({ queueUrl: config.continuationQueueUrl, endpoint: config.sqsEndpoint })
+      : undefined,
   };
 }
 

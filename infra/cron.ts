@@ -19,9 +19,28 @@ export const expiryJobFailures = new sst.aws.Queue("ExpiryJobFailures", {
 });
 
 /**
+ * Where a run that reached its deadline hands over the rest (functions/continuation.ts):
+ * its subscriber is the same handler. A message stays invisible for longer than a run.
+ */
+export const expiryJobContinuations = new sst.aws.Queue("ExpiryJobContinuations", {
+  visibilityTimeout: "16 minutes",
+});
+
+/** The job's function settings, shared by the scheduled run and its continuations. */
+const jobFunction = {
+  handler: "functions/expiry-job.handler",
+  runtime: "nodejs22.x" as const,
+  architecture: "arm64" as const,
+  memory: "1024 MB" as const,
+  timeout: "15 minutes" as const,
+  link: [table, bus, expiryJobContinuations],
+  environment: { TABLE_NAME: table.name, DEFAULT_CURRENCY: "usd" },
+};
+
+/**
  * The schedule and its function: every day at 00:05 UTC, with up to 15 minutes per run
- * (a run stops starting new pages 30 s before its deadline and the next run finishes the
- * work, README "Architecture").
+ * (a run stops starting new pages 30 s before its deadline and hands the rest to
+ * `ExpiryJobContinuations`, README "Architecture").
  */
 export const expiryJob = new sst.aws.CronV2("ExpiryJob", {
   schedule: "cron(5 0 * * ? *)",
@@ -29,13 +48,7 @@ export const expiryJob = new sst.aws.CronV2("ExpiryJob", {
   retries: 3, // the scheduler's attempts to deliver a run
   dlq: expiryJobFailures.arn,
   function: {
-    handler: "functions/expiry-job.handler",
-    runtime: "nodejs22.x",
-    architecture: "arm64",
-    memory: "1024 MB",
-    timeout: "15 minutes",
-    link: [table, bus],
-    environment: { TABLE_NAME: table.name, DEFAULT_CURRENCY: "usd" },
+    ...jobFunction,
     retries: 2, // Lambda's retries of a run that failed (its maximum)
     permissions: [{ actions: ["sqs:SendMessage"], resources: [expiryJobFailures.arn] }],
     transform: {
@@ -43,3 +56,6 @@ export const expiryJob = new sst.aws.CronV2("ExpiryJob", {
     },
   },
 });
+
+/** The continuations' consumer: the same handler, one message (one continuation) at a time. */
+expiryJobContinuations.subscribe(jobFunction, { batch: { size: 1 } });

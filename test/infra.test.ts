@@ -229,7 +229,9 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
   });
 
   it("runs every function on nodejs22.x arm64, with the table's name and the default currency", () => {
-    expect(builds.map((build) => build.handler).sort()).toEqual([...Object.values(HTTP_FUNCTIONS), EXPIRY_JOB_HANDLER, PUBLISHER_HANDLER].sort());
+    expect(builds.map((build) => build.handler).sort()).toEqual(
+      [...Object.values(HTTP_FUNCTIONS), EXPIRY_JOB_HANDLER, EXPIRY_JOB_HANDLER, PUBLISHER_HANDLER].sort(),
+    );
     const tableName = named("aws:dynamodb/table:Table", "TableTable").inputs.name as string;
     const lambdas = ofType("aws:lambda/function:Function");
     expect(lambdas).toHaveLength(builds.length);
@@ -241,7 +243,9 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
   });
 
   it("links each function to the table and to the secrets and bus it needs, no more", () => {
-    const linksOf = Object.fromEntries(builds.map((build) => [build.functionID, Object.keys(build.links).sort()]));
+    // The continuations' subscriber's id carries a hash: name it by its prefix.
+    const id = (functionID: string) => functionID.replace(/^ExpiryJobContinuationsSubscriber\w+$/, "ExpiryJobContinuationsSubscriber");
+    const linksOf = Object.fromEntries(builds.map((build) => [id(build.functionID), Object.keys(build.links).sort()]));
     const withApiKey = ["ApiKey", "StripeSecretKey", "Table"];
     expect(linksOf).toEqual({
       ApiOffers: withApiKey,
@@ -251,7 +255,8 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
       ApiExpiry: withApiKey,
       ApiWebhook: ["StripeSecretKey", "StripeWebhookSecret", "Table"],
       ApiNotFound: [],
-      ExpiryJobHandler: ["Events", "Table"],
+      ExpiryJobHandler: ["Events", "ExpiryJobContinuations", "Table"],
+      ExpiryJobContinuationsSubscriber: ["Events", "ExpiryJobContinuations", "Table"],
       TableSubscriberPublisherFunction: ["Events", "Table"],
     });
     const busName = named("aws:cloudwatch/eventBus:EventBus", "EventsBus").inputs.name;
@@ -287,12 +292,22 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
     expect(plain(invokeConfig.destinationConfig?.onFailure?.destination)).toBe(queue.arn);
   });
 
+  it("hands what one run of the job could not finish to a queue whose subscriber is the same handler, one message at a time", () => {
+    const queue = named("aws:sqs/queue:Queue", "ExpiryJobContinuationsQueue");
+    expect(queue.inputs.visibilityTimeoutSeconds).toBeGreaterThan(15 * 60);
+    const sqsMappings = ofType("aws:lambda/eventSourceMapping:EventSourceMapping").filter((m) => m.inputs.eventSourceArn === queue.arn);
+    expect(sqsMappings).toHaveLength(1);
+    expect(sqsMappings[0]!.inputs.batchSize).toBe(1);
+    const subscriber = ofType("aws:lambda/function:Function").find((f) => f.arn === sqsMappings[0]!.inputs.functionName);
+    expect(subscriber?.inputs).toMatchObject({ handler: EXPIRY_JOB_HANDLER, timeout: 15 * 60 });
+  });
+
   it("declares the Events bus, and subscribes the publisher to the table's stream for inserted event items only", () => {
     expect(ofType("aws:cloudwatch/eventBus:EventBus").map((bus) => bus.name)).toEqual(["EventsBus"]);
     const lambda = named("aws:lambda/function:Function", "TableSubscriberPublisherFunctionFunction");
     expect(lambda.inputs).toMatchObject({ handler: PUBLISHER_HANDLER, timeout: 60 });
 
-    const mappings = ofType("aws:lambda/eventSourceMapping:EventSourceMapping");
+    const mappings = ofType("aws:lambda/eventSourceMapping:EventSourceMapping").filter((m) => m.inputs.startingPosition !== undefined);
     expect(mappings).toHaveLength(1);
     const mapping = mappings[0]!.inputs;
     expect(mapping.functionName).toBe(lambda.arn);

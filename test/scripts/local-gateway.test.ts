@@ -69,7 +69,14 @@ describe("readConfig", () => {
       defaultCurrency: "eur",
       tableName: "t1",
       dynamoEndpoint: "http://127.0.0.1:8000",
+      eventBusName: undefined,
+      eventBridgeEndpoint: undefined,
+      continuationQueueUrl: undefined,
+      sqsEndpoint: undefined,
+      abandonOrdersAfterDays: undefined,
     });
+    expect((await readConfig({ ABANDON_ORDERS_AFTER_DAYS: "14" })).abandonOrdersAfterDays).toBe(14);
+    expect((await readConfig({ ABANDON_ORDERS_AFTER_DAYS: "soon" })).abandonOrdersAfterDays).toBeUndefined();
     expect((await readConfig({})).tableName).toBe("user-credits");
     expect(await readConfig({ STRIPE_SECRET_KEY: "none", STRIPE_WEBHOOK_SECRET: "None" })).toMatchObject({
       stripeSecretKey: undefined,
