@@ -9,14 +9,12 @@
  * shard), removed when they stop being unpaid; the daily job reads the days up to the
  * cut-off from a watermark, so its cost grows with the orders to abandon.
  */
-import { addDays } from "date-fns";
-import { UTCDate } from "@date-fns/utc";
 import type { Context } from "./context.js";
-import type { OrderItem } from "./db/service.js";
-import { commit, transactWrite } from "./db/transact.js";
+import type { Db, OrderItem } from "./db/service.js";
+import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
 import { PaymentProviderError } from "./errors.js";
 import { eventWrite } from "./events.js";
-import { EXPIRY_SHARDS, expiryBucket, expiryShard, utcDay } from "./expiry-index.js";
+import { daysBetween, EXPIRY_SHARDS, expiryBucket, expiryShard, utcDay, utcDayPlus } from "./expiry-index.js";
 
 /** Default age after which an unpaid order is abandoned. */
 export const DEFAULT_ABANDON_AFTER_MS = 7 * 24 * 60 * 60 * 1000;
@@ -65,9 +63,9 @@ export async function abandonOrders(
   const lastDay = utcDay(cutoff);
   const summary: AbandonedSummary = { abandoned: 0, candidates: 0, complete: true };
   const state = await ctx.db.entities.jobState.get({ job: ABANDONED_ORDERS_JOB }).go({ consistent: true });
-  let day = state.data?.doneBefore ?? utcDay(addDays(new UTCDate(cutoff.getTime()), -FIRST_RUN_LOOKBACK_DAYS));
+  const firstDay = state.data?.doneBefore ?? utcDayPlus(cutoff, -FIRST_RUN_LOOKBACK_DAYS);
 
-  for (; day <= lastDay; day = utcDay(addDays(new UTCDate(`${day}T00:00:00.000Z`), 1))) {
+  for (const day of daysBetween(firstDay, lastDay)) {
     for (let shard = 0; shard < EXPIRY_SHARDS; shard++) {
       let cursor: string | null = null;
       do {
@@ -113,19 +111,34 @@ async function abandonOrder(
       return "retry";
     }
   }
+  const refusal = refusalWrites(ctx.db, order, { message: `abandoned: unpaid since ${order.pendingSince}` }, now);
+  const written = await transactWrite(ctx.db, [refusal.order, refusal.event]);
+  return written.committed ? "abandoned" : "skipped";
+}
+
+/**
+ * The writes that refuse an unpaid order: the order `refused` with a history entry (off
+ * the pending-order index), conditional on it being unchanged since it was read, and its
+ * `order.refused` event. Refused is not final: a later success still pays it.
+ */
+export function refusalWrites(
+  db: Db,
+  order: OrderItem,
+  entry: { message: string; payload?: string },
+  now: Date,
+): { order: TransactionItem; event: TransactionItem } {
   const refused: OrderItem = {
     ...withoutPendingKeys(order),
     status: "refused",
-    history: [...order.history, { date: now.toISOString(), status: "refused", message: `abandoned: unpaid since ${order.pendingSince}` }],
+    history: [...order.history, { date: now.toISOString(), status: "refused", ...entry }],
     updatedAt: now.toISOString(),
   };
-  const written = await transactWrite(ctx.db, [
-    commit(
-      ctx.db.entities.order
+  return {
+    order: commit(
+      db.entities.order
         .put(refused)
         .where((attr, op) => `${op.eq(attr.status, order.status)} AND ${op.eq(attr.updatedAt, order.updatedAt)}`),
     ),
-    eventWrite(ctx.db, { type: "order.refused", userId, orderId, offerGroup: order.offerGroup }, now).item,
-  ]);
-  return written.committed ? "abandoned" : "skipped";
+    event: eventWrite(db, { type: "order.refused", userId: order.userId, orderId: order.orderId, offerGroup: order.offerGroup }, now).item,
+  };
 }

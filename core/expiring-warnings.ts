@@ -7,13 +7,11 @@
  * warned (conditional on it being active and not yet warned) and the event, so a grant
  * is warned once however often the job runs.
  */
-import { addDays } from "date-fns";
-import { UTCDate } from "@date-fns/utc";
 import type { Context } from "./context.js";
 import { readBalance } from "./balances.js";
 import { commit, transactWrite } from "./db/transact.js";
 import { eventWrite } from "./events.js";
-import { EXPIRY_SHARDS, expiryBucket, utcDay } from "./expiry-index.js";
+import { daysBetween, EXPIRY_SHARDS, expiryBucket, utcDay } from "./expiry-index.js";
 import { DEFAULT_EXPIRY_WARNING_DAYS, listOfferGroups } from "./offer-groups.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -44,7 +42,7 @@ export async function warnExpiringGrants(
   const end = new Date(now.getTime() + widest * DAY_MS);
   const summary: ExpiringSummary = { warned: 0, candidates: 0, complete: true };
 
-  for (let day = utcDay(now); day <= utcDay(end); day = utcDay(addDays(new UTCDate(`${day}T00:00:00.000Z`), 1))) {
+  for (const day of daysBetween(utcDay(now), utcDay(end))) {
     for (let shard = 0; shard < EXPIRY_SHARDS; shard++) {
       let cursor: string | null = null;
       do {

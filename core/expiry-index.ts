@@ -5,6 +5,8 @@
  * partition, entries sort by expiry instant. Pure.
  */
 import { createHash } from "node:crypto";
+import { addDays } from "date-fns";
+import { UTCDate } from "@date-fns/utc";
 
 /** Partitions per expiry day. */
 export const EXPIRY_SHARDS = 8;
@@ -12,6 +14,17 @@ export const EXPIRY_SHARDS = 8;
 /** The UTC day (YYYY-MM-DD) of an instant. */
 export function utcDay(at: Date): string {
   return at.toISOString().slice(0, 10);
+}
+
+/** The UTC day `days` days before or after `at`'s day (YYYY-MM-DD). */
+export function utcDayPlus(at: Date | string, days: number): string {
+  const from = typeof at === "string" ? new UTCDate(`${at}T00:00:00.000Z`) : new UTCDate(at.getTime());
+  return utcDay(addDays(from, days));
+}
+
+/** Every UTC day from `first` to `last` (YYYY-MM-DD, both included), in order. */
+export function* daysBetween(first: string, last: string): Generator<string> {
+  for (let day = first; day <= last; day = utcDayPlus(day, 1)) yield day;
 }
 
 /** The shard of a grant, stable for its id, in [0, EXPIRY_SHARDS). */

@@ -11,10 +11,8 @@
  * A grant is due when `expires <= now`: a grant expiring exactly at the run's instant
  * is expired by that run.
  */
-import { addDays } from "date-fns";
-import { UTCDate } from "@date-fns/utc";
 import type { Context } from "./context.js";
-import { EXPIRY_SHARDS, expiryBucket, utcDay } from "./expiry-index.js";
+import { daysBetween, EXPIRY_SHARDS, expiryBucket, utcDay, utcDayPlus } from "./expiry-index.js";
 import { abandonOrders } from "./abandoned-orders.js";
 import { expireGroup } from "./expiry.js";
 import { warnExpiringGrants } from "./expiring-warnings.js";
@@ -78,11 +76,7 @@ export async function runExpiryJob(
 
   // A. Days to look at: from the first day that may still hold due grants, to today.
   const state = await ctx.db.entities.jobState.get({ job: EXPIRY_JOB }).go({ consistent: true });
-  let day = state.data?.doneBefore ?? utcDay(addDays(new UTCDate(now.getTime()), -FIRST_RUN_LOOKBACK_DAYS));
-  while (day <= today) {
-    summary.days.push(day);
-    day = utcDay(addDays(new UTCDate(`${day}T00:00:00.000Z`), 1));
-  }
+  summary.days = [...daysBetween(state.data?.doneBefore ?? utcDayPlus(now, -FIRST_RUN_LOOKBACK_DAYS), today)];
 
   // B. Each day and shard: page through due entries, settle each (user, offerGroup) once.
   const bound = `${now.toISOString()}$`; // sorts after every `<expires>#...` with expires <= now

@@ -19,8 +19,7 @@
 import type { Context } from "./context.js";
 import type { OrderItem } from "./db/service.js";
 import { commit, transactWrite } from "./db/transact.js";
-import { withoutPendingKeys } from "./abandoned-orders.js";
-import { eventWrite } from "./events.js";
+import { refusalWrites } from "./abandoned-orders.js";
 import { fulfilOrder, PAYABLE_STATUSES } from "./fulfilment.js";
 import type { StripeEvent } from "./payments/stripe-webhook.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
@@ -150,23 +149,11 @@ async function refusePayment(
     if (!(PAYABLE_STATUSES as readonly string[]).includes(order.status)) {
       return { outcome: "ignored", reason: `order is ${order.status}`, orderId: ref.orderId };
     }
-    const refused: OrderItem = {
-      ...withoutPendingKeys(order),
-      status: "refused",
-      history: [
-        ...order.history,
-        { date: now.toISOString(), status: "refused", message, payload: JSON.stringify({ eventId: event.id, paymentIntentId }) },
-      ],
-      updatedAt: now.toISOString(),
-    };
+    const refusal = refusalWrites(ctx.db, order, { message, payload: JSON.stringify({ eventId: event.id, paymentIntentId }) }, now);
     const written = await transactWrite(ctx.db, [
-      commit(
-        ctx.db.entities.order
-          .put(refused)
-          .where((attr, op) => `${op.eq(attr.status, order.status)} AND ${op.eq(attr.updatedAt, order.updatedAt)}`),
-      ),
+      refusal.order,
       webhookEventWrite(ctx.db, { eventId: event.id, type: event.type, ...ref, outcome: "refused" }, now),
-      eventWrite(ctx.db, { type: "order.refused", userId: order.userId, orderId: order.orderId, offerGroup: order.offerGroup }, now).item,
+      refusal.event,
     ]);
     if (written.committed) return { outcome: "applied", reason: "order refused", orderId: ref.orderId };
     if (written.rejections.some((r) => r.index === 1)) return { outcome: "ignored", reason: "duplicate event", orderId: ref.orderId };

@@ -158,3 +158,14 @@ describe("expiryIndexKeys", () => {
     );
   });
 });
+
+describe("utcDayPlus and daysBetween", () => {
+  it("step in UTC calendar days across month, year and leap-day boundaries", async () => {
+    const { daysBetween, utcDayPlus } = await import("../../core/expiry-index.js");
+    expect(utcDayPlus("2028-02-28", 1)).toBe("2028-02-29");
+    expect(utcDayPlus("2027-12-31", 1)).toBe("2028-01-01");
+    expect(utcDayPlus(new Date("2027-03-01T23:59:59.999Z"), -1)).toBe("2027-02-28");
+    expect([...daysBetween("2028-02-27", "2028-03-01")]).toEqual(["2028-02-27", "2028-02-28", "2028-02-29", "2028-03-01"]);
+    expect([...daysBetween("2028-03-02", "2028-03-01")]).toEqual([]);
+  });
+});
