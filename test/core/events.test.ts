@@ -7,33 +7,23 @@
  */
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { consoleLine, createConsoleBus } from "../../core/bus/console.js";
-import { createEventBridgeBus, MAX_ENTRIES_PER_PUT, source, type EventBridgeBus } from "../../core/bus/eventbridge.js";
+import { MAX_ENTRIES_PER_PUT, source } from "../../core/bus/eventbridge.js";
 import { listEvents, OUTBOX_SHARDS, publishPending, type ServiceEvent } from "../../core/events.js";
 import { expireUser } from "../../core/expiry.js";
 import { createPromotionalGrant } from "../../core/grants.js";
 import { upsertOffer } from "../../core/offers.js";
 import { confirmManualOrder, createOrder } from "../../core/orders.js";
 import { ENTITY_ATTRIBUTE } from "../../functions/stream-filters.js";
-import { EventBridgeStandIn, type ReceivedEntry } from "../helpers/eventbridge-stand-in.js";
+import { useEventBridgeStandIn, type ReceivedEntry } from "../helpers/eventbridge-stand-in.js";
 import { useIntegrationContext } from "../helpers/context.js";
 import { anOffer } from "../helpers/factories.js";
 
 const t = useIntegrationContext({ label: "events" });
-const eventBridge = new EventBridgeStandIn();
 const BUS = "user-credits-test-EventsBus";
-let bus: EventBridgeBus;
-
-beforeAll(async () => {
-  await eventBridge.start();
-  bus = createEventBridgeBus({ busName: BUS, endpoint: eventBridge.url, region: "us-east-1", maxAttempts: 1 });
-});
-
-afterAll(async () => {
-  bus?.client.destroy();
-  await eventBridge.stop();
-});
+const stand = useEventBridgeStandIn(BUS);
+const eventBridge = stand.standIn;
 
 /** Each test starts with an empty outbox (earlier tests' events published elsewhere) and a fresh call log. */
 beforeEach(async () => {
@@ -120,7 +110,7 @@ describe("publishing to EventBridge", () => {
     const events = await eventsOf("ev-pub");
     expect(await outboxIds()).toEqual(events.map((e) => e.eventId).sort());
 
-    expect(await publishPending(t.ctx, bus)).toEqual({ published: 2, failed: 0 });
+    expect(await publishPending(t.ctx, stand.bus)).toEqual({ published: 2, failed: 0 });
     expect(source).toBe("user-credits");
     expect(eventBridge.calls.every((call) => call.target === "AWSEvents.PutEvents" && call.status === 200)).toBe(true);
     expect(eventBridge.delivered).toHaveLength(2);
@@ -131,7 +121,7 @@ describe("publishing to EventBridge", () => {
     expect(await outboxIds()).toEqual([]);
     expect(await eventsOf("ev-pub")).toEqual(events);
     const calls = eventBridge.calls.length;
-    expect(await publishPending(t.ctx, bus)).toEqual({ published: 0, failed: 0 });
+    expect(await publishPending(t.ctx, stand.bus)).toEqual({ published: 0, failed: 0 });
     expect(eventBridge.calls).toHaveLength(calls);
     const item = await t.db.entities.event.get({ userId: "ev-pub", eventId: events[0]!.eventId }).go({ consistent: true });
     expect(item.data).toMatchObject({ publishedAt: "2026-03-03T00:00:00.000Z" });
@@ -144,7 +134,7 @@ describe("publishing to EventBridge", () => {
     eventBridge.failNext(1);
 
     // The pass's first call fails (the two events may share it or, from two outbox shards, not).
-    const first = await publishPending(t.ctx, bus);
+    const first = await publishPending(t.ctx, stand.bus);
     expect(first.failed).toBeGreaterThanOrEqual(1);
     expect(first.published + first.failed).toBe(2);
     expect(eventBridge.calls[0]).toMatchObject({ status: 500 });
@@ -152,9 +142,9 @@ describe("publishing to EventBridge", () => {
     expect(left).toHaveLength(first.failed);
     expect(eventBridge.calls[0]!.entries.map((entry) => JSON.parse(entry.Detail!).eventId).sort()).toEqual(left);
 
-    expect(await publishPending(t.ctx, bus)).toEqual({ published: first.failed, failed: 0 });
+    expect(await publishPending(t.ctx, stand.bus)).toEqual({ published: first.failed, failed: 0 });
     expect(await outboxIds()).toEqual([]);
-    expect(await publishPending(t.ctx, bus)).toEqual({ published: 0, failed: 0 });
+    expect(await publishPending(t.ctx, stand.bus)).toEqual({ published: 0, failed: 0 });
     expect(deliveriesById()).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));
   });
 
@@ -164,11 +154,11 @@ describe("publishing to EventBridge", () => {
     const expired = events.find((e) => e.type === "credits.expired")!;
     eventBridge.rejectNext((entry) => entry.DetailType === "credits.expired");
 
-    expect(await publishPending(t.ctx, bus)).toEqual({ published: 1, failed: 1 });
+    expect(await publishPending(t.ctx, stand.bus)).toEqual({ published: 1, failed: 1 });
     expect(await outboxIds()).toEqual([expired.eventId]);
-    expect(await publishPending(t.ctx, bus)).toEqual({ published: 1, failed: 0 });
+    expect(await publishPending(t.ctx, stand.bus)).toEqual({ published: 1, failed: 0 });
     expect(await outboxIds()).toEqual([]);
-    expect(await publishPending(t.ctx, bus)).toEqual({ published: 0, failed: 0 });
+    expect(await publishPending(t.ctx, stand.bus)).toEqual({ published: 0, failed: 0 });
 
     // The rejected entry reached the stand-in twice (refused, then accepted); each id was accepted once.
     expect(eventBridge.calls.flatMap((call) => call.entries).filter((entry) => entry.Detail === JSON.stringify(expired))).toHaveLength(2);
@@ -178,14 +168,14 @@ describe("publishing to EventBridge", () => {
   it("does not publish again an event the index still lists after it was published (index lag)", async () => {
     await userWithTwoEvents("ev-lag");
     const [first] = await eventsOf("ev-lag");
-    expect(await publishPending(t.ctx, bus)).toEqual({ published: 2, failed: 0 });
+    expect(await publishPending(t.ctx, stand.bus)).toEqual({ published: 2, failed: 0 });
     // As the eventually consistent index may look for a moment: published, yet still listed.
     const stale = { outboxBucket: "0", outboxSort: `${first!.eventId}#ev-lag` };
     await t.db.entities.event.patch({ userId: "ev-lag", eventId: first!.eventId }).set(stale).go();
     try {
       expect(await outboxIds()).toEqual([first!.eventId]);
       const calls = eventBridge.calls.length;
-      expect(await publishPending(t.ctx, bus)).toEqual({ published: 0, failed: 0 });
+      expect(await publishPending(t.ctx, stand.bus)).toEqual({ published: 0, failed: 0 });
       expect(eventBridge.calls).toHaveLength(calls);
     } finally {
       await t.db.entities.event.patch({ userId: "ev-lag", eventId: first!.eventId }).remove(["outboxBucket", "outboxSort"]).go();
@@ -203,13 +193,13 @@ describe("publishing to EventBridge", () => {
     expect(events).toHaveLength(23);
 
     // The bus alone, given all 23: three calls, in order.
-    expect(await bus.publish(events)).toEqual(events.map((e) => e.eventId));
+    expect(await stand.bus.publish(events)).toEqual(events.map((e) => e.eventId));
     expect(eventBridge.calls.map((call) => call.entries.length)).toEqual([10, 10, 3]);
     expect(eventBridge.delivered).toEqual(events.map(expectedEntry));
 
     // Through the outbox: every call within the limit, each event once.
     eventBridge.reset();
-    expect(await publishPending(t.ctx, bus)).toEqual({ published: 23, failed: 0 });
+    expect(await publishPending(t.ctx, stand.bus)).toEqual({ published: 23, failed: 0 });
     expect(Math.max(...eventBridge.calls.map((call) => call.entries.length))).toBeLessThanOrEqual(MAX_ENTRIES_PER_PUT);
     expect(deliveriesById()).toEqual(Object.fromEntries(events.map((e) => [e.eventId, 1])));
   });
@@ -224,9 +214,9 @@ describe("publishing to EventBridge", () => {
       createdAt: "2026-04-10T00:00:00.000Z",
     }));
     eventBridge.failNext(1);
-    await expect(bus.publish(events)).rejects.toMatchObject({ name: "InternalException" });
+    await expect(stand.bus.publish(events)).rejects.toMatchObject({ name: "InternalException" });
     eventBridge.failNext(1, { skip: 1 });
-    expect(await bus.publish(events)).toEqual(events.slice(0, 10).map((e) => e.eventId));
+    expect(await stand.bus.publish(events)).toEqual(events.slice(0, 10).map((e) => e.eventId));
     expect(eventBridge.calls.map((call) => [call.entries.length, call.status])).toEqual([
       [10, 500],
       [10, 200],

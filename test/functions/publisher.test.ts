@@ -15,9 +15,8 @@
  */
 import { ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import type { DynamoDBRecord, DynamoDBStreamEvent, AttributeValue as StreamAttributeValue } from "aws-lambda";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createConsoleBus } from "../../core/bus/console.js";
-import { createEventBridgeBus, type EventBridgeBus } from "../../core/bus/eventbridge.js";
 import { listEvents, publishPending } from "../../core/events.js";
 import { createPromotionalGrant } from "../../core/grants.js";
 import { upsertOffer } from "../../core/offers.js";
@@ -28,29 +27,19 @@ import { setRuntime, type RuntimeConfig } from "../../functions/runtime.js";
 import { EVENT_INSERTS } from "../../functions/stream-filters.js";
 import { localLambdaContext } from "../../scripts/local-gateway.js";
 import scheduled from "../fixtures/eventbridge-scheduled.json" with { type: "json" };
-import { EventBridgeStandIn } from "../helpers/eventbridge-stand-in.js";
+import { useEventBridgeStandIn } from "../helpers/eventbridge-stand-in.js";
 import { useIntegrationContext } from "../helpers/context.js";
 import { anOffer } from "../helpers/factories.js";
 
 const t = useIntegrationContext({ label: "publisher" });
-const eventBridge = new EventBridgeStandIn();
 const BUS = "user-credits-test-EventsBus";
-let bus: EventBridgeBus;
-
-beforeAll(async () => {
-  await eventBridge.start();
-  bus = createEventBridgeBus({ busName: BUS, endpoint: eventBridge.url, region: "us-east-1", maxAttempts: 1 });
-});
-
-afterAll(async () => {
-  bus?.client.destroy();
-  await eventBridge.stop();
-});
+const stand = useEventBridgeStandIn(BUS);
+const eventBridge = stand.standIn;
 
 /** The handlers' runtime: the test's context, and the bus (or none). */
 function useRuntime(withBus: boolean): void {
   const config: RuntimeConfig = { apiKeys: [], defaultCurrency: "usd", tableName: t.tableName, eventBusName: withBus ? BUS : undefined };
-  setRuntime({ config, core: t.ctx, bus: withBus ? bus : undefined });
+  setRuntime({ config, core: t.ctx, bus: withBus ? stand.bus : undefined });
 }
 
 beforeEach(async () => {

@@ -12,6 +12,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
+import { afterAll, beforeAll } from "vitest";
+import { createEventBridgeBus, type EventBridgeBus } from "../../core/bus/eventbridge.js";
 
 /** An entry as the SDK sent it (`Time` in epoch seconds, as AWS JSON serializes timestamps). */
 export interface ReceivedEntry {
@@ -124,4 +126,29 @@ export class EventBridgeStandIn {
     const failed = results.filter((r) => "ErrorCode" in r).length;
     return { status: 200, payload: { FailedEntryCount: failed, Entries: results }, call: { target, entries, status: 200, results } };
   }
+}
+
+/**
+ * Registers a test file's hooks: a started stand-in, and the service's EventBridge bus
+ * (`busName`) pointed at it with no SDK retry (a failure reaches the publisher). Read
+ * `bus` inside tests (it is set in `beforeAll`).
+ */
+export function useEventBridgeStandIn(busName: string): { standIn: EventBridgeStandIn; readonly bus: EventBridgeBus } {
+  const standIn = new EventBridgeStandIn();
+  let bus: EventBridgeBus | undefined;
+  beforeAll(async () => {
+    await standIn.start();
+    bus = createEventBridgeBus({ busName, endpoint: standIn.url, region: "us-east-1", maxAttempts: 1 });
+  });
+  afterAll(async () => {
+    bus?.client.destroy();
+    await standIn.stop();
+  });
+  return {
+    standIn,
+    get bus() {
+      if (!bus) throw new Error("the EventBridge stand-in is not started yet");
+      return bus;
+    },
+  };
 }
