@@ -14,7 +14,7 @@ import type { Db, OrderItem } from "./db/service.js";
 import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
 import { PaymentProviderError } from "./errors.js";
 import { eventWrite } from "./events.js";
-import { daysBetween, EXPIRY_SHARDS, expiryBucket, expiryShard, utcDay, utcDayPlus } from "./expiry-index.js";
+import { daysBetween, EXPIRY_SHARDS, expiryBucket, expiryShard, utcDay, utcDayPlus } from "./rules/work-index.js";
 
 /** Default age after which an unpaid order is abandoned. */
 export const DEFAULT_ABANDON_AFTER_MS = 7 * 24 * 60 * 60 * 1000;

@@ -4,7 +4,7 @@
  * two writers cannot both succeed from the same state (optimistic concurrency).
  */
 import type { Context } from "./context.js";
-import { emptyBalance, type BalanceState } from "./balance-state.js";
+import { emptyBalance, type BalanceState } from "./rules/balance-state.js";
 import type { BalanceItem, Db } from "./db/service.js";
 import { BatchGetCommand } from "@aws-sdk/lib-dynamodb";
 import { commit, type TransactionItem } from "./db/transact.js";
@@ -82,7 +82,7 @@ export const MAX_GUARDED_DRAWS = 10;
  * they draw runs short, not whenever another write came first: 300 spenders of one
  * balance no longer cost each other a retry per success.
  * @param state the state the draws were planned on (for the grants' positions)
- * @param range the balance the write must find: `> above`, `<= atMost` (core/low-balance.ts)
+ * @param range the balance the write must find: `> above`, `<= atMost` (core/rules/low-balance.ts)
  */
 export function balanceDrawWrite(
   db: Db,

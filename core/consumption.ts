@@ -14,13 +14,13 @@
  * with jittered backoff.
  */
 import type { Context } from "./context.js";
-import { isDue, MAX_TOKENS, type BalanceState } from "./balance-state.js";
+import { isDue, MAX_TOKENS, type BalanceState } from "./rules/balance-state.js";
 import { balanceDrawWrite, balanceWrite, MAX_GUARDED_DRAWS, readBalanceAndThreshold, toState } from "./balances.js";
 import { eventWrite } from "./events.js";
-import { lowBalanceCrossing } from "./low-balance.js";
+import { lowBalanceCrossing } from "./rules/low-balance.js";
 import type { BalanceItem } from "./db/service.js";
 import { transactWrite, type TransactionItem } from "./db/transact.js";
-import { planConsumption } from "./drain.js";
+import { planConsumption } from "./rules/drain.js";
 import { InsufficientCreditsError } from "./errors.js";
 import { expireDueGrants } from "./expiry.js";
 import {
@@ -60,7 +60,7 @@ export interface ConsumptionResult {
 }
 
 /**
- * Spends `tokens` from the group, drawing grants in drain order (core/drain.ts).
+ * Spends `tokens` from the group, drawing grants in drain order (core/rules/drain.ts).
  * @throws InsufficientCreditsError (402) when the balance is too low and no overdraft was
  *   asked, or the overdraft would take the debt past {@link MAX_TOKENS}; DomainError `idempotency_conflict` for a reused key with another body; the
  *   stored refusal when a repeated key's first attempt was refused

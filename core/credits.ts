@@ -8,7 +8,7 @@
  * what can be spent); then it is one Query of the user's balance items.
  */
 import type { Context } from "./context.js";
-import { isDue, type BalanceState } from "./balance-state.js";
+import { isDue, type BalanceState } from "./rules/balance-state.js";
 import { readBalances } from "./balances.js";
 import { expireUser } from "./expiry.js";
 import { getOrder, type Order } from "./orders.js";

@@ -11,7 +11,7 @@ import type { Context } from "./context.js";
 import { readBalance } from "./balances.js";
 import { commit, transactWrite } from "./db/transact.js";
 import { eventWrite } from "./events.js";
-import { daysBetween, EXPIRY_SHARDS, expiryBucket, utcDay } from "./expiry-index.js";
+import { daysBetween, EXPIRY_SHARDS, expiryBucket, utcDay } from "./rules/work-index.js";
 import { DEFAULT_EXPIRY_WARNING_DAYS, listOfferGroups } from "./offer-groups.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -6,11 +6,11 @@
  * daily job). The original's `checkForExpiredOrders` (ORIGINAL-BEHAVIOUR.md §3.4).
  */
 import type { Context } from "./context.js";
-import { isDue, type BalanceState } from "./balance-state.js";
+import { isDue, type BalanceState } from "./rules/balance-state.js";
 import { balanceWrite, readBalance, readBalances } from "./balances.js";
 import type { Db } from "./db/service.js";
 import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
-import { planExpiry, type ExpiredGrant } from "./expiry-plan.js";
+import { planExpiry, type ExpiredGrant } from "./rules/expiry-plan.js";
 import { isConditionFailure } from "./idempotency.js";
 import { eventWrite } from "./events.js";
 import { defaultSettings, listOfferGroups } from "./offer-groups.js";

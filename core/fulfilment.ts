@@ -11,7 +11,7 @@
  * (which also gives the appendDate chain heads), one transaction.
  */
 import type { Context } from "./context.js";
-import type { BalanceState } from "./balance-state.js";
+import type { BalanceState } from "./rules/balance-state.js";
 import { balanceWrite, readBalances } from "./balances.js";
 import type { Db, OrderItem } from "./db/service.js";
 import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
@@ -20,7 +20,7 @@ import { eventWrite } from "./events.js";
 import { grantWrite } from "./grants.js";
 import { newId } from "./ids.js";
 import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
-import { planPurchase, type PurchasePlan } from "./purchase-plan.js";
+import { planPurchase, type PurchasePlan } from "./rules/purchase-plan.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { webhookEventWrite, type WebhookEventRecord } from "./webhook-events.js";
 

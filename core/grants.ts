@@ -4,12 +4,12 @@
  * ledger `adjust` entry).
  */
 import type { Context } from "./context.js";
-import { addGrant } from "./balance-state.js";
+import { addGrant } from "./rules/balance-state.js";
 import { balanceWrite, readBalance } from "./balances.js";
 import type { Db, GrantItem } from "./db/service.js";
 import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
 import { ValidationError } from "./errors.js";
-import { expiryIndexKeys } from "./expiry-index.js";
+import { expiryIndexKeys } from "./rules/work-index.js";
 import { newId } from "./ids.js";
 import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";

@@ -1,13 +1,13 @@
 /**
  * The offer catalog: upsert, read, list (the original's `loadOffers`; visibility rules
- * in core/visibility.ts).
+ * in core/rules/visibility.ts).
  */
 import type { Context } from "./context.js";
-import type { Cycle } from "./cycles.js";
+import type { Cycle } from "./rules/cycles.js";
 import { readBalances } from "./balances.js";
 import type { OfferItem } from "./db/service.js";
 import { NotFoundError, ValidationError } from "./errors.js";
-import { groupsUnlockedBy, visibleOffers } from "./visibility.js";
+import { groupsUnlockedBy, visibleOffers } from "./rules/visibility.js";
 
 /** A price: integer amount in minor units, lowercase ISO 4217 currency. */
 export interface Price {
@@ -142,7 +142,7 @@ export async function listCatalog(ctx: Pick<Context, "db">): Promise<OfferItem[]
   return data;
 }
 
-/** The offerGroups the user's active paid grants unlock now (core/visibility.ts `groupsUnlockedBy`). */
+/** The offerGroups the user's active paid grants unlock now (core/rules/visibility.ts `groupsUnlockedBy`). */
 export async function unlockedGroups(ctx: Pick<Context, "db">, userId: string, now: Date): Promise<Set<string>> {
   return groupsUnlockedBy((await readBalances(ctx, userId)).values(), now);
 }

@@ -8,7 +8,7 @@
  * editing an offer never changes orders already placed (API.md "Offers").
  */
 import type { Context } from "./context.js";
-import { isDue, MAX_TOKENS } from "./balance-state.js";
+import { isDue, MAX_TOKENS } from "./rules/balance-state.js";
 import { readBalances } from "./balances.js";
 import type { OfferItem, OrderItem } from "./db/service.js";
 import { checkCursor, partitionOf } from "./db/cursors.js";
@@ -30,7 +30,7 @@ import {
 import { findOffer, getOffers, unlockedGroups } from "./offers.js";
 import type { Payment, PaymentRequest } from "./payments/provider.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
-import { isUnlockedFor } from "./visibility.js";
+import { isUnlockedFor } from "./rules/visibility.js";
 
 /** An order as the API shows it (API.md `Order`). */
 export interface Order {

@@ -6,7 +6,7 @@
  * holds (core/events.ts). Only unpublished events go out, so a record's retry, a
  * duplicate record or a concurrent run only finds less to do. When the bus refused some events the handler throws, and Lambda
  * retries the batch (a bounded number of times, infra/bus.ts); the events stay in the
- * outbox meanwhile, and the daily job publishes whatever is left (functions/expiry-job.ts).
+ * outbox meanwhile, and the daily job publishes whatever is left (functions/daily-job.ts).
  */
 import type { Context as LambdaContext, DynamoDBStreamEvent } from "aws-lambda";
 import type { Context } from "../core/context.js";

@@ -3,8 +3,8 @@
  * limits keep every number a safe integer and every id a valid key.
  */
 import { z } from "zod";
-import { MAX_TOKENS } from "../core/balance-state.js";
-import { CYCLES } from "../core/cycles.js";
+import { MAX_TOKENS } from "../core/rules/balance-state.js";
+import { CYCLES } from "../core/rules/cycles.js";
 
 /** Largest token count in one request (core's limit per grant and on debt). */
 export { MAX_TOKENS };

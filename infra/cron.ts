@@ -1,6 +1,6 @@
 /**
  * The daily expiry job (DESIGN.md, "Schedule"): EventBridge Scheduler (`sst.aws.CronV2`)
- * invokes `functions/expiry-job.handler`, which expires every due grant of every user.
+ * invokes `functions/daily-job.handler`, which expires every due grant of every user.
  * The job is idempotent, so every retry below is safe. After the expiry work it also
  * publishes the events outbox to the bus (a backstop to the stream-triggered publisher,
  * infra/bus.ts).
@@ -28,7 +28,7 @@ export const expiryJobContinuations = new sst.aws.Queue("ExpiryJobContinuations"
 
 /** The job's function settings, shared by the scheduled run and its continuations. */
 const jobFunction = {
-  handler: "functions/expiry-job.handler",
+  handler: "functions/daily-job.handler",
   runtime: "nodejs22.x" as const,
   architecture: "arm64" as const,
   memory: "1024 MB" as const,

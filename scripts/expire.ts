@@ -10,7 +10,7 @@ process.env.POWERTOOLS_LOG_LEVEL ||= "WARN";
 import { localLambdaContext } from "./local-gateway.js";
 
 async function main() {
-  const { handler } = await import("../functions/expiry-job.js");
+  const { handler } = await import("../functions/daily-job.js");
   const now = new Date();
   const event = {
     version: "0",

@@ -23,7 +23,7 @@ import { EVENT_INSERTS } from "../functions/stream-filters.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const platform = join(root, ".sst/platform");
-const EXPIRY_JOB_HANDLER = "functions/expiry-job.handler";
+const EXPIRY_JOB_HANDLER = "functions/daily-job.handler";
 const PUBLISHER_HANDLER = "functions/publisher.handler";
 
 /** One resource the program declared: its type, logical name, inputs, and the ARN the mock gave it. */

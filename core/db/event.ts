@@ -39,9 +39,9 @@ export const eventSchema = {
   indexes: {
     byUser: { pk: pk(["userId"]), sk: sk(["eventId"]) },
     outbox: {
-      index: TABLE.expiryIndex.name,
-      pk: { field: TABLE.expiryIndex.partitionKey, composite: ["outboxBucket"], casing: "none" },
-      sk: { field: TABLE.expiryIndex.sortKey, composite: ["outboxSort"], casing: "none" },
+      index: TABLE.workIndex.name,
+      pk: { field: TABLE.workIndex.partitionKey, composite: ["outboxBucket"], casing: "none" },
+      sk: { field: TABLE.workIndex.sortKey, composite: ["outboxSort"], casing: "none" },
     },
   },
 } as const;

@@ -50,9 +50,9 @@ export const grantSchema = {
   indexes: {
     byUser: { pk: pk(["userId"]), sk: sk(["grantId"]) },
     byExpiry: {
-      index: TABLE.expiryIndex.name,
-      pk: { field: TABLE.expiryIndex.partitionKey, composite: ["expiryBucket"], casing: "none" },
-      sk: { field: TABLE.expiryIndex.sortKey, composite: ["expirySort"], casing: "none" },
+      index: TABLE.workIndex.name,
+      pk: { field: TABLE.workIndex.partitionKey, composite: ["expiryBucket"], casing: "none" },
+      sk: { field: TABLE.workIndex.sortKey, composite: ["expirySort"], casing: "none" },
     },
   },
 } as const;

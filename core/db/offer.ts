@@ -2,7 +2,7 @@
  * Offer entity: what can be bought (API.md "Offers"). The whole catalog shares one
  * partition, so listing it is one Query; a catalog is small (hundreds of offers).
  */
-import { CYCLES } from "../cycles.js";
+import { CYCLES } from "../rules/cycles.js";
 import { SERVICE, pk, sk } from "./keys.js";
 
 /** ElectroDB schema of an offer. Optional fields are absent rather than null. */

@@ -3,7 +3,7 @@
  * creation (API.md "Orders and payment"). Keyed by user, sorted by ULID order id, so a
  * user's orders list newest first with one Query.
  */
-import { CYCLES } from "../cycles.js";
+import { CYCLES } from "../rules/cycles.js";
 import { TABLE } from "./table.js";
 import { SERVICE, pk, sk } from "./keys.js";
 
@@ -95,9 +95,9 @@ export const orderSchema = {
   indexes: {
     byUser: { pk: pk(["userId"]), sk: sk(["orderId"]) },
     byPendingDay: {
-      index: TABLE.expiryIndex.name,
-      pk: { field: TABLE.expiryIndex.partitionKey, composite: ["pendingBucket"], casing: "none" },
-      sk: { field: TABLE.expiryIndex.sortKey, composite: ["pendingSort"], casing: "none" },
+      index: TABLE.workIndex.name,
+      pk: { field: TABLE.workIndex.partitionKey, composite: ["pendingBucket"], casing: "none" },
+      sk: { field: TABLE.workIndex.sortKey, composite: ["pendingSort"], casing: "none" },
     },
   },
 } as const;

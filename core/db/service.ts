@@ -11,7 +11,7 @@ import { idempotencyRecordSchema } from "./idempotency-record.js";
 import { jobStateSchema } from "./job-state.js";
 import { ledgerEntrySchema } from "./ledger-entry.js";
 import { offerSchema } from "./offer.js";
-import { offerGroupSchema } from "./offer-group.js";
+import { offerGroupSchema } from "./offer-group-settings.js";
 import { orderSchema } from "./order.js";
 import { webhookEventSchema } from "./webhook-event.js";
 

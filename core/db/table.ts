@@ -22,7 +22,7 @@ export const TABLE = {
    * shard`, sort `expiry instant + user + grant`), events not yet published (the outbox),
    * and pending orders (for the abandoned-order sweep). Items leave it when done.
    */
-  expiryIndex: { name: "gsi1", partitionKey: "gsi1pk", sortKey: "gsi1sk" },
+  workIndex: { name: "gsi1", partitionKey: "gsi1pk", sortKey: "gsi1sk" },
   /** Epoch seconds after which DynamoDB may delete an item (idempotency records, webhook events). */
   ttlAttribute: "ttl",
 } as const;
@@ -32,11 +32,11 @@ export const TABLE = {
  * attribute projected into the index). Used by the local runner and the tests.
  */
 export function createTableInput(tableName: string) {
-  const { partitionKey, sortKey, expiryIndex } = TABLE;
+  const { partitionKey, sortKey, workIndex } = TABLE;
   return {
     TableName: tableName,
     BillingMode: "PAY_PER_REQUEST" as const,
-    AttributeDefinitions: [partitionKey, sortKey, expiryIndex.partitionKey, expiryIndex.sortKey].map(
+    AttributeDefinitions: [partitionKey, sortKey, workIndex.partitionKey, workIndex.sortKey].map(
       (AttributeName) => ({ AttributeName, AttributeType: "S" as const }),
     ),
     KeySchema: [
@@ -45,10 +45,10 @@ export function createTableInput(tableName: string) {
     ],
     GlobalSecondaryIndexes: [
       {
-        IndexName: expiryIndex.name,
+        IndexName: workIndex.name,
         KeySchema: [
-          { AttributeName: expiryIndex.partitionKey, KeyType: "HASH" as const },
-          { AttributeName: expiryIndex.sortKey, KeyType: "RANGE" as const },
+          { AttributeName: workIndex.partitionKey, KeyType: "HASH" as const },
+          { AttributeName: workIndex.sortKey, KeyType: "RANGE" as const },
         ],
         Projection: { ProjectionType: "ALL" as const },
       },
@@ -61,17 +61,17 @@ export function createTableInput(tableName: string) {
  * index, global index, TTL). `infra/table.ts` passes them as they are.
  */
 export function sstDynamoArgs() {
-  const { partitionKey, sortKey, expiryIndex, ttlAttribute } = TABLE;
+  const { partitionKey, sortKey, workIndex, ttlAttribute } = TABLE;
   return {
     fields: {
       [partitionKey]: "string",
       [sortKey]: "string",
-      [expiryIndex.partitionKey]: "string",
-      [expiryIndex.sortKey]: "string",
+      [workIndex.partitionKey]: "string",
+      [workIndex.sortKey]: "string",
     } as Record<string, "string">,
     primaryIndex: { hashKey: partitionKey, rangeKey: sortKey },
     globalIndexes: {
-      [expiryIndex.name]: { hashKey: expiryIndex.partitionKey, rangeKey: expiryIndex.sortKey },
+      [workIndex.name]: { hashKey: workIndex.partitionKey, rangeKey: workIndex.sortKey },
     },
     ttl: ttlAttribute,
   };

@@ -1,5 +1,5 @@
 /**
- * The daily job at scale (core/expiry-job.ts, core/expiring-warnings.ts,
+ * The daily job at scale (core/daily-job.ts, core/expiring-warnings.ts,
  * core/abandoned-orders.ts) on DynamoDB Local, time from the injected clock: due grants
  * found through the index whoever else is in the table, each expired once whatever runs
  * twice or dies half-way; `credits.expiring` once per grant; abandoned orders cancelled
@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getCredits } from "../../core/credits.js";
 import { listEvents } from "../../core/events.js";
-import { runExpiryJob } from "../../core/expiry-job.js";
+import { runExpiryJob } from "../../core/daily-job.js";
 import { createPromotionalGrant } from "../../core/grants.js";
 import { listLedger } from "../../core/ledger.js";
 import { putOfferGroup } from "../../core/offer-groups.js";

@@ -1,5 +1,5 @@
 /**
- * Expiry (core/expiry.ts, core/expiry-job.ts) on DynamoDB Local: unused tokens leave
+ * Expiry (core/expiry.ts, core/daily-job.ts) on DynamoDB Local: unused tokens leave
  * through one ledger `expire` entry per grant, once; the daily job finds due grants
  * through the sparse index, whoever else is in the table.
  */
@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { consume } from "../../core/consumption.js";
 import { getCredits } from "../../core/credits.js";
 import { checkUserExpiry, expireUser } from "../../core/expiry.js";
-import { runExpiryJob } from "../../core/expiry-job.js";
+import { runExpiryJob } from "../../core/daily-job.js";
 import { createPromotionalGrant } from "../../core/grants.js";
 import { listLedger } from "../../core/ledger.js";
 import { upsertOffer } from "../../core/offers.js";

@@ -11,7 +11,7 @@ import { getCredits } from "../../core/credits.js";
 import { createPromotionalGrant } from "../../core/grants.js";
 import { hashRequest } from "../../core/idempotency.js";
 import { listLedger } from "../../core/ledger.js";
-import { runExpiryJob } from "../../core/expiry-job.js";
+import { runExpiryJob } from "../../core/daily-job.js";
 import { upsertOffer } from "../../core/offers.js";
 import { createOrder, getOrder, listOrders } from "../../core/orders.js";
 import { createStripeProvider } from "../../core/payments/stripe.js";

@@ -2,7 +2,7 @@
  * The offer catalog and order rules (issue 3), one `describe` per rule, on DynamoDB
  * Local through core (manual payment provider): visibility, locked offers, quantities,
  * currencies, dates and expiry chains, bundles, the subscription check, free offers.
- * The pure rules behind them are tested exhaustively in test/unit/.
+ * The pure rules behind them are tested exhaustively in test/core/rules/.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";

@@ -1,7 +1,7 @@
 /**
  * The offer catalog (core/offers.ts) on DynamoDB Local: upsert, read, the whole
- * catalog, and what a user sees (visibility rules: core/visibility.ts, tested
- * exhaustively in test/unit/visibility.test.ts).
+ * catalog, and what a user sees (visibility rules: core/rules/visibility.ts, tested
+ * exhaustively in test/core/rules/visibility.test.ts).
  */
 import { describe, expect, it } from "vitest";
 import { getOffer, listOffers, upsertOffer } from "../../core/offers.js";

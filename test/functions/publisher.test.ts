@@ -1,7 +1,7 @@
 /**
  * The publishing handlers on DynamoDB Local, with the real `@aws-sdk/client-eventbridge`
  * against the local PutEvents stand-in: the stream-triggered publisher (functions/
- * publisher.ts) and the daily job's backstop (functions/expiry-job.ts).
+ * publisher.ts) and the daily job's backstop (functions/daily-job.ts).
  *
  * There is no DynamoDB stream fixture in `fixtures/`: the stream event is written here
  * after AWS's example in the Lambda developer guide ("Using AWS Lambda with Amazon
@@ -21,7 +21,7 @@ import { listEvents, publishPending } from "../../core/events.js";
 import { createPromotionalGrant } from "../../core/grants.js";
 import { upsertOffer } from "../../core/offers.js";
 import { confirmManualOrder, createOrder } from "../../core/orders.js";
-import { handler as expiryJob } from "../../functions/expiry-job.js";
+import { handler as expiryJob } from "../../functions/daily-job.js";
 import { handler as publisher } from "../../functions/publisher.js";
 import { setRuntime, type RuntimeConfig } from "../../functions/runtime.js";
 import { EVENT_INSERTS } from "../../functions/stream-filters.js";

@@ -11,7 +11,7 @@
  */
 import { ScanCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
-import { balanceStateProblem } from "../../core/balance-state.js";
+import { balanceStateProblem } from "../../core/rules/balance-state.js";
 
 type Item = Record<string, any>;
 

@@ -6,7 +6,7 @@
  */
 import { BatchWriteCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "../../core/context.js";
-import { addGrant, emptyBalance } from "../../core/balance-state.js";
+import { addGrant, emptyBalance } from "../../core/rules/balance-state.js";
 import { grantItem } from "../../core/grants.js";
 import { newId } from "../../core/ids.js";
 import { newLedgerEntry } from "../../core/ledger.js";

@@ -1,12 +1,12 @@
 /**
- * core/expiry-index.ts: the sparse expiry index keys (UTC day, shard, sort key).
+ * core/rules/work-index.ts: the sparse expiry index keys (UTC day, shard, sort key).
  */
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { EXPIRY_SHARDS, expiryBucket, expiryIndexKeys, expiryShard, utcDay } from "../../core/expiry-index.js";
+import { EXPIRY_SHARDS, expiryBucket, expiryIndexKeys, expiryShard, utcDay } from "../../../core/rules/work-index.js";
 
 const PROPERTY = { numRuns: 500, seed: 0x1dec_5a4d } as const;
 
@@ -43,7 +43,7 @@ describe("utcDay", () => {
   it("gives the same days in processes running in other time zones", async () => {
     // A separate process per zone: process.env.TZ cannot be changed reliably in-process.
     const instants = ["2026-03-01T23:59:59.999Z", "2026-03-02T00:00:00.000Z", "2026-03-28T22:30:00.000Z", "2026-11-02T01:00:00.000Z"];
-    const indexModule = fileURLToPath(new URL("../../core/expiry-index.ts", import.meta.url));
+    const indexModule = fileURLToPath(new URL("../../core/rules/work-index.ts", import.meta.url));
     const script = `import { utcDay } from ${JSON.stringify(indexModule)};
       console.log(JSON.stringify(${JSON.stringify(instants)}.map((at) => utcDay(new Date(at)))));`;
     const run = promisify(execFile);
@@ -161,7 +161,7 @@ describe("expiryIndexKeys", () => {
 
 describe("utcDayPlus and daysBetween", () => {
   it("step in UTC calendar days across month, year and leap-day boundaries", async () => {
-    const { daysBetween, utcDayPlus } = await import("../../core/expiry-index.js");
+    const { daysBetween, utcDayPlus } = await import("../../../core/rules/work-index.js");
     expect(utcDayPlus("2028-02-28", 1)).toBe("2028-02-29");
     expect(utcDayPlus("2027-12-31", 1)).toBe("2028-01-01");
     expect(utcDayPlus(new Date("2027-03-01T23:59:59.999Z"), -1)).toBe("2027-02-28");

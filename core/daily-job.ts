@@ -12,7 +12,7 @@
  * is expired by that run.
  */
 import type { Context } from "./context.js";
-import { daysBetween, EXPIRY_SHARDS, expiryBucket, utcDay, utcDayPlus } from "./expiry-index.js";
+import { daysBetween, EXPIRY_SHARDS, expiryBucket, utcDay, utcDayPlus } from "./rules/work-index.js";
 import { abandonOrders } from "./abandoned-orders.js";
 import { expireGroup } from "./expiry.js";
 import { warnExpiringGrants } from "./expiring-warnings.js";

@@ -1,9 +1,9 @@
 /**
- * core/visibility.ts: which offers a user may see and buy (API.md `GET /offers`).
+ * core/rules/visibility.ts: which offers a user may see and buy (API.md `GET /offers`).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { groupsUnlockedBy, isLocked, isUnlockedFor, visibleOffers, type VisibilityOffer } from "../../core/visibility.js";
+import { groupsUnlockedBy, isLocked, isUnlockedFor, visibleOffers, type VisibilityOffer } from "../../../core/rules/visibility.js";
 
 const PROPERTY = { numRuns: 400, seed: 0x0ff3_25ee } as const;
 

@@ -1,10 +1,10 @@
 /**
- * core/expiry-plan.ts: due grants leave the balance with exactly their remaining tokens.
+ * core/rules/expiry-plan.ts: due grants leave the balance with exactly their remaining tokens.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { balanceStateProblem, isDue, type BalanceState, type GrantState } from "../../core/balance-state.js";
-import { planExpiry } from "../../core/expiry-plan.js";
+import { balanceStateProblem, isDue, type BalanceState, type GrantState } from "../../../core/rules/balance-state.js";
+import { planExpiry } from "../../../core/rules/expiry-plan.js";
 
 const PROPERTY = { numRuns: 400, seed: 0xe4b1_7e00 } as const;
 

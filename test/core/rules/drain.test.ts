@@ -1,11 +1,11 @@
 /**
- * core/drain.ts: which grants a consumption draws from, in which order, and what the
+ * core/rules/drain.ts: which grants a consumption draws from, in which order, and what the
  * balance becomes (API.md "Credits and consumption").
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { balanceStateProblem, isDue, type BalanceState, type GrantState } from "../../core/balance-state.js";
-import { compareDrainOrder, drainOrder, planConsumption, spendable } from "../../core/drain.js";
+import { balanceStateProblem, isDue, type BalanceState, type GrantState } from "../../../core/rules/balance-state.js";
+import { compareDrainOrder, drainOrder, planConsumption, spendable } from "../../../core/rules/drain.js";
 
 const PROPERTY = { numRuns: 400, seed: 0x0d7a_1e55 } as const;
 

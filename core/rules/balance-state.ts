@@ -7,7 +7,7 @@
  * spendable grant's remaining is 0 (a new grant repays debt before anything else; a
  * grant past its expiry is not spendable).
  */
-import type { GrantBalance } from "./db/service.js";
+import type { GrantBalance } from "../db/service.js";
 
 /** One active grant as the balance item holds it (dates are ISO 8601 strings, UTC). */
 export type GrantState = GrantBalance;

@@ -1,12 +1,12 @@
 /**
- * core/purchase-plan.ts: the grants a paid order creates, their dates and tokens, and
+ * core/rules/purchase-plan.ts: the grants a paid order creates, their dates and tokens, and
  * what each group's balance becomes.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { balanceStateProblem, emptyBalance, isDue, type BalanceState, type GrantState } from "../../core/balance-state.js";
-import type { Cycle } from "../../core/cycles.js";
-import { planPurchase, type PlannedGrant, type PurchaseOrder } from "../../core/purchase-plan.js";
+import { balanceStateProblem, emptyBalance, isDue, type BalanceState, type GrantState } from "../../../core/rules/balance-state.js";
+import type { Cycle } from "../../../core/rules/cycles.js";
+import { planPurchase, type PlannedGrant, type PurchaseOrder } from "../../../core/rules/purchase-plan.js";
 
 const PROPERTY = { numRuns: 300, seed: 0x9a1d_0bde } as const;
 

@@ -1,5 +1,5 @@
 /**
- * core/cycles.ts: how long a grant lasts (UTC calendar arithmetic, end-of-month
+ * core/rules/cycles.ts: how long a grant lasts (UTC calendar arithmetic, end-of-month
  * clamping, quantity applied in one step, `once` never expires).
  */
 import { execFile } from "node:child_process";
@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CYCLES, expiryDate, type Cycle, type CycleTerms } from "../../core/cycles.js";
+import { CYCLES, expiryDate, type Cycle, type CycleTerms } from "../../../core/rules/cycles.js";
 
 const PROPERTY = { numRuns: 300, seed: 0x5eed_c1c1 } as const;
 
@@ -258,7 +258,7 @@ describe("expiryDate: independent of the machine's time zone", () => {
       ["2026-01-31T00:15:00.000Z", aCycle("monthly"), 2],
     ];
     const inProcess = cases.map(([starts, terms, quantity]) => expires(starts, terms, quantity));
-    const cyclesModule = fileURLToPath(new URL("../../core/cycles.ts", import.meta.url));
+    const cyclesModule = fileURLToPath(new URL("../../core/rules/cycles.ts", import.meta.url));
     const script = [
       `import { expiryDate } from ${JSON.stringify(cyclesModule)};`,
       `const cases = ${JSON.stringify(cases)};`,

@@ -10,7 +10,7 @@ import { ManualClock } from "../core/clock.js";
 import { silentLogger, type Context } from "../core/context.js";
 import { createDynamoClient } from "../core/db/client.js";
 import { createDb } from "../core/db/service.js";
-import { runExpiryJob } from "../core/expiry-job.js";
+import { runExpiryJob } from "../core/daily-job.js";
 import { createManualProvider } from "../core/payments/manual.js";
 import { ensureTable, startDynamoLocal } from "../scripts/dynamodb-local.js";
 import { countRequests } from "../test/helpers/db.js";

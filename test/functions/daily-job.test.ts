@@ -1,5 +1,5 @@
 /**
- * The daily job's handler (functions/expiry-job.ts): invoked with the scheduler's input,
+ * The daily job's handler (functions/daily-job.ts): invoked with the scheduler's input,
  * a rule envelope (AWS's sample, test/fixtures/eventbridge-scheduled.json) or its
  * continuation queue's SQS event; a run that reaches its deadline hands the rest to the
  * queue (the real `@aws-sdk/client-sqs` against a small stand-in of SQS `SendMessage`),
@@ -15,7 +15,7 @@ import { getCredits } from "../../core/credits.js";
 import { createPromotionalGrant } from "../../core/grants.js";
 import { upsertOffer } from "../../core/offers.js";
 import { createOrder, getOrder } from "../../core/orders.js";
-import { handler } from "../../functions/expiry-job.js";
+import { handler } from "../../functions/daily-job.js";
 import { buildRuntime, setRuntime } from "../../functions/runtime.js";
 import { localLambdaContext } from "../../scripts/local-gateway.js";
 import { anOffer } from "../helpers/factories.js";

@@ -9,14 +9,14 @@
  * - Start: the order's requested `starts` if still in the future; if it has passed, the
  *   confirmation instant (noted in the history); else with `appendDate` the chain head
  *   (latest expiry among the group's unexpired grants) when in the future; else now.
- * - Expiry: start + cycle × quantity (core/cycles.ts); `once` never expires.
+ * - Expiry: start + cycle × quantity (core/rules/cycles.ts); `once` never expires.
  * - Bundle items: one grant each in the item's offerGroup, with `item.tokens` tokens
  *   (item quantity × order quantity × item tokenCount, computed at order creation).
  *   They last the root offer's cycle × order quantity; an item whose offer has
  *   `appendDate` starts at its own group's chain head (or now), the others share the
  *   root grant's dates.
  * - A purchase never shortens or replaces an existing grant and always adds its tokens;
- *   debt in a group is repaid first from the new grant (core/balance-state.ts).
+ *   debt in a group is repaid first from the new grant (core/rules/balance-state.ts).
  */
 import { addGrant, chainHead, emptyBalance, type BalanceState } from "./balance-state.js";
 import { expiryDate, type CycleTerms } from "./cycles.js";

@@ -1,5 +1,5 @@
 /**
- * core/balance-state.ts: the (user, offerGroup) balance as plain values and the rules
+ * core/rules/balance-state.ts: the (user, offerGroup) balance as plain values and the rules
  * that read it (due grants, the appendDate chain head, adding a grant, the invariant).
  */
 import fc from "fast-check";
@@ -12,7 +12,7 @@ import {
   isDue,
   type BalanceState,
   type GrantState,
-} from "../../core/balance-state.js";
+} from "../../../core/rules/balance-state.js";
 
 const PROPERTY = { numRuns: 300, seed: 0xba1a_0ce5 } as const;
 
