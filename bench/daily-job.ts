@@ -10,7 +10,7 @@ import { ManualClock } from "../core/clock.js";
 import { silentLogger, type Context } from "../core/context.js";
 import { createDynamoClient } from "../core/db/client.js";
 import { createDb } from "../core/db/service.js";
-import { runExpiryJob } from "../core/daily-job.js";
+import { runDailyJob } from "../core/daily-job.js";
 import { createManualProvider } from "../core/payments/manual.js";
 import { ensureTable, startDynamoLocal } from "../scripts/dynamodb-local.js";
 import { countRequests } from "../test/helpers/db.js";
@@ -25,7 +25,7 @@ async function measure(endpoint: string, due: number, round: number): Promise<{ 
   await ensureTable(client, table);
   const clock = new ManualClock("2030-01-10T00:00:00.000Z");
   const ctx: Context = { db: createDb(client, table), clock, payments: createManualProvider(), config: { defaultCurrency: "usd" }, logger: silentLogger };
-  await runExpiryJob(ctx); // watermarks on an empty index
+  await runDailyJob(ctx); // watermarks on an empty index
   await seedGrants(
     ctx,
     Array.from({ length: due * 10 }, (_, i) => ({
@@ -38,7 +38,7 @@ async function measure(endpoint: string, due: number, round: number): Promise<{ 
   clock.set("2030-01-12T00:00:00.000Z");
   const counter = countRequests(client);
   const started = performance.now();
-  const summary = await runExpiryJob(ctx);
+  const summary = await runDailyJob(ctx);
   const ms = performance.now() - started;
   if (summary.grantsExpired !== due) throw new Error(`expected ${due} expired, got ${summary.grantsExpired}`);
   client.destroy();

@@ -1,14 +1,18 @@
 /**
  * Reading and writing balance items. Reads are strongly consistent (money decisions
- * read the base table, DESIGN.md); every write is conditional on the version read, so
- * two writers cannot both succeed from the same state (optimistic concurrency).
+ * read the base table, DESIGN.md). Writes are conditional, so two writers cannot both
+ * succeed from the same state (optimistic concurrency): a write of the whole item is
+ * conditional on the version read ({@link balanceWrite}), and refuses a state that breaks
+ * the balance invariant; a consumption covered by a few grants writes guarded relative
+ * draws instead ({@link balanceDrawWrite}), conditional on each drawn grant.
  */
 import type { Context } from "./context.js";
-import { emptyBalance, type BalanceState } from "./rules/balance-state.js";
+import { balanceStateProblem, emptyBalance, type BalanceState } from "./rules/balance-state.js";
 import type { BalanceItem, Db } from "./db/service.js";
 import { BatchGetCommand } from "@aws-sdk/lib-dynamodb";
 import { commit, type TransactionItem } from "./db/transact.js";
 import { TABLE } from "./db/table.js";
+import { InvariantViolation } from "./errors.js";
 import { RetryableConflict } from "./retry.js";
 
 /** A stored balance item as a state (also for items returned by a failed condition). */
@@ -38,7 +42,7 @@ export async function readBalanceAndThreshold(
   userId: string,
   offerGroup: string,
 ): Promise<{ state: BalanceState; lowBalanceThreshold: number | null }> {
-  const { balance, offerGroup: settings } = ctx.db.entities;
+  const { balance, offerGroupSettings: settings } = ctx.db.entities;
   const balanceKey = balance.get({ userId, offerGroup }).params().Key as Record<string, string>;
   const settingsKey = settings.get({ offerGroup }).params().Key as Record<string, string>;
   let keys = [balanceKey, settingsKey];
@@ -120,8 +124,12 @@ export function balanceDrawWrite(
 /**
  * The transaction action that stores `next` if the item is still at `expectedVersion`
  * (absent when 0); the stored version becomes `expectedVersion + 1`.
+ * @throws InvariantViolation when `next` breaks the balance invariant at `now`
+ *   (core/rules/balance-state.ts `balanceStateProblem`): nothing is written
  */
 export function balanceWrite(db: Db, next: BalanceState, expectedVersion: number, now: Date): TransactionItem {
+  const problem = balanceStateProblem(next, now);
+  if (problem) throw new InvariantViolation(`refused to store a broken balance: ${problem}`, { state: next, expectedVersion, at: now.toISOString() });
   return commit(
     db.entities.balance
     .put({

@@ -19,7 +19,7 @@ import { balanceDrawWrite, balanceWrite, MAX_GUARDED_DRAWS, readBalanceAndThresh
 import { eventWrite } from "./events.js";
 import { lowBalanceCrossing } from "./rules/low-balance.js";
 import type { BalanceItem } from "./db/service.js";
-import { transactWrite, type TransactionItem } from "./db/transact.js";
+import { conditionFailed, transactWrite } from "./db/transact.js";
 import { planConsumption } from "./rules/drain.js";
 import { InsufficientCreditsError } from "./errors.js";
 import { expireDueGrants } from "./expiry.js";
@@ -120,23 +120,22 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
         plan.debtAdded === 0 && plan.draws.length <= MAX_GUARDED_DRAWS
           ? balanceDrawWrite(ctx.db, state, plan.draws, tokens, now, crossing)
           : balanceWrite(ctx.db, plan.next, state.version, now);
-      const items: TransactionItem[] = [balanceChange, ledgerEntryWrite(ctx.db, entry)];
-      if (idempotency) items.push(outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now));
-      // The crossing's event, in the same transaction (the range guard keeps it exact).
-      if (crossing.crosses) {
-        items.push(eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup, balance: plan.next.balance }, now).item);
-      }
-      const written = await transactWrite(ctx.db, items);
+      const written = await transactWrite(ctx.db, {
+        balance: balanceChange,
+        entry: ledgerEntryWrite(ctx.db, entry),
+        key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now),
+        // The crossing's event, in the same transaction (the range guard keeps it exact).
+        event: crossing.crosses ? eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup, balance: plan.next.balance }, now).item : undefined,
+      });
       if (written.committed) return result;
 
       // D. Cancelled: a stored outcome for the key wins; otherwise another writer went first.
-      const keyTaken = idempotency && written.rejections.some((r) => r.index === 2 && r.code === "ConditionalCheckFailed");
-      if (keyTaken) {
+      if (idempotency && conditionFailed(written, "key")) {
         const record = await readRecord(ctx, userId, idempotency);
         if (record) return replay<ConsumptionResult>(record, idempotency);
       }
-      const balanceRejection = written.rejections.find((r) => r.index === 0 && r.item);
-      if (balanceRejection) returned = toState(balanceRejection.item as BalanceItem);
+      const current = written.rejections.balance?.item;
+      if (current) returned = toState(current as BalanceItem);
       throw new RetryableConflict();
     },
     { onRetry: () => retryStats.conflicts++ },
@@ -154,7 +153,7 @@ async function storeRefusal(
   outcome: StoredOutcome,
   now: Date,
 ): Promise<ConsumptionResult | undefined> {
-  const written = await transactWrite(ctx.db, [outcomeWrite(ctx.db, userId, idempotency, outcome, now)]);
+  const written = await transactWrite(ctx.db, { key: outcomeWrite(ctx.db, userId, idempotency, outcome, now) });
   if (written.committed) return undefined;
   const record = await readRecord(ctx, userId, idempotency);
   return record ? replay<ConsumptionResult>(record, idempotency) : undefined;

@@ -1,30 +1,31 @@
 /**
- * The scheduled daily job: every due grant of every user expired, found through the
- * sparse work index (DESIGN.md), never by scanning users; then `credits.expiring`
- * warnings, then abandoned orders. Its cost grows with the number of
- * due grants: per expiry day since the last complete run, one Query per shard (empty
- * ones cost one request each), then for each (user, offerGroup) with due grants one
- * consistent read and one transaction (core/expiry.ts). Candidates from the index
- * (eventually consistent) are re-read before acting, and each grant expires once
- * (conditional write), so the job can run twice, overlap itself, or die half-way.
+ * The daily job (scheduled once a day, `npm run expire` locally): three passes over the
+ * work index (core/day-walk.ts), never a scan of users:
+ * 1. expiry: every due grant of every user expired (core/expiry.ts);
+ * 2. warnings: `credits.expiring` for grants expiring soon (core/expiring-warnings.ts);
+ * 3. abandoned orders: orders unpaid for too long refused (core/abandoned-orders.ts).
+ * The expiry pass costs, per expiry day since its last complete walk, one Query per
+ * shard (empty ones cost one request each), then for each (user, offerGroup) with due
+ * grants one consistent read and one transaction. Candidates from the index (eventually
+ * consistent) are re-read before acting, and each grant expires once (conditional
+ * write), so the job can run twice, overlap itself, or die half-way.
  *
  * A grant is due when `expires <= now`: a grant expiring exactly at the run's instant
  * is expired by that run.
  */
 import type { Context } from "./context.js";
-import { daysBetween, EXPIRY_SHARDS, expiryBucket, utcDay, utcDayPlus } from "./rules/work-index.js";
 import { abandonOrders } from "./abandoned-orders.js";
+import { walkDaysSince } from "./day-walk.js";
 import { expireGroup } from "./expiry.js";
 import { warnExpiringGrants } from "./expiring-warnings.js";
+import { utcDay } from "./rules/time.js";
+import { sortBoundAfter } from "./rules/work-index.js";
 
-/** Name of the job's state item. */
-export const EXPIRY_JOB = "expiry";
-
-/** Days a first run looks back (grants expire after they are created, so after deployment). */
-export const FIRST_RUN_LOOKBACK_DAYS = 35;
+/** Name of the expiry pass's watermark (a job-state item). */
+export const EXPIRY_PASS = "expiry";
 
 /** What a run did (logged as structured JSON and returned). */
-export interface ExpiryJobSummary {
+export interface DailyJobSummary {
   /** The run's instant. */
   now: string;
   /** Expiry days looked at. */
@@ -47,20 +48,21 @@ export interface ExpiryJobSummary {
 }
 
 /**
- * Runs the job once at the clock's instant.
- * @param options.deadline epoch ms after which no new page is started (a Lambda's
+ * Runs the daily job once at the clock's instant: the expiry pass, then, if it completed,
+ * the warnings pass, then, if that completed, the abandoned-order pass.
+ * @param options.deadline epoch ms after which no new index page is started (a Lambda's
  *   remaining time); default none
  * @param options.pageSize index entries per Query page (default 100)
+ * @param options.abandonAfterMs age of an unpaid order that is abandoned (default 7 days)
  */
-export async function runExpiryJob(
+export async function runDailyJob(
   ctx: Pick<Context, "db" | "clock" | "logger" | "payments">,
   options: { deadline?: number; pageSize?: number; abandonAfterMs?: number } = {},
-): Promise<ExpiryJobSummary> {
+): Promise<DailyJobSummary> {
   const started = Date.now();
   const now = ctx.clock.now();
-  const today = utcDay(now);
-  const pageSize = options.pageSize ?? 100;
-  const summary: ExpiryJobSummary = {
+  const limit = options.pageSize ?? 100;
+  const summary: DailyJobSummary = {
     now: now.toISOString(),
     days: [],
     grantsExpired: 0,
@@ -74,44 +76,30 @@ export async function runExpiryJob(
     durationMs: 0,
   };
 
-  // A. Days to look at: from the first day that may still hold due grants, to today.
-  const state = await ctx.db.entities.jobState.get({ job: EXPIRY_JOB }).go({ consistent: true });
-  summary.days = [...daysBetween(state.data?.doneBefore ?? utcDayPlus(now, -FIRST_RUN_LOOKBACK_DAYS), today)];
+  // A. Expiry: each day from the watermark to today, each shard, each page of due
+  //    entries; each (user, offerGroup) of a page settled once.
+  const walk = await walkDaysSince(ctx, {
+    job: EXPIRY_PASS,
+    last: utcDay(now),
+    deadline: options.deadline,
+    query: (expiryBucket, cursor) =>
+      ctx.db.entities.grant.query
+        .byExpiry({ expiryBucket })
+        .lt({ expirySort: sortBoundAfter(now) })
+        .go({ limit, cursor, attributes: ["userId", "offerGroup"] }),
+    visit: async (entries) => {
+      const pairs = new Map(entries.map((entry) => [`${entry.userId}\u0000${entry.offerGroup}`, entry]));
+      for (const { userId, offerGroup } of pairs.values()) {
+        const expired = await expireGroup(ctx, userId, offerGroup);
+        summary.groupsSettled++;
+        summary.grantsExpired += expired.length;
+        summary.tokensRemoved += expired.reduce((total, grant) => total + grant.expiredTokens, 0);
+      }
+    },
+  });
+  Object.assign(summary, { days: walk.days, pages: walk.pages, candidates: walk.candidates, complete: walk.complete });
 
-  // B. Each day and shard: page through due entries, settle each (user, offerGroup) once.
-  const bound = `${now.toISOString()}$`; // sorts after every `<expires>#...` with expires <= now
-  outer: for (const d of summary.days) {
-    for (let shard = 0; shard < EXPIRY_SHARDS; shard++) {
-      let cursor: string | null = null;
-      do {
-        if (options.deadline !== undefined && Date.now() > options.deadline) {
-          summary.complete = false;
-          break outer;
-        }
-        const page: { data: Array<{ userId: string; offerGroup: string }>; cursor: string | null } = await ctx.db.entities.grant.query
-          .byExpiry({ expiryBucket: expiryBucket(d, shard) })
-          .lt({ expirySort: bound })
-          .go({ limit: pageSize, cursor, attributes: ["userId", "offerGroup"] });
-        summary.pages++;
-        summary.candidates += page.data.length;
-        const pairs = new Map(page.data.map((entry) => [`${entry.userId}\u0000${entry.offerGroup}`, entry]));
-        for (const { userId, offerGroup } of pairs.values()) {
-          const expired = await expireGroup(ctx, userId, offerGroup);
-          summary.groupsSettled++;
-          summary.grantsExpired += expired.length;
-          summary.tokensRemoved += expired.reduce((total, grant) => total + grant.expiredTokens, 0);
-        }
-        cursor = page.cursor;
-      } while (cursor);
-    }
-  }
-
-  // C. A complete pass moves the watermark to today (later grants of today stay indexed).
-  if (summary.complete) {
-    await ctx.db.entities.jobState.put({ job: EXPIRY_JOB, doneBefore: today, updatedAt: now.toISOString() }).go();
-  }
-
-  // D. Warnings about grants expiring soon, then orders whose payment never came.
+  // B. Warnings about grants expiring soon, then orders whose payment never came.
   if (summary.complete) {
     const warnings = await warnExpiringGrants(ctx, options);
     summary.expiringWarned = warnings.warned;
@@ -125,6 +113,6 @@ export async function runExpiryJob(
     summary.complete = abandoned.complete;
   }
   summary.durationMs = Date.now() - started;
-  ctx.logger.info("expiry job", { ...summary, days: summary.days.length });
+  ctx.logger.info("daily job", { ...summary, days: summary.days.length });
   return summary;
 }

@@ -98,6 +98,46 @@ export class TransientError extends DomainError {
   }
 }
 
+/**
+ * A broken invariant caught before a write (TigerBeetle asserts its invariants in code):
+ * nothing is written, the caller answers 500 and logs `context` (the state that broke it).
+ * Not a DomainError: its details are for the logs, not for the client.
+ */
+export class InvariantViolation extends Error {
+  constructor(
+    message: string,
+    readonly context: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = "InvariantViolation";
+  }
+}
+
+const TRANSIENT_ERRORS = new Set([
+  "ProvisionedThroughputExceededException",
+  "ThrottlingException",
+  "RequestLimitExceeded",
+  "InternalServerError",
+  "ServiceUnavailable",
+  "TransactionConflictException",
+  "TransactionInProgressException",
+  "TimeoutError",
+]);
+
+/**
+ * True for failures worth a retry later: AWS throttling and 5xx (by the SDK's error name,
+ * `$retryable` or HTTP status), network errors, and {@link TransientError}.
+ */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof TransientError) return true;
+  const e = error as { name?: string; code?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
+  if (!e || typeof e !== "object") return false;
+  if (e.name && TRANSIENT_ERRORS.has(e.name)) return true;
+  if (e.$retryable) return true;
+  if ((e.$metadata?.httpStatusCode ?? 0) >= 500) return true;
+  return ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(e.code ?? "");
+}
+
 /** A bad or stale `Stripe-Signature` (API.md: 400 `invalid_signature`). */
 export class InvalidSignatureError extends DomainError {
   constructor(message = "The Stripe-Signature header does not verify.") {

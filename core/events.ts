@@ -12,13 +12,9 @@
 import type { Context } from "./context.js";
 import { checkCursor, partitionOf } from "./db/cursors.js";
 import type { Db, EventItem } from "./db/service.js";
-import { commit, type TransactionItem } from "./db/transact.js";
+import { commit, isConditionFailure, type TransactionItem } from "./db/transact.js";
 import { newId } from "./ids.js";
-import { isConditionFailure } from "./idempotency.js";
-import { createHash } from "node:crypto";
-
-/** Partitions of the outbox index. */
-export const OUTBOX_SHARDS = 4;
+import { OUTBOX_SHARDS, outboxKeys } from "./rules/work-index.js";
 
 /** An event as the API shows it and the bus carries it (API.md `Event`). */
 export interface ServiceEvent {
@@ -47,23 +43,14 @@ export function toEvent(item: EventItem): ServiceEvent {
   return event;
 }
 
-/** The outbox shard of an event, stable for its id. */
-export function outboxShard(eventId: string): number {
-  return createHash("sha256").update(eventId).digest()[0]! % OUTBOX_SHARDS;
-}
-
 /**
- * A new event at `now` and the transaction action that writes it into the outbox.
- * @param eventId a stable id when the event must be unique per fact (e.g. one
- *   `credits.expiring` per grant); a fresh ULID otherwise
+ * A new event at `now` (a fresh ULID id) and the transaction action that writes it into
+ * the outbox (core/rules/work-index.ts `outboxKeys`).
  */
-export function eventWrite(db: Db, draft: EventDraft, now: Date, eventId: string = newId(now)): { event: ServiceEvent; item: TransactionItem } {
+export function eventWrite(db: Db, draft: EventDraft, now: Date): { event: ServiceEvent; item: TransactionItem } {
+  const eventId = newId(now);
   const event: ServiceEvent = { eventId, createdAt: now.toISOString(), ...draft };
-  const item: EventItem = {
-    ...event,
-    outboxBucket: String(outboxShard(eventId)),
-    outboxSort: `${eventId}#${draft.userId}`,
-  };
+  const item: EventItem = { ...event, ...outboxKeys(draft.userId, eventId) };
   return { event, item: commit(db.entities.event.create(item)) };
 }
 
@@ -113,6 +100,26 @@ export async function publishPending(ctx: Pick<Context, "db" | "clock" | "logger
     summary.failed += pass.failed;
   }
   return summary;
+}
+
+/** Events published per pass of {@link publishOutbox}. */
+export const EVENTS_PER_PASS = 500;
+
+/**
+ * Publishes the outbox in passes of {@link EVENTS_PER_PASS} events, while a pass was full
+ * and nothing failed, until `deadline` (epoch ms; no new pass starts after it). Used by
+ * the stream-triggered publisher and, as a backstop, by the daily job.
+ * @returns the events published and those the bus refused (still in the outbox)
+ * @throws what reading or marking the outbox throws (DynamoDB errors)
+ */
+export async function publishOutbox(ctx: Pick<Context, "db" | "clock" | "logger">, bus: EventBus, deadline?: number): Promise<PublishSummary> {
+  const total: PublishSummary = { published: 0, failed: 0 };
+  for (;;) {
+    const pass = await publishPending(ctx, bus, { limit: EVENTS_PER_PASS });
+    total.published += pass.published;
+    total.failed += pass.failed;
+    if (pass.failed > 0 || pass.published < EVENTS_PER_PASS || (deadline !== undefined && Date.now() >= deadline)) return total;
+  }
 }
 
 /**

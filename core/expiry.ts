@@ -6,16 +6,18 @@
  * daily job). The original's `checkForExpiredOrders` (ORIGINAL-BEHAVIOUR.md §3.4).
  */
 import type { Context } from "./context.js";
-import { isDue, type BalanceState } from "./rules/balance-state.js";
 import { balanceWrite, readBalance, readBalances } from "./balances.js";
 import type { Db } from "./db/service.js";
 import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
-import { planExpiry, type ExpiredGrant } from "./rules/expiry-plan.js";
-import { isConditionFailure } from "./idempotency.js";
 import { eventWrite } from "./events.js";
-import { defaultSettings, listOfferGroups } from "./offer-groups.js";
 import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
+import { listOfferGroups } from "./offer-groups.js";
+import { storeOrderChange } from "./order-writes.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
+import { isDue, type BalanceState } from "./rules/balance-state.js";
+import { planExpiry, type ExpiredGrant } from "./rules/expiry-plan.js";
+import { canTransition, transition } from "./rules/order-lifecycle.js";
+import { warningsFor, type Warning } from "./rules/warnings.js";
 
 /** Most grants expired in one transaction: 1 balance write + 3 actions per grant (grant, ledger entry, event) <= 100. */
 export const GRANTS_PER_EXPIRY_TRANSACTION = 33;
@@ -34,34 +36,35 @@ export interface ExpiredGrantReport {
   expires: string;
 }
 
-function expiryWrites(db: Db, state: BalanceState, expired: ExpiredGrant[], next: BalanceState, now: Date): TransactionItem[] {
-  const items: TransactionItem[] = [balanceWrite(db, next, state.version, now)];
+/**
+ * The named actions of expiring `expired` from `state` to `next`: `balance`, and per
+ * grant `grant:<id>` (its status), `event:<id>` (`credits.expired`) and, when it still
+ * held tokens, `entry:<id>` (its ledger `expire` entry).
+ */
+function expiryActions(db: Db, state: BalanceState, expired: ExpiredGrant[], next: BalanceState, now: Date): Record<string, TransactionItem> {
+  const actions: Record<string, TransactionItem> = { balance: balanceWrite(db, next, state.version, now) };
   let balance = state.balance;
   for (const { grant, tokens } of expired) {
     balance -= tokens;
-    items.push(
-      eventWrite(
-        db,
-        {
-          type: "credits.expired",
-          userId: state.userId,
-          offerGroup: state.offerGroup,
-          grantId: grant.grantId,
-          ...(grant.orderId ? { orderId: grant.orderId } : {}),
-          balance,
-          expires: grant.expires!,
-        },
-        now,
-      ).item,
-    );
-    items.push(
-      commit(
-        db.entities.grant
-          .patch({ userId: state.userId, grantId: grant.grantId })
-          .set({ status: "expired", expiredAt: now.toISOString(), expiredTokens: tokens })
-          .remove(["expiryBucket", "expirySort"])
-          .where((attr, op) => op.eq(attr.status, "active")),
-      ),
+    actions[`event:${grant.grantId}`] = eventWrite(
+      db,
+      {
+        type: "credits.expired",
+        userId: state.userId,
+        offerGroup: state.offerGroup,
+        grantId: grant.grantId,
+        ...(grant.orderId ? { orderId: grant.orderId } : {}),
+        balance,
+        expires: grant.expires!,
+      },
+      now,
+    ).item;
+    actions[`grant:${grant.grantId}`] = commit(
+      db.entities.grant
+        .patch({ userId: state.userId, grantId: grant.grantId })
+        .set({ status: "expired", expiredAt: now.toISOString(), expiredTokens: tokens })
+        .remove(["expiryBucket", "expirySort"])
+        .where((attr, op) => op.eq(attr.status, "active")),
     );
     if (tokens > 0) {
       const entry = newLedgerEntry(
@@ -76,10 +79,10 @@ function expiryWrites(db: Db, state: BalanceState, expired: ExpiredGrant[], next
         },
         now,
       );
-      items.push(ledgerEntryWrite(db, entry));
+      actions[`entry:${grant.grantId}`] = ledgerEntryWrite(db, entry);
     }
   }
-  return items;
+  return actions;
 }
 
 /**
@@ -91,7 +94,7 @@ function expiryWrites(db: Db, state: BalanceState, expired: ExpiredGrant[], next
 export async function expireDueGrants(ctx: Pick<Context, "db">, state: BalanceState, now: Date): Promise<ExpiredGrantReport[]> {
   const plan = planExpiry({ state, now, limit: GRANTS_PER_EXPIRY_TRANSACTION });
   if (plan.expired.length === 0) return [];
-  const result = await transactWrite(ctx.db, expiryWrites(ctx.db, state, plan.expired, plan.next, now));
+  const result = await transactWrite(ctx.db, expiryActions(ctx.db, state, plan.expired, plan.next, now));
   if (!result.committed) throw new RetryableConflict("balance changed while expiring");
   await markOrdersExpired(ctx, state.userId, plan.expired, now);
   return plan.expired.map(({ grant, tokens }) => ({
@@ -108,23 +111,17 @@ export async function expireDueGrants(ctx: Pick<Context, "db">, state: BalanceSt
 }
 
 /**
- * Orders whose every grant has expired become `expired` (informational: credits are
- * decided by grants). Best effort and idempotent: a condition failure (the order is
- * refunded, or still has a grant running) is not an error.
+ * Orders whose every grant has expired become `expired` (lifecycle `grantsExpired`;
+ * informational: credits are decided by grants). Best effort and idempotent: an order
+ * that is not paid, or still has a grant running, or moved on meanwhile, is left alone.
  */
 async function markOrdersExpired(ctx: Pick<Context, "db">, userId: string, expired: ExpiredGrant[], now: Date): Promise<void> {
   const orderIds = new Set(expired.map(({ grant }) => grant.orderId).filter((id): id is string => Boolean(id)));
   for (const orderId of orderIds) {
-    try {
-      await ctx.db.entities.order
-        .patch({ userId, orderId })
-        .set({ status: "expired", updatedAt: now.toISOString() })
-        .append({ history: [{ date: now.toISOString(), status: "expired", message: "all its grants have expired" }] })
-        .where((attr, op) => `${op.eq(attr.status, "paid")} AND ${op.lte(attr.grantsExpire, now.toISOString())}`)
-        .go();
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    const { data: order } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
+    if (!order || !canTransition(order.status, "grantsExpired") || !order.grantsExpire || order.grantsExpire > now.toISOString()) continue;
+    const next = transition(order, "grantsExpired", { message: "all its grants have expired", now });
+    await storeOrderChange(ctx.db, { from: order, to: next, trigger: "grantsExpired" }, now);
   }
 }
 
@@ -157,24 +154,12 @@ export async function expireUser(ctx: Pick<Context, "db" | "clock">, userId: str
   return reports;
 }
 
-/** A warning that holds now (API.md `Warning`). */
-export interface Warning {
-  offerGroup: string;
-  kind: "expiring" | "low_balance";
-  balance: number;
-  /** The expiring grant's instant (`expiring`), or the group's next expiry, or null. */
-  expires: string | null;
-}
-
-const DAY_MS = 24 * 60 * 60 * 1000;
-
 /**
  * The per-user expiry check (the original's `checkForExpiredOrders(userId, warn, low)`,
  * which in practice did nothing, ORIGINAL-BEHAVIOUR.md §5.1): expires the grants whose
- * date has passed, then lists every warning that holds now: groups with a grant
- * expiring within `warnMs` (default: the group's `expiryWarningDays`, else 7 days), and
- * groups at or below their `min` (default: the group's `lowBalanceThreshold`; a balance
- * of 0 is at or below any min >= 0).
+ * date has passed, then lists every warning that holds now (core/rules/warnings.ts
+ * `warningsFor`: expiring within `warnMs`, default the group's `expiryWarningDays`; at or
+ * below `min`, default the group's `lowBalanceThreshold`).
  */
 export async function checkUserExpiry(
   ctx: Pick<Context, "db" | "clock">,
@@ -184,20 +169,6 @@ export async function checkUserExpiry(
   const expired = await expireUser(ctx, userId);
   const now = ctx.clock.now();
   const [balances, settings] = await Promise.all([readBalances(ctx, userId), listOfferGroups(ctx)]);
-  const warnings: Warning[] = [];
-  for (const state of [...balances.values()].sort((a, b) => (a.offerGroup < b.offerGroup ? -1 : 1))) {
-    const group = settings.get(state.offerGroup) ?? defaultSettings(state.offerGroup);
-    const warnMs = options.warnMs ?? group.expiryWarningDays * DAY_MS;
-    const expiring = state.grants
-      .filter((grant) => grant.expires !== undefined && Date.parse(grant.expires) - now.getTime() <= warnMs)
-      .map((grant) => grant.expires!)
-      .sort();
-    const nextExpiry = state.grants.map((grant) => grant.expires).filter((at): at is string => at !== undefined).sort()[0] ?? null;
-    if (expiring.length > 0) warnings.push({ offerGroup: state.offerGroup, kind: "expiring", balance: state.balance, expires: expiring[0]! });
-    const min = options.low?.find((entry) => entry.offerGroup === state.offerGroup)?.min ?? group.lowBalanceThreshold;
-    if (min !== null && state.balance <= min) {
-      warnings.push({ offerGroup: state.offerGroup, kind: "low_balance", balance: state.balance, expires: nextExpiry });
-    }
-  }
+  const warnings = warningsFor({ balances: balances.values(), settings, now, warnMs: options.warnMs, low: options.low });
   return { expired: expired.map((report) => ({ ...report, status: "expired" as const })), warnings };
 }

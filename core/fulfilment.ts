@@ -11,17 +11,17 @@
  * (which also gives the appendDate chain heads), one transaction.
  */
 import type { Context } from "./context.js";
-import type { BalanceState } from "./rules/balance-state.js";
 import { balanceWrite, readBalances } from "./balances.js";
 import type { Db, OrderItem } from "./db/service.js";
-import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
-import { withoutPendingKeys } from "./abandoned-orders.js";
-import { eventWrite } from "./events.js";
+import { conditionFailed, transactWrite, type TransactionItem } from "./db/transact.js";
 import { grantWrite } from "./grants.js";
 import { newId } from "./ids.js";
 import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
-import { planPurchase, type PurchasePlan } from "./rules/purchase-plan.js";
+import { orderActions } from "./order-writes.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
+import type { BalanceState } from "./rules/balance-state.js";
+import { isPayable, transition } from "./rules/order-lifecycle.js";
+import { planPurchase, type PurchasePlan } from "./rules/purchase-plan.js";
 import { webhookEventWrite, type WebhookEventRecord } from "./webhook-events.js";
 
 /** Who confirmed the payment, for the order's history. */
@@ -46,28 +46,21 @@ export type FulfilmentResult =
   | { applied: false; reason: "unknown_order" | "already_paid" | "not_payable" | "duplicate_event"; order?: OrderItem }
   | { applied: false; reason: "mismatch"; detail: string; order: OrderItem };
 
-/** Statuses from which an order may become paid (a failed attempt is not final). */
-export const PAYABLE_STATUSES = ["pending", "refused", "error"] as const;
-
-/** The paid order's fields after `plan`. */
+/** The paid order after `plan` (lifecycle `paymentSucceeded`, with the plan's notes before it). */
 function paidOrder(order: OrderItem, plan: PurchasePlan, confirmation: PaymentConfirmation, now: Date): OrderItem {
   const root = plan.grants[0]!;
   const expiries = plan.grants.map((grant) => grant.expires);
   const grantsExpire = expiries.some((at) => at === null)
     ? undefined
     : new Date(Math.max(...expiries.map((at) => at!.getTime()))).toISOString();
-  const history = [...order.history];
-  for (const note of plan.notes) history.push({ date: now.toISOString(), status: order.status, message: note });
-  history.push({
-    date: now.toISOString(),
-    status: "paid",
+  const { expires: _expires, grantsExpire: _grantsExpire, ...unpaid } = transition(order, "paymentSucceeded", {
     message: confirmation.message,
-    ...(confirmation.payload ? { payload: confirmation.payload } : {}),
+    payload: confirmation.payload || undefined,
+    notes: plan.notes,
+    now,
   });
-  const { expires: _expires, grantsExpire: _grantsExpire, ...unpaid } = withoutPendingKeys(order);
   return {
     ...unpaid,
-    status: "paid",
     starts: root.starts.toISOString(),
     grantIds: plan.grants.map((grant) => grant.grantId),
     combinedItems: order.combinedItems.map((item, index) => {
@@ -79,18 +72,17 @@ function paidOrder(order: OrderItem, plan: PurchasePlan, confirmation: PaymentCo
         ...(grant.expires ? { expires: grant.expires.toISOString() } : {}),
       };
     }),
-    history,
-    updatedAt: now.toISOString(),
     ...(root.expires ? { expires: root.expires.toISOString() } : {}),
     ...(grantsExpire ? { grantsExpire } : {}),
   };
 }
 
 /**
- * The actions that pay `order` from the `balances` read: order write first (index 0),
- * then balances, grants, ledger entries, the `order.paid` event, and the webhook event
- * record last.
- * @param orderWrite `create` for a free order paid at creation, `update` otherwise
+ * The named actions that pay `order` from the `balances` read: `order` and `orderEvent`
+ * (`order.paid`), `balance:<offerGroup>` per touched group, `grant:<grantId>` and
+ * `entry:<grantId>` (its ledger `purchase` entry) per grant, and `webhookEvent` when a
+ * webhook event confirmed it.
+ * @param newOrder true for a free order created and paid in the same transaction
  */
 export function purchaseWrites(input: {
   db: Db;
@@ -98,65 +90,53 @@ export function purchaseWrites(input: {
   balances: ReadonlyMap<string, BalanceState>;
   confirmation: PaymentConfirmation;
   now: Date;
-  orderWrite: "create" | "update";
-}): { items: TransactionItem[]; paid: OrderItem } {
+  newOrder?: boolean;
+}): { actions: Record<string, TransactionItem | undefined>; paid: OrderItem } {
   const { db, order, balances, confirmation, now } = input;
   const plan = planPurchase({ order, balances, now, newGrantId: () => newId(now) });
   const paid = paidOrder(order, plan, confirmation, now);
 
-  const items: TransactionItem[] = [];
-  items.push(
-    input.orderWrite === "create"
-      ? commit(db.entities.order.create(paid))
-      : commit(
-          db.entities.order
-            .put(paid)
-            .where((attr, op) => `${op.eq(attr.status, order.status)} AND ${op.eq(attr.updatedAt, order.updatedAt)}`),
-        ),
-  );
+  const actions: Record<string, TransactionItem | undefined> = {
+    ...orderActions(db, { from: input.newOrder ? null : order, to: paid, trigger: "paymentSucceeded" }, now),
+  };
   for (const [group, next] of plan.balances) {
-    items.push(balanceWrite(db, next, balances.get(group)?.version ?? 0, now));
+    actions[`balance:${group}`] = balanceWrite(db, next, balances.get(group)?.version ?? 0, now);
   }
   for (const grant of plan.grants) {
-    items.push(
-      grantWrite(
-        db,
+    actions[`grant:${grant.grantId}`] = grantWrite(
+      db,
+      {
+        grantId: grant.grantId,
+        userId: order.userId,
+        offerGroup: grant.offerGroup,
+        reason: "purchase",
+        orderId: order.orderId,
+        offerId: grant.offerId,
+        orderOfferId: order.offerId,
+        tokens: grant.tokens,
+        starts: grant.starts.toISOString(),
+        expires: grant.expires?.toISOString(),
+      },
+      now,
+    );
+    actions[`entry:${grant.grantId}`] = ledgerEntryWrite(
+      db,
+      newLedgerEntry(
         {
-          grantId: grant.grantId,
           userId: order.userId,
           offerGroup: grant.offerGroup,
+          tokens: grant.tokens,
           reason: "purchase",
           orderId: order.orderId,
-          offerId: grant.offerId,
-          orderOfferId: order.offerId,
-          tokens: grant.tokens,
-          starts: grant.starts.toISOString(),
-          expires: grant.expires?.toISOString(),
+          grantId: grant.grantId,
+          ...(grant.debtRepaid > 0 ? { debtRepaid: grant.debtRepaid } : {}),
         },
         now,
       ),
     );
-    items.push(
-      ledgerEntryWrite(
-        db,
-        newLedgerEntry(
-          {
-            userId: order.userId,
-            offerGroup: grant.offerGroup,
-            tokens: grant.tokens,
-            reason: "purchase",
-            orderId: order.orderId,
-            grantId: grant.grantId,
-            ...(grant.debtRepaid > 0 ? { debtRepaid: grant.debtRepaid } : {}),
-          },
-          now,
-        ),
-      ),
-    );
   }
-  items.push(eventWrite(db, { type: "order.paid", userId: order.userId, orderId: order.orderId, offerGroup: order.offerGroup }, now).item);
-  if (confirmation.event) items.push(webhookEventWrite(db, confirmation.event, now));
-  return { items, paid };
+  actions.webhookEvent = confirmation.event && webhookEventWrite(db, confirmation.event, now);
+  return { actions, paid };
 }
 
 /**
@@ -175,18 +155,15 @@ export async function fulfilOrder(
     const { data: order } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
     if (!order) return { applied: false, reason: "unknown_order" };
     if (order.status === "paid") return { applied: false, reason: "already_paid", order };
-    if (!(PAYABLE_STATUSES as readonly string[]).includes(order.status)) return { applied: false, reason: "not_payable", order };
+    if (!isPayable(order.status)) return { applied: false, reason: "not_payable", order };
     const mismatch = confirmation.check?.(order);
     if (mismatch !== undefined) return { applied: false, reason: "mismatch", detail: mismatch, order };
 
     const balances = await readBalances(ctx, userId);
-    const { items, paid } = purchaseWrites({ db: ctx.db, order, balances, confirmation, now, orderWrite: "update" });
-    const written = await transactWrite(ctx.db, items);
+    const { actions, paid } = purchaseWrites({ db: ctx.db, order, balances, confirmation, now });
+    const written = await transactWrite(ctx.db, actions);
     if (written.committed) return { applied: true, order: paid };
-    const eventIndex = confirmation.event ? items.length - 1 : -1;
-    if (written.rejections.some((r) => r.index === eventIndex && r.code === "ConditionalCheckFailed")) {
-      return { applied: false, reason: "duplicate_event", order };
-    }
+    if (conditionFailed(written, "webhookEvent")) return { applied: false, reason: "duplicate_event", order };
     throw new RetryableConflict("order or balance changed while paying");
   });
 }

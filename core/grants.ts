@@ -9,7 +9,7 @@ import { balanceWrite, readBalance } from "./balances.js";
 import type { Db, GrantItem } from "./db/service.js";
 import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
 import { ValidationError } from "./errors.js";
-import { expiryIndexKeys } from "./rules/work-index.js";
+import { expiryKeys } from "./rules/work-index.js";
 import { newId } from "./ids.js";
 import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
@@ -64,13 +64,13 @@ export interface NewGrant {
   note?: string | undefined;
 }
 
-/** The item of a new grant: active, with its expiry index keys when it expires. */
+/** The item of a new grant: active, with its work index keys when it expires. */
 export function grantItem(grant: NewGrant, now: Date): GrantItem {
   const item: GrantItem = {
     ...grant,
     status: "active",
     createdAt: now.toISOString(),
-    ...(grant.expires ? expiryIndexKeys(grant.userId, grant.grantId, grant.expires) : {}),
+    ...(grant.expires ? expiryKeys(grant.userId, grant.grantId, grant.expires) : {}),
   };
   for (const key of Object.keys(item) as Array<keyof GrantItem>) if (item[key] === undefined) delete item[key];
   return item;
@@ -134,11 +134,11 @@ export async function createPromotionalGrant(ctx: Context, input: PromotionalGra
       },
       now,
     );
-    const written = await transactWrite(ctx.db, [
-      balanceWrite(ctx.db, next, state.version, now),
-      grantWrite(ctx.db, grant, now),
-      ledgerEntryWrite(ctx.db, entry),
-    ]);
+    const written = await transactWrite(ctx.db, {
+      balance: balanceWrite(ctx.db, next, state.version, now),
+      grant: grantWrite(ctx.db, grant, now),
+      entry: ledgerEntryWrite(ctx.db, entry),
+    });
     if (!written.committed) throw new RetryableConflict();
     return toGrant(grantItem(grant, now));
   });

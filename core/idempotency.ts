@@ -18,7 +18,7 @@ import { createHash } from "node:crypto";
 import stringify from "safe-stable-stringify";
 import type { Context } from "./context.js";
 import type { Db, IdempotencyRecordItem } from "./db/service.js";
-import { commit, type TransactionItem } from "./db/transact.js";
+import { commit, isConditionFailure, type TransactionItem } from "./db/transact.js";
 import { DomainError, type ErrorCode } from "./errors.js";
 
 /** How long an outcome is kept (API.md: at least 24 hours). */
@@ -224,17 +224,4 @@ export async function endLease(
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
   }
-}
-
-/** True for DynamoDB's (or ElectroDB's wrapping of) a failed write condition. */
-export function isConditionFailure(error: unknown): boolean {
-  const seen = new Set<unknown>();
-  let current: unknown = error;
-  while (current && typeof current === "object" && !seen.has(current)) {
-    seen.add(current);
-    const name = (current as { name?: string }).name;
-    if (name === "ConditionalCheckFailedException") return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
 }

@@ -1,25 +1,19 @@
 /**
  * Offer group settings (API.md `PUT/GET /offer-groups/{offerGroup}`): the thresholds
- * behind warnings. Unset values fall back to the defaults: no low-balance threshold,
- * a 7-day expiry warning.
+ * behind warnings (core/rules/warnings.ts). Unset values fall back to the defaults: no
+ * low-balance threshold, a 7-day expiry warning.
  */
 import type { Context } from "./context.js";
+import type { OfferGroupSettingsItem } from "./db/service.js";
+import { DEFAULT_EXPIRY_WARNING_DAYS, defaultSettings, type OfferGroupSettings } from "./rules/warnings.js";
 
-/** Default days before an expiry when `credits.expiring` is raised (API.md). */
-export const DEFAULT_EXPIRY_WARNING_DAYS = 7;
-
-/** An offer group's effective settings. */
-export interface OfferGroupSettings {
-  offerGroup: string;
-  /** A balance at or below this is low (null: no low-balance warning). */
-  lowBalanceThreshold: number | null;
-  /** Days before a grant's expiry when it is warned about. */
-  expiryWarningDays: number;
-}
-
-/** The settings in effect when none were set. */
-export function defaultSettings(offerGroup: string): OfferGroupSettings {
-  return { offerGroup, lowBalanceThreshold: null, expiryWarningDays: DEFAULT_EXPIRY_WARNING_DAYS };
+/** The stored settings as in effect (unset values take the defaults). */
+function toSettings(item: OfferGroupSettingsItem): OfferGroupSettings {
+  return {
+    offerGroup: item.offerGroup,
+    lowBalanceThreshold: item.lowBalanceThreshold ?? null,
+    expiryWarningDays: item.expiryWarningDays ?? DEFAULT_EXPIRY_WARNING_DAYS,
+  };
 }
 
 /** Sets a group's settings (both replaced). */
@@ -28,7 +22,7 @@ export async function putOfferGroup(
   offerGroup: string,
   input: { lowBalanceThreshold: number | null; expiryWarningDays: number },
 ): Promise<OfferGroupSettings> {
-  await ctx.db.entities.offerGroup
+  await ctx.db.entities.offerGroupSettings
     .put({
       offerGroup,
       expiryWarningDays: input.expiryWarningDays,
@@ -41,26 +35,12 @@ export async function putOfferGroup(
 
 /** A group's settings in effect (defaults when never set). */
 export async function getOfferGroup(ctx: Pick<Context, "db">, offerGroup: string): Promise<OfferGroupSettings> {
-  const { data } = await ctx.db.entities.offerGroup.get({ offerGroup }).go();
-  if (!data) return defaultSettings(offerGroup);
-  return {
-    offerGroup,
-    lowBalanceThreshold: data.lowBalanceThreshold ?? null,
-    expiryWarningDays: data.expiryWarningDays ?? DEFAULT_EXPIRY_WARNING_DAYS,
-  };
+  const { data } = await ctx.db.entities.offerGroupSettings.get({ offerGroup }).go();
+  return data ? toSettings(data) : defaultSettings(offerGroup);
 }
 
 /** Every group with settings, keyed by name (one Query: groups are few). */
 export async function listOfferGroups(ctx: Pick<Context, "db">): Promise<Map<string, OfferGroupSettings>> {
-  const { data } = await ctx.db.entities.offerGroup.query.all({}).go({ pages: "all" });
-  return new Map(
-    data.map((item) => [
-      item.offerGroup,
-      {
-        offerGroup: item.offerGroup,
-        lowBalanceThreshold: item.lowBalanceThreshold ?? null,
-        expiryWarningDays: item.expiryWarningDays ?? DEFAULT_EXPIRY_WARNING_DAYS,
-      },
-    ]),
-  );
+  const { data } = await ctx.db.entities.offerGroupSettings.query.all({}).go({ pages: "all" });
+  return new Map(data.map((item) => [item.offerGroup, toSettings(item)]));
 }

@@ -1,20 +1,19 @@
 /**
- * Orders: creating them (with every rule the original skipped: quantity, currency,
- * locked offers, start dates, free tiers; ORIGINAL-BEHAVIOUR.md §1 `createOrder`, §5),
- * reading them, confirming manual ones and retrying payments.
+ * Orders: creating them (the rules are core/rules/order-plan.ts, free tiers here;
+ * ORIGINAL-BEHAVIOUR.md §1 `createOrder`, §5), reading them, confirming manual ones and
+ * retrying payments. Every status change goes through the lifecycle
+ * (core/rules/order-lifecycle.ts) and its one guarded write (core/order-writes.ts).
  *
  * The order copies the offer's terms when it is created (price, tokenCount, cycle,
  * appendDate, bundle items with their offers' terms); fulfilment uses that copy, so
  * editing an offer never changes orders already placed (API.md "Offers").
  */
 import type { Context } from "./context.js";
-import { isDue, MAX_TOKENS } from "./rules/balance-state.js";
 import { readBalances } from "./balances.js";
-import type { OfferItem, OrderItem } from "./db/service.js";
+import type { OrderItem } from "./db/service.js";
 import { checkCursor, partitionOf } from "./db/cursors.js";
-import { commit, transactWrite } from "./db/transact.js";
-import { ConflictError, DomainError, NotFoundError, PaymentProviderError, ValidationError } from "./errors.js";
-import { withPendingKeys } from "./abandoned-orders.js";
+import { conditionFailed, transactWrite } from "./db/transact.js";
+import { ConflictError, DomainError, isTransient, NotFoundError, PaymentProviderError } from "./errors.js";
 import { fulfilOrder, purchaseWrites } from "./fulfilment.js";
 import { newId } from "./ids.js";
 import {
@@ -28,9 +27,13 @@ import {
   type IdempotentRequest,
 } from "./idempotency.js";
 import { findOffer, getOffers, unlockedGroups } from "./offers.js";
+import { orderActions, storeOrderChange } from "./order-writes.js";
 import type { Payment, PaymentRequest } from "./payments/provider.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
-import { isUnlockedFor } from "./rules/visibility.js";
+import { isDue } from "./rules/balance-state.js";
+import { awaitsPayment, canTransition, transition } from "./rules/order-lifecycle.js";
+import { planOrder, type OrderRequest } from "./rules/order-plan.js";
+import { pendingKeys } from "./rules/work-index.js";
 
 /** An order as the API shows it (API.md `Order`). */
 export interface Order {
@@ -95,17 +98,8 @@ export function toOrder(item: OrderItem): Order {
 }
 
 /** An order creation request (API.md `POST /users/{userId}/orders`). */
-export interface CreateOrderInput {
-  userId: string;
+export interface CreateOrderInput extends OrderRequest {
   offerId: string;
-  /** Integer >= 1 (default 1). */
-  quantity?: number | undefined;
-  /** Lowercase ISO 4217; default the service's default currency. */
-  currency?: string | undefined;
-  /** A future ISO instant for the grant to start, or null/absent. */
-  starts?: string | null | undefined;
-  /** Ask for a Stripe Checkout Session instead of a PaymentIntent. */
-  checkout?: { successUrl: string; cancelUrl: string } | undefined;
   /** Present when the request carried an `Idempotency-Key` (scope `orders`). */
   idempotency?: IdempotentRequest | undefined;
 }
@@ -117,105 +111,27 @@ export interface CreateOrderResult {
 }
 
 /**
- * Checks the order rules and builds the pending order (nothing written).
- * @throws NotFoundError (unknown or inactive offer), DomainError `quantity_limit_exceeded`,
- *   `currency_not_offered`, `start_in_past`, `offer_locked`, `amount_out_of_range`
+ * Reads what the order rules need (the offer, its bundle items' offers, and the user's
+ * unlocked groups when the offer is locked), then plans the pending order (nothing written).
+ * @throws the rules' errors (core/rules/order-plan.ts `planOrder`)
  */
-async function draftOrder(ctx: Context, input: CreateOrderInput, orderId: string, now: Date): Promise<{ order: OrderItem; offer: OfferItem }> {
-  const { userId } = input;
-  const quantity = input.quantity ?? 1;
-  if (!Number.isInteger(quantity) || quantity < 1) throw new ValidationError({ quantity: "must be an integer >= 1" });
-
-  // A. The offer, active.
+async function draftOrder(ctx: Context, input: CreateOrderInput, orderId: string, now: Date): Promise<OrderItem> {
   const offer = await findOffer(ctx, input.offerId);
-  if (!offer || !offer.active) throw new NotFoundError("offer", input.offerId);
-
-  // B. Quantity, currency, start.
-  if (offer.quantityLimit !== undefined && quantity > offer.quantityLimit) {
-    throw new DomainError("quantity_limit_exceeded", `At most ${offer.quantityLimit} per order.`, {
-      quantity,
-      quantityLimit: offer.quantityLimit,
-    });
-  }
-  const currency = input.currency ?? ctx.config.defaultCurrency;
-  const price = offer.prices.find((p) => p.currency === currency);
-  if (!price) {
-    throw new DomainError("currency_not_offered", `The offer has no price in ${currency}.`, {
-      currency,
-      offered: offer.prices.map((p) => p.currency),
-    });
-  }
-  if (input.starts && Date.parse(input.starts) <= now.getTime()) {
-    throw new DomainError("start_in_past", "starts must be in the future.", { starts: input.starts });
-  }
-
-  // C. Locked offers need an unlocking grant.
-  if (offer.unlockedBy.length > 0) {
-    const groups = await unlockedGroups(ctx, userId, now);
-    if (!isUnlockedFor(offer, groups)) {
-      throw new DomainError("offer_locked", "This offer is unlocked by a subscription the user does not hold.", {
-        offerId: offer.offerId,
-        unlockedBy: offer.unlockedBy,
-      });
-    }
-  }
-
-  // D. Bundle items, with their offers' terms copied.
-  const itemOffers = await getOffers(ctx, offer.combinedItems.map((item) => item.offerId));
-  const combinedItems = offer.combinedItems.map((item) => {
-    const itemOffer = itemOffers.get(item.offerId);
-    if (!itemOffer) throw new DomainError("conflict", `Bundle item ${item.offerId} no longer exists.`, { offerId: item.offerId });
-    return {
-      offerId: item.offerId,
-      offerGroup: itemOffer.offerGroup,
-      quantity: item.quantity,
-      tokenCount: itemOffer.tokenCount,
-      tokens: item.quantity * quantity * itemOffer.tokenCount,
-      appendDate: itemOffer.appendDate,
-    };
-  });
-
-  // E. Tokens stay within what one grant may hold.
-  const largest = Math.max(offer.tokenCount * quantity, ...combinedItems.map((item) => item.tokens));
-  if (largest > MAX_TOKENS) {
-    throw new DomainError("quantity_limit_exceeded", `One order may grant at most ${MAX_TOKENS} tokens per offerGroup.`, {
-      quantity,
-      tokens: largest,
-      maximum: MAX_TOKENS,
-    });
-  }
-
-  // F. Total, in minor units.
-  const amount = price.amount * quantity;
-  if (!Number.isSafeInteger(amount)) throw new DomainError("amount_out_of_range", "The total is too large.", { amount });
-  if (amount > 0) ctx.payments.checkAmount(amount, currency);
-
-  const order: OrderItem = {
-    userId,
+  const [itemOffers, groups] = await Promise.all([
+    getOffers(ctx, (offer?.combinedItems ?? []).map((item) => item.offerId)),
+    offer?.active && offer.unlockedBy.length > 0 ? unlockedGroups(ctx, input.userId, now) : new Set<string>(),
+  ]);
+  return planOrder({
+    request: input,
+    offerId: input.offerId,
+    offer,
+    itemOffers,
+    unlockedGroups: groups,
     orderId,
-    offerId: offer.offerId,
-    offerName: offer.name,
-    offerGroup: offer.offerGroup,
-    kind: offer.kind,
-    status: "pending",
-    quantity,
-    total: { amount, currency },
-    tokenCount: offer.tokenCount,
-    tokens: offer.tokenCount * quantity,
-    cycle: offer.cycle,
-    appendDate: offer.appendDate,
-    combinedItems,
-    history: [{ date: now.toISOString(), status: "pending", message: "created" }],
-    provider: amount === 0 ? "free" : input.checkout && ctx.payments.name === "stripe" ? "stripe_checkout" : ctx.payments.name,
-    paymentIntentIds: [],
-    attempt: amount === 0 ? 0 : 1,
-    grantIds: [],
-    createdAt: now.toISOString(),
-    updatedAt: now.toISOString(),
-    ...(offer.customCycleSeconds !== undefined ? { customCycleSeconds: offer.customCycleSeconds } : {}),
-    ...(input.starts ? { requestedStarts: new Date(input.starts).toISOString() } : {}),
-  };
-  return { order, offer };
+    defaultCurrency: ctx.config.defaultCurrency,
+    provider: ctx.payments,
+    now,
+  });
 }
 
 /**
@@ -233,7 +149,7 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
 
   // A. The rules. A refusal is stored under the key (a repeat replays whatever the
   //    key already holds instead).
-  let draft: { order: OrderItem; offer: OfferItem };
+  let draft: OrderItem;
   try {
     draft = await draftOrder(ctx, input, orderId, now);
   } catch (error) {
@@ -245,8 +161,7 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
 
   // B. Free: paid at creation, once per active period. Others wait for their payment,
   //    on the pending-order index (core/abandoned-orders.ts).
-  if (draft.order.total.amount === 0) return createFreeOrder(ctx, draft.order, idempotency);
-  draft.order = withPendingKeys(draft.order, now);
+  if (draft.total.amount === 0) return createFreeOrder(ctx, draft, idempotency);
 
   // C. Paid: take the key, write the order (so a payment always has its order), then
   //    call the provider; a lease abandoned by a crashed request is taken over with
@@ -260,41 +175,39 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
     takenOver = begin.takenOver;
     if (begin.reservedId !== orderId) {
       orderId = begin.reservedId;
-      draft.order = withPendingKeys({ ...draft.order, orderId }, now);
+      draft = { ...draft, orderId, ...pendingKeys(userId, orderId, now) };
     }
   }
   try {
     // A taken-over request may have written its order already; if its payment attempt
     // failed, the retry is a new attempt (a new provider idempotency key).
     const existing = takenOver ? (await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true })).data : null;
-    let order = existing ?? draft.order;
-    if (!existing) await ctx.db.entities.order.create(order).go();
-    else if (existing.status === "error") order = nextAttempt(existing, now);
+    const stored = existing ?? draft;
+    if (!existing) await ctx.db.entities.order.create(draft).go();
+    let order = stored.status === "error" ? nextAttempt(stored, now) : stored;
 
     let payment: Payment;
     try {
       payment = await ctx.payments.createPayment(paymentRequest(order, order.attempt, input.checkout));
     } catch (error) {
-      if (error instanceof PaymentProviderError) await markPaymentError(ctx, order, error, now);
+      if (error instanceof PaymentProviderError) await markPaymentError(ctx, stored, error, now);
       throw error;
     }
 
+    // D. The attempt recorded on the order, if it still waits for its payment, with the outcome under the key.
     order = withPayment(order, payment, now);
     const result: CreateOrderResult = { order: toOrder(order), payment };
-    const items = [
-      commit(
-        ctx.db.entities.order
-          .put(order)
-          .where((attr, op) => `${op.eq(attr.status, "pending")} OR ${op.eq(attr.status, "error")}`),
-      ),
-    ];
-    if (idempotency) items.push(finishWrite(ctx.db, userId, idempotency, orderId, { ok: true, result }, now));
-    const written = await transactWrite(ctx.db, items);
+    const written = awaitsPayment(stored.status)
+      ? await transactWrite(ctx.db, {
+          order: orderActions(ctx.db, { from: stored, to: order, trigger: order.status !== stored.status ? "attemptStarted" : undefined }, now).order,
+          key: idempotency && finishWrite(ctx.db, userId, idempotency, orderId, { ok: true, result }, now),
+        })
+      : { committed: false as const };
     if (!written.committed) {
       // The order moved on meanwhile (a webhook paid it): report it as it is now.
       const { data } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
       const current: CreateOrderResult = { order: toOrder(data ?? order), payment };
-      if (idempotency) await transactWrite(ctx.db, [finishWrite(ctx.db, userId, idempotency, orderId, { ok: true, result: current }, now)]);
+      if (idempotency) await transactWrite(ctx.db, { key: finishWrite(ctx.db, userId, idempotency, orderId, { ok: true, result: current }, now) });
       leased = false;
       return current;
     }
@@ -320,16 +233,10 @@ function paymentRequest(order: OrderItem, attempt: number, checkout: CreateOrder
   };
 }
 
-/** The order as a new payment attempt: pending again, attempt + 1, noted in its history. */
+/** The order as a new payment attempt (lifecycle `attemptStarted`): pending again since now, attempt + 1. */
 function nextAttempt(order: OrderItem, now: Date): OrderItem {
   const attempt = order.attempt + 1;
-  return {
-    ...withPendingKeys(order, now),
-    status: "pending",
-    attempt,
-    history: [...order.history, { date: now.toISOString(), status: "pending", message: `payment attempt ${attempt}` }],
-    updatedAt: now.toISOString(),
-  };
+  return { ...transition(order, "attemptStarted", { message: `payment attempt ${attempt}`, now }), attempt };
 }
 
 /** The order with the payment attempt recorded. */
@@ -350,17 +257,23 @@ function withPayment(order: OrderItem, payment: Payment, now: Date): OrderItem {
   return order;
 }
 
-/** Records a provider failure on the order (status `error`, history entry). */
-async function markPaymentError(ctx: Context, order: OrderItem, error: PaymentProviderError, now: Date): Promise<void> {
-  await ctx.db.entities.order
-    .patch({ userId: order.userId, orderId: order.orderId })
-    .set({ status: "error", updatedAt: now.toISOString() })
-    .append({
-      history: [{ date: now.toISOString(), status: "error", message: error.message, payload: JSON.stringify(error.details ?? {}) }],
-    })
-    .where((attr, op) => op.ne(attr.status, "paid"))
-    .go()
-    .catch(() => undefined);
+/**
+ * Records a provider failure on `stored`, the order as it is in the table (lifecycle
+ * `attemptFailed`: status `error`, history entry with what the provider said). The
+ * provider's error is what the caller answers, so a failure to record it is logged, not
+ * thrown, unless it is transient (throttling: the caller answers 503 and the client
+ * retries, which records it then).
+ */
+async function markPaymentError(ctx: Context, stored: OrderItem, error: PaymentProviderError, now: Date): Promise<void> {
+  if (!canTransition(stored.status, "attemptFailed")) return;
+  const next = transition(stored, "attemptFailed", { message: error.message, payload: JSON.stringify(error.details ?? {}), now });
+  try {
+    const written = await storeOrderChange(ctx.db, { from: stored, to: next, trigger: "attemptFailed" }, now);
+    if (!written) ctx.logger.warn("the order changed before its payment error was recorded", { orderId: stored.orderId });
+  } catch (failure) {
+    if (isTransient(failure)) throw failure;
+    ctx.logger.error("could not record a payment error on its order", { orderId: stored.orderId, error: failure });
+  }
 }
 
 /**
@@ -374,7 +287,7 @@ async function storeOrderRefusal(
   error: DomainError,
   now: Date,
 ): Promise<CreateOrderResult> {
-  const written = await transactWrite(ctx.db, [outcomeWrite(ctx.db, userId, idempotency, refusal(error), now)]);
+  const written = await transactWrite(ctx.db, { key: outcomeWrite(ctx.db, userId, idempotency, refusal(error), now) });
   if (!written.committed) {
     const record = await readRecord(ctx, userId, idempotency);
     if (record) return replay<CreateOrderResult>(record, idempotency);
@@ -400,19 +313,21 @@ async function createFreeOrder(ctx: Context, draft: OrderItem, idempotency: Idem
       if (idempotency) return storeOrderRefusal(ctx, userId, idempotency, error, now);
       throw error;
     }
-    const { items, paid } = purchaseWrites({
+    const { actions, paid } = purchaseWrites({
       db: ctx.db,
       order: draft,
       balances,
       confirmation: { source: "free", message: "free order paid at creation" },
       now,
-      orderWrite: "create",
+      newOrder: true,
     });
     const result: CreateOrderResult = { order: toOrder(paid), payment: null };
-    if (idempotency) items.push(outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now));
-    const written = await transactWrite(ctx.db, items);
+    const written = await transactWrite(ctx.db, {
+      ...actions,
+      key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now),
+    });
     if (written.committed) return result;
-    if (idempotency && written.rejections.some((r) => r.index === items.length - 1 && r.code === "ConditionalCheckFailed")) {
+    if (idempotency && conditionFailed(written, "key")) {
       const record = await readRecord(ctx, userId, idempotency);
       if (record) return replay<CreateOrderResult>(record, idempotency);
     }
@@ -461,17 +376,18 @@ export async function confirmManualOrder(ctx: Context, userId: string, orderId: 
 }
 
 /**
- * A new payment attempt for an order that is not paid (API.md `POST .../pay`): the
- * previous PaymentIntent is cancelled, a new one is created under the next attempt's
- * idempotency key.
- * @throws NotFoundError; ConflictError when paid (or not payable); PaymentProviderError
+ * A new payment attempt for an order that is not paid (API.md `POST .../pay`; lifecycle
+ * `attemptStarted`): the previous PaymentIntent is cancelled, a new one is created under
+ * the next attempt's idempotency key.
+ * @throws NotFoundError; ConflictError when paid (or not payable) or when the order
+ *   changed meanwhile; PaymentProviderError; transient database errors (503)
  */
 export async function retryPayment(ctx: Context, userId: string, orderId: string): Promise<CreateOrderResult> {
   const now = ctx.clock.now();
   const { data: order } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
   if (!order) throw new NotFoundError("order", orderId);
   if (order.status === "paid") throw new ConflictError("The order is already paid.");
-  if (!["pending", "refused", "error"].includes(order.status)) throw new ConflictError(`The order is ${order.status}.`);
+  if (!canTransition(order.status, "attemptStarted")) throw new ConflictError(`The order is ${order.status}.`);
   if (order.provider === "manual" || order.provider === "free") throw new ConflictError(`A ${order.provider} order has no online payment to retry.`);
   if (order.paymentIntentId) await ctx.payments.cancelPaymentIntent(order.paymentIntentId);
   const retried = { ...nextAttempt(order, now), provider: "stripe" as const };
@@ -483,12 +399,8 @@ export async function retryPayment(ctx: Context, userId: string, orderId: string
     throw error;
   }
   const next = withPayment(retried, payment, now);
-  try {
-    await ctx.db.entities.order
-      .put(next)
-      .where((attr, op) => `${op.eq(attr.status, order.status)} AND ${op.eq(attr.updatedAt, order.updatedAt)}`)
-      .go();
-  } catch {
+  // A lost race is a 409; any other failure (throttling: 503) passes through.
+  if (!(await storeOrderChange(ctx.db, { from: order, to: next, trigger: "attemptStarted" }, now))) {
     throw new ConflictError("The order changed meanwhile; read it and retry.");
   }
   return { order: toOrder(next), payment };

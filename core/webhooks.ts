@@ -8,9 +8,9 @@
  *   be one of the order's PaymentIntents (or carry its order's metadata at Stripe), and
  *   match the order's amount and currency; then the order is paid exactly once.
  * - `payment_intent.payment_failed`, `payment_intent.canceled`,
- *   `checkout.session.async_payment_failed`: a pending order becomes `refused` (not
- *   final: a later success still pays it), when the PaymentIntent is the order's current
- *   attempt. A paid order is left alone.
+ *   `checkout.session.async_payment_failed`: an unpaid order becomes `refused` (lifecycle
+ *   `paymentFailed`; not final: a later success still pays it), when the PaymentIntent
+ *   is the order's current attempt. A paid order is left alone.
  * - Anything else, unknown orders and already-applied events are ignored (200).
  * Orders are found through `metadata.orderId` and `metadata.userId`, set on every
  * PaymentIntent and Checkout Session this service creates. Each change is written with
@@ -18,11 +18,12 @@
  */
 import type { Context } from "./context.js";
 import type { OrderItem } from "./db/service.js";
-import { commit, transactWrite } from "./db/transact.js";
-import { refusalWrites } from "./abandoned-orders.js";
-import { fulfilOrder, PAYABLE_STATUSES } from "./fulfilment.js";
+import { conditionFailed, transactWrite } from "./db/transact.js";
+import { fulfilOrder } from "./fulfilment.js";
+import { noteAction, orderActions } from "./order-writes.js";
 import type { StripeEvent } from "./payments/stripe-webhook.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
+import { canTransition, transition } from "./rules/order-lifecycle.js";
 import { webhookEventWrite } from "./webhook-events.js";
 
 /** What handling an event did. */
@@ -146,17 +147,16 @@ async function refusePayment(
     if (current !== paymentIntentId) {
       return { outcome: "ignored", reason: `PaymentIntent ${paymentIntentId} is not the order's current attempt`, orderId: ref.orderId };
     }
-    if (!(PAYABLE_STATUSES as readonly string[]).includes(order.status)) {
+    if (!canTransition(order.status, "paymentFailed")) {
       return { outcome: "ignored", reason: `order is ${order.status}`, orderId: ref.orderId };
     }
-    const refusal = refusalWrites(ctx.db, order, { message, payload: JSON.stringify({ eventId: event.id, paymentIntentId }) }, now);
-    const written = await transactWrite(ctx.db, [
-      refusal.order,
-      webhookEventWrite(ctx.db, { eventId: event.id, type: event.type, ...ref, outcome: "refused" }, now),
-      refusal.event,
-    ]);
+    const refused = transition(order, "paymentFailed", { message, payload: JSON.stringify({ eventId: event.id, paymentIntentId }), now });
+    const written = await transactWrite(ctx.db, {
+      ...orderActions(ctx.db, { from: order, to: refused, trigger: "paymentFailed" }, now),
+      webhookEvent: webhookEventWrite(ctx.db, { eventId: event.id, type: event.type, ...ref, outcome: "refused" }, now),
+    });
     if (written.committed) return { outcome: "applied", reason: "order refused", orderId: ref.orderId };
-    if (written.rejections.some((r) => r.index === 1)) return { outcome: "ignored", reason: "duplicate event", orderId: ref.orderId };
+    if (conditionFailed(written, "webhookEvent")) return { outcome: "ignored", reason: "duplicate event", orderId: ref.orderId };
     throw new RetryableConflict("order changed while refusing");
   });
 }
@@ -164,13 +164,8 @@ async function refusePayment(
 /** Adds a history entry to an unpaid order (an inconsistent payment), once per event. */
 async function noteOnOrder(ctx: Context, order: OrderItem, event: StripeEvent, message: string, payload: string): Promise<void> {
   const now = ctx.clock.now();
-  await transactWrite(ctx.db, [
-    commit(
-      ctx.db.entities.order
-        .patch({ userId: order.userId, orderId: order.orderId })
-        .append({ history: [{ date: now.toISOString(), status: order.status, message, payload }] })
-        .set({ updatedAt: now.toISOString() }),
-    ),
-    webhookEventWrite(ctx.db, { eventId: event.id, type: event.type, userId: order.userId, orderId: order.orderId, outcome: "inconsistent" }, now),
-  ]);
+  await transactWrite(ctx.db, {
+    order: noteAction(ctx.db, order, { message, payload }, now),
+    webhookEvent: webhookEventWrite(ctx.db, { eventId: event.id, type: event.type, userId: order.userId, orderId: order.orderId, outcome: "inconsistent" }, now),
+  });
 }

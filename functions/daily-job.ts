@@ -10,15 +10,14 @@
  * returns the summary (also logged as structured JSON).
  */
 import type { Context as LambdaContext, ScheduledEvent, SQSEvent } from "aws-lambda";
-import { runExpiryJob, type ExpiryJobSummary } from "../core/daily-job.js";
+import { runDailyJob, type DailyJobSummary } from "../core/daily-job.js";
+import { publishOutbox } from "../core/events.js";
+import { DAY_MS } from "../core/rules/time.js";
 import { continuationOf, MAX_CONTINUATIONS } from "./continuation.js";
-import { publishOutbox } from "./publisher.js";
 import { runtime } from "./runtime.js";
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-
 /** What a run returns: the job's summary, its place in a continuation chain, what it published. */
-export type JobRunSummary = ExpiryJobSummary & { continuation: number; continuedAs?: number; published?: number; publishFailed?: number };
+export type JobRunSummary = DailyJobSummary & { continuation: number; continuedAs?: number; published?: number; publishFailed?: number };
 
 /** Lambda entry point. */
 export async function handler(
@@ -31,7 +30,7 @@ export async function handler(
   const number = continuationOf(event);
   core.logger.info("daily job invoked", { source: (event as ScheduledEvent | undefined)?.source ?? "scheduler", continuation: number });
 
-  const job = await runExpiryJob(core, {
+  const job = await runDailyJob(core, {
     ...(deadline !== undefined ? { deadline } : {}),
     ...(config.abandonOrdersAfterDays ? { abandonAfterMs: config.abandonOrdersAfterDays * DAY_MS } : {}),
   });

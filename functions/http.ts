@@ -18,7 +18,7 @@ import { handle } from "hono/aws-lambda";
 import { routePath } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
-import { DomainError, ValidationError, type ErrorCode } from "../core/errors.js";
+import { DomainError, InvariantViolation, isTransient, ValidationError, type ErrorCode } from "../core/errors.js";
 import { hashRequest, type IdempotentRequest } from "../core/idempotency.js";
 import { logger, runtime, type Runtime } from "./runtime.js";
 
@@ -56,27 +56,6 @@ export function errorBody(code: ErrorCode, message: string, details?: Record<str
   return { error: details === undefined ? { code, message } : { code, message, details } };
 }
 
-const TRANSIENT_AWS_ERRORS = new Set([
-  "ProvisionedThroughputExceededException",
-  "ThrottlingException",
-  "RequestLimitExceeded",
-  "InternalServerError",
-  "ServiceUnavailable",
-  "TransactionConflictException",
-  "TransactionInProgressException",
-  "TimeoutError",
-]);
-
-/** True for failures worth a retry: throttling, AWS 5xx, network errors. */
-export function isTransient(error: unknown): boolean {
-  const e = error as { name?: string; code?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
-  if (!e || typeof e !== "object") return false;
-  if (e.name && TRANSIENT_AWS_ERRORS.has(e.name)) return true;
-  if (e.$retryable) return true;
-  if ((e.$metadata?.httpStatusCode ?? 0) >= 500) return true;
-  return ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(e.code ?? "");
-}
-
 /** Maps any thrown value to a JSON error response. */
 export function errorResponse(c: HonoContext, error: unknown): Response {
   if (error instanceof DomainError) {
@@ -87,7 +66,11 @@ export function errorResponse(c: HonoContext, error: unknown): Response {
     logger.warn("transient failure", { error: error as Error });
     return c.json(errorBody("service_unavailable", "A dependency is temporarily unavailable; retry later."), 503);
   }
-  logger.error("unexpected failure", { error: error as Error });
+  if (error instanceof InvariantViolation) {
+    logger.error("invariant violated; nothing was written", { error, context: error.context });
+  } else {
+    logger.error("unexpected failure", { error: error as Error });
+  }
   return c.json(errorBody("internal_error", "Something went wrong."), 500);
 }
 

@@ -9,28 +9,8 @@
  * outbox meanwhile, and the daily job publishes whatever is left (functions/daily-job.ts).
  */
 import type { Context as LambdaContext, DynamoDBStreamEvent } from "aws-lambda";
-import type { Context } from "../core/context.js";
-import { publishEvents, publishPending, type EventBus, type PublishSummary } from "../core/events.js";
+import { publishEvents, publishOutbox, type PublishSummary } from "../core/events.js";
 import { runtime } from "./runtime.js";
-
-/** Events published per pass (`publishPending`'s `limit`). */
-export const EVENTS_PER_PASS = 500;
-
-/**
- * Publishes the outbox in passes of {@link EVENTS_PER_PASS} events, while a pass was full
- * and nothing failed, until `deadline` (epoch ms; no new pass starts after it).
- * @returns the events published and those the bus refused (still in the outbox)
- * @throws what reading or marking the outbox throws (DynamoDB errors)
- */
-export async function publishOutbox(core: Pick<Context, "db" | "clock" | "logger">, bus: EventBus, deadline?: number): Promise<PublishSummary> {
-  const total: PublishSummary = { published: 0, failed: 0 };
-  for (;;) {
-    const pass = await publishPending(core, bus, { limit: EVENTS_PER_PASS });
-    total.published += pass.published;
-    total.failed += pass.failed;
-    if (pass.failed > 0 || pass.published < EVENTS_PER_PASS || (deadline !== undefined && Date.now() >= deadline)) return total;
-  }
-}
 
 /**
  * Lambda entry point (DynamoDB stream batch).

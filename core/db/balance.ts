@@ -1,8 +1,9 @@
 /**
  * Balance entity: one item per (user, offerGroup) holding the balance, the debt, a
  * version for optimistic concurrency, and the `remaining` of each active grant with
- * its dates. A consumption reads this one item and writes it back conditionally on
- * its version, whatever the number of grants (DESIGN.md, "Balance item").
+ * its dates (core/rules/balance-state.ts `GrantState`). A consumption reads this one item
+ * and writes it back conditionally (on its drawn grants, or on its version), whatever
+ * the number of grants (DESIGN.md, "Balance item"; core/balances.ts).
  *
  * Invariant (core/ledger.ts): balance = Σ grants[].remaining − debt = Σ ledger tokens.
  */

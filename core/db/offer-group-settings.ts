@@ -5,8 +5,11 @@
  */
 import { SERVICE, pk, sk } from "./keys.js";
 
-/** ElectroDB schema of an offer group's settings. */
-export const offerGroupSchema = {
+/**
+ * ElectroDB schema of an offer group's settings. The entity keeps its stored name
+ * `offerGroup`, which is part of every stored key and item.
+ */
+export const offerGroupSettingsSchema = {
   model: { entity: "offerGroup", version: "1", service: SERVICE },
   attributes: {
     offerGroup: { type: "string", required: true },

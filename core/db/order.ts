@@ -1,17 +1,13 @@
 /**
  * Order entity: a user's intent to buy an offer, with the offer's terms copied at
- * creation (API.md "Orders and payment"). Keyed by user, sorted by ULID order id, so a
- * user's orders list newest first with one Query.
+ * creation (API.md "Orders and payment"): the stored shape of `OrderRecord`, whose
+ * statuses and transitions live in core/rules/order-lifecycle.ts. Keyed by user, sorted
+ * by ULID order id, so a user's orders list newest first with one Query.
  */
 import { CYCLES } from "../rules/cycles.js";
+import { ORDER_STATUSES, PAYMENT_PROVIDERS } from "../rules/order-lifecycle.js";
 import { TABLE } from "./table.js";
 import { SERVICE, pk, sk } from "./keys.js";
-
-/** Order statuses (API.md lifecycle). */
-export const ORDER_STATUSES = ["pending", "paid", "refused", "error", "expired", "refunded"] as const;
-
-/** How the order is paid: Stripe PaymentIntent, Stripe Checkout, manual confirmation, or free. */
-export const PAYMENT_PROVIDERS = ["stripe", "stripe_checkout", "manual", "free"] as const;
 
 /** ElectroDB schema of an order. */
 export const orderSchema = {

@@ -1,9 +1,17 @@
 /**
  * The ElectroDB Service: every entity of the single table, bound to one DynamoDB
  * client and one table name. Nothing outside `core/db/` builds keys.
+ *
+ * The pure rules (core/rules/) own the plain types they plan on; the checks at the end of
+ * this file fail to compile when an entity's stored shape and its rule's type drift apart.
  */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { Entity, Service, type EntityItem } from "electrodb";
+import type { GrantState } from "../rules/balance-state.js";
+import type { OrderableOffer } from "../rules/order-plan.js";
+import type { OrderRecord } from "../rules/order-lifecycle.js";
+import type { VisibilityOffer } from "../rules/visibility.js";
+import type { OfferGroupSettings } from "../rules/warnings.js";
 import { balanceSchema } from "./balance.js";
 import { eventSchema } from "./event.js";
 import { grantSchema } from "./grant.js";
@@ -11,7 +19,7 @@ import { idempotencyRecordSchema } from "./idempotency-record.js";
 import { jobStateSchema } from "./job-state.js";
 import { ledgerEntrySchema } from "./ledger-entry.js";
 import { offerSchema } from "./offer.js";
-import { offerGroupSchema } from "./offer-group-settings.js";
+import { offerGroupSettingsSchema } from "./offer-group-settings.js";
 import { orderSchema } from "./order.js";
 import { webhookEventSchema } from "./webhook-event.js";
 
@@ -26,7 +34,7 @@ function entities() {
     webhookEvent: new Entity(webhookEventSchema),
     jobState: new Entity(jobStateSchema),
     event: new Entity(eventSchema),
-    offerGroup: new Entity(offerGroupSchema),
+    offerGroupSettings: new Entity(offerGroupSettingsSchema),
   };
 }
 
@@ -51,13 +59,24 @@ export type OrderItem = EntityItem<Entities["order"]>;
 export type GrantItem = EntityItem<Entities["grant"]>;
 /** A balance item as stored. */
 export type BalanceItem = EntityItem<Entities["balance"]>;
-/** One active grant's entry in a balance item. */
-export type GrantBalance = BalanceItem["grants"][number];
 /** A ledger entry as stored. */
 export type LedgerEntryItem = EntityItem<Entities["ledgerEntry"]>;
 /** An event as stored. */
 export type EventItem = EntityItem<Entities["event"]>;
 /** An offer group's settings as stored. */
-export type OfferGroupItem = EntityItem<Entities["offerGroup"]>;
+export type OfferGroupSettingsItem = EntityItem<Entities["offerGroupSettings"]>;
 /** An idempotency record as stored. */
 export type IdempotencyRecordItem = EntityItem<Entities["idempotencyRecord"]>;
+
+// Compile-time checks: each stored shape is the rule's type (both ways), or, for a rule
+// that reads only some fields, fits it.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Fits<A, B> = [A] extends [B] ? true : false;
+const storedShapes: {
+  order: Same<OrderItem, OrderRecord>;
+  balanceGrant: Same<BalanceItem["grants"][number], GrantState>;
+  offerOrderable: Fits<OfferItem, OrderableOffer>;
+  offerVisible: Fits<OfferItem, VisibilityOffer>;
+  settings: Fits<Required<Pick<OfferGroupSettingsItem, "offerGroup" | "expiryWarningDays">>, Pick<OfferGroupSettings, "offerGroup" | "expiryWarningDays">>;
+} = { order: true, balanceGrant: true, offerOrderable: true, offerVisible: true, settings: true };
+void storedShapes;

@@ -2,7 +2,7 @@
  * The one table definition: key attribute names, the global secondary index, the TTL
  * attribute. Everything that creates the table reads it from here: `infra/table.ts`
  * (SST `sst.aws.Dynamo`), the local runner and the tests (`createTableInput`), and the
- * ElectroDB entities (`core/db/entities.ts` take their `field` names from it), so the
+ * ElectroDB entities (the schemas in `core/db/*.ts`, bound in `core/db/service.ts`, take their `field` names from it), so the
  * deployed table and the indexes the code queries cannot drift apart (DESIGN.md,
  * "One table definition").
  *
@@ -18,9 +18,11 @@ export const TABLE = {
   sortKey: "sk",
   /**
    * `gsi1`: the sparse work index, shared by the kinds of work still to do (ElectroDB
-   * prefixes keep them apart): active grants that expire (partition `expiry day +
-   * shard`, sort `expiry instant + user + grant`), events not yet published (the outbox),
-   * and pending orders (for the abandoned-order sweep). Items leave it when done.
+   * prefixes keep them apart; keys in core/rules/work-index.ts): active grants that
+   * expire (partition `expiry day + shard`, sort `expiry instant + user + grant`), events
+   * not yet published (the outbox), and pending orders (for the abandoned-order pass).
+   * Items leave it when done. The physical names stay `gsi1*`: renaming them would
+   * replace the deployed index.
    */
   workIndex: { name: "gsi1", partitionKey: "gsi1pk", sortKey: "gsi1sk" },
   /** Epoch seconds after which DynamoDB may delete an item (idempotency records, webhook events). */

@@ -1,16 +1,32 @@
 /**
  * The state of one (user, offerGroup) balance as plain values, and the pure rules that
  * read it. Plans (consumption, purchase, expiry) take a `BalanceState` and return the
- * next one; `core/balances.ts` reads and writes it.
+ * next one; `core/balances.ts` reads and writes it, and refuses to store a state that
+ * breaks the invariant below ({@link balanceStateProblem}).
  *
  * Invariant: `balance = Σ grants[].remaining − debt`; `debt > 0` only when every
  * spendable grant's remaining is 0 (a new grant repays debt before anything else; a
  * grant past its expiry is not spendable).
  */
-import type { GrantBalance } from "../db/service.js";
-
-/** One active grant as the balance item holds it (dates are ISO 8601 strings, UTC). */
-export type GrantState = GrantBalance;
+/**
+ * One active grant as the balance item holds it (dates are ISO 8601 strings, UTC);
+ * core/db/balance.ts stores exactly this shape (checked at compile time).
+ */
+export interface GrantState {
+  grantId: string;
+  /** The order that paid for it; absent for a promotional grant. */
+  orderId?: string | undefined;
+  /** The offer whose tokens it holds (a bundle item's own offer). */
+  offerId?: string | undefined;
+  /** The offer of the order (the bundle root for bundle items). */
+  orderOfferId?: string | undefined;
+  tokens: number;
+  /** Tokens not yet drawn, expired or repaid as debt: 0..tokens. */
+  remaining: number;
+  starts: string;
+  /** Absent: never expires (`once`). */
+  expires?: string | undefined;
+}
 
 /**
  * Most tokens one grant may hold, and most debt a group may carry: keeps every balance,

@@ -41,11 +41,6 @@ export function drainOrder(grants: readonly GrantState[], now: Date): GrantState
     .sort((a, b) => compareDrainOrder(a, b, now));
 }
 
-/** Tokens a consumption could take now without overdraft. */
-export function spendable(state: BalanceState, now: Date): number {
-  return drainOrder(state.grants, now).reduce((total, grant) => total + grant.remaining, 0);
-}
-
 /** One grant drawn by a consumption. */
 export interface Draw {
   grantId: string;

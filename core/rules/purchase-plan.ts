@@ -48,7 +48,6 @@ export interface PlannedGrant {
   starts: Date;
   expires: Date | null;
   debtRepaid: number;
-  balanceAfter: number;
   itemIndex: number | null;
 }
 
@@ -91,7 +90,7 @@ export function planPurchase(input: {
       expires: expires?.toISOString(),
     });
     balances.set(group, next);
-    grants.push({ grantId, offerGroup: group, offerId, tokens, starts, expires, debtRepaid, balanceAfter: next.balance, itemIndex });
+    grants.push({ grantId, offerGroup: group, offerId, tokens, starts, expires, debtRepaid, itemIndex });
   };
 
   // A. Root grant dates.

@@ -1,46 +1,63 @@
 /**
- * The sparse expiry index (DESIGN.md "Grant items"): an active grant that expires is
- * indexed under its expiry day (UTC) and a small shard number, so one day's due grants
- * spread over {@link EXPIRY_SHARDS} partitions instead of one hot key; within a
- * partition, entries sort by expiry instant. Pure.
+ * The work index's keys, pure (DESIGN.md "Grant items"; core/db/table.ts `TABLE.workIndex`).
+ * One sparse GSI holds the work still to do, each kind under its own ElectroDB prefix:
+ * - **expiring grants**: an active grant that expires, under its expiry day (UTC) and a
+ *   shard, sorted by expiry instant (the daily job's expiry and warning passes);
+ * - **pending orders**: an order waiting for its payment, under the day it became
+ *   pending and a shard, sorted by that instant (the daily job's abandoned-order pass);
+ * - **the outbox**: an event not yet published, under a shard, sorted by event id.
+ * An item leaves the index when its work is done. Day partitions spread over
+ * {@link DAY_SHARDS} shards instead of one hot key; core/day-walk.ts walks them.
  */
 import { createHash } from "node:crypto";
-import { addDays } from "date-fns";
-import { UTCDate } from "@date-fns/utc";
+import { utcDay } from "./time.js";
 
-/** Partitions per expiry day. */
-export const EXPIRY_SHARDS = 8;
+/** Partitions per day, for expiring grants and pending orders. */
+export const DAY_SHARDS = 8;
 
-/** The UTC day (YYYY-MM-DD) of an instant. */
-export function utcDay(at: Date): string {
-  return at.toISOString().slice(0, 10);
+/** Partitions of the outbox. */
+export const OUTBOX_SHARDS = 4;
+
+/**
+ * The shard of an item among `shards`, stable for its id: the first byte of
+ * sha256(id) modulo `shards`. Pinned: stored index keys must stay valid across releases.
+ */
+export function shardOf(id: string, shards: number): number {
+  return createHash("sha256").update(id).digest()[0]! % shards;
 }
 
-/** The UTC day `days` days before or after `at`'s day (YYYY-MM-DD). */
-export function utcDayPlus(at: Date | string, days: number): string {
-  const from = typeof at === "string" ? new UTCDate(`${at}T00:00:00.000Z`) : new UTCDate(at.getTime());
-  return utcDay(addDays(from, days));
-}
-
-/** Every UTC day from `first` to `last` (YYYY-MM-DD, both included), in order. */
-export function* daysBetween(first: string, last: string): Generator<string> {
-  for (let day = first; day <= last; day = utcDayPlus(day, 1)) yield day;
-}
-
-/** The shard of a grant, stable for its id, in [0, EXPIRY_SHARDS). */
-export function expiryShard(grantId: string): number {
-  return createHash("sha256").update(grantId).digest()[0]! % EXPIRY_SHARDS;
-}
-
-/** The index partition for a day and shard. */
-export function expiryBucket(day: string, shard: number): string {
+/** The index partition of a day and shard: `<YYYY-MM-DD>#<shard>`. */
+export function dayBucket(day: string, shard: number): string {
   return `${day}#${shard}`;
 }
 
-/** The index keys of an active grant expiring at `expires` (ISO). */
-export function expiryIndexKeys(userId: string, grantId: string, expires: string): { expiryBucket: string; expirySort: string } {
+/** The index keys of an active grant expiring at `expires` (ISO 8601, UTC). */
+export function expiryKeys(userId: string, grantId: string, expires: string): { expiryBucket: string; expirySort: string } {
   return {
-    expiryBucket: expiryBucket(utcDay(new Date(expires)), expiryShard(grantId)),
+    expiryBucket: dayBucket(utcDay(new Date(expires)), shardOf(grantId, DAY_SHARDS)),
     expirySort: `${expires}#${userId}#${grantId}`,
   };
+}
+
+/** The index keys of an order pending since `since`. */
+export function pendingKeys(userId: string, orderId: string, since: Date): { pendingSince: string; pendingBucket: string; pendingSort: string } {
+  const at = since.toISOString();
+  return {
+    pendingSince: at,
+    pendingBucket: dayBucket(utcDay(since), shardOf(orderId, DAY_SHARDS)),
+    pendingSort: `${at}#${userId}#${orderId}`,
+  };
+}
+
+/** The outbox keys of an unpublished event (ULID ids sort oldest first). */
+export function outboxKeys(userId: string, eventId: string): { outboxBucket: string; outboxSort: string } {
+  return { outboxBucket: String(shardOf(eventId, OUTBOX_SHARDS)), outboxSort: `${eventId}#${userId}` };
+}
+
+/**
+ * The sort-key bound that comes after every entry keyed `<instant>#...` with instant at or
+ * before `at` (`$` sorts after `#`): `lt(bound)` finds what is due at `at`.
+ */
+export function sortBoundAfter(at: Date): string {
+  return `${at.toISOString()}$`;
 }

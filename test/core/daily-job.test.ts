@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getCredits } from "../../core/credits.js";
 import { listEvents } from "../../core/events.js";
-import { runExpiryJob } from "../../core/daily-job.js";
+import { runDailyJob } from "../../core/daily-job.js";
 import { createPromotionalGrant } from "../../core/grants.js";
 import { listLedger } from "../../core/ledger.js";
 import { putOfferGroup } from "../../core/offer-groups.js";
@@ -47,7 +47,7 @@ describe("expiry at scale", () => {
 
   it(`expires exactly the ${DUE} due grants among ${USERS} users, reading a few items per due grant, once`, async () => {
     t.clock.set("2027-01-10T00:00:00.000Z");
-    await runExpiryJob(t.ctx); // first run: sets the watermarks on an empty index
+    await runDailyJob(t.ctx); // first run: sets the watermarks on an empty index
     // Every user holds a grant; one in 20 expires on Jan 11, the others in 2029.
     await seedGrants(
       t.ctx,
@@ -60,7 +60,7 @@ describe("expiry at scale", () => {
     );
     t.clock.set("2027-01-12T00:00:00.000Z");
     t.requests.reset();
-    const summary = await runExpiryJob(t.ctx);
+    const summary = await runDailyJob(t.ctx);
     const perDueGrant = { requests: t.requests.total / DUE, itemsRead: t.requests.itemsRead / DUE };
     console.log("expiry job:", { grantsExpired: summary.grantsExpired, requests: t.requests.byCommand, itemsRead: t.requests.itemsRead, perDueGrant });
     expect(summary).toMatchObject({ grantsExpired: DUE, tokensRemoved: DUE * 10, complete: true });
@@ -71,7 +71,7 @@ describe("expiry at scale", () => {
     expect((await getCredits(t.ctx, "scale-0")).groups[0]!.balance).toBe(0);
     expect((await getCredits(t.ctx, "scale-1")).groups[0]!.balance).toBe(10);
 
-    const again = await runExpiryJob(t.ctx);
+    const again = await runDailyJob(t.ctx);
     expect(again).toMatchObject({ grantsExpired: 0, tokensRemoved: 0 });
   });
 
@@ -84,8 +84,8 @@ describe("expiry at scale", () => {
     );
     t.clock.set("2027-02-03T00:00:00.000Z");
     faults.fail({ command: "TransactWriteItemsCommand", fault: "network", skip: 20 });
-    await expect(runExpiryJob(t.ctx)).rejects.toThrow();
-    const resumed = await runExpiryJob(t.ctx);
+    await expect(runDailyJob(t.ctx)).rejects.toThrow();
+    const resumed = await runDailyJob(t.ctx);
     expect(resumed.grantsExpired).toBe(20);
     for (let i = 0; i < 40; i++) {
       const entries = (await listLedger(t.ctx, `killed-${i}`, { limit: 10 })).entries.filter((e) => e.reason === "expire");
@@ -97,30 +97,30 @@ describe("expiry at scale", () => {
     t.clock.set("2027-02-10T00:00:00.000Z");
     await createPromotionalGrant(t.ctx, { userId: "exact", offerGroup: "calls", tokens: 3, expires: "2027-02-11T06:00:00.000Z" });
     t.clock.set("2027-02-11T06:00:00.000Z");
-    expect((await runExpiryJob(t.ctx)).grantsExpired).toBe(1);
+    expect((await runDailyJob(t.ctx)).grantsExpired).toBe(1);
   });
 });
 
 describe("credits.expiring", () => {
   it("is raised once per grant expiring within its group's window, and not again", async () => {
     t.clock.set("2027-04-01T00:00:00.000Z");
-    await runExpiryJob(t.ctx);
+    await runDailyJob(t.ctx);
     await putOfferGroup(t.ctx, "long-notice", { lowBalanceThreshold: null, expiryWarningDays: 14 });
     const soon = await createPromotionalGrant(t.ctx, { userId: "exp-warn", offerGroup: "calls", tokens: 4, expires: "2027-04-05T00:00:00.000Z" });
     await createPromotionalGrant(t.ctx, { userId: "exp-warn", offerGroup: "calls", tokens: 4, expires: "2027-04-20T00:00:00.000Z" });
     const notice = await createPromotionalGrant(t.ctx, { userId: "exp-warn", offerGroup: "long-notice", tokens: 1, expires: "2027-04-12T00:00:00.000Z" });
     await createPromotionalGrant(t.ctx, { userId: "exp-warn", offerGroup: "calls", tokens: 1, expires: null });
 
-    const first = await runExpiryJob(t.ctx);
+    const first = await runDailyJob(t.ctx);
     expect(first.expiringWarned).toBe(2);
     const expiring = (await listEvents(t.ctx, "exp-warn", { limit: 50 })).events.filter((e) => e.type === "credits.expiring");
     expect(expiring).toEqual([
       { eventId: expect.any(String), type: "credits.expiring", userId: "exp-warn", offerGroup: "calls", grantId: soon.grantId, balance: 9, expires: "2027-04-05T00:00:00.000Z", createdAt: "2027-04-01T00:00:00.000Z" },
       { eventId: expect.any(String), type: "credits.expiring", userId: "exp-warn", offerGroup: "long-notice", grantId: notice.grantId, balance: 1, expires: "2027-04-12T00:00:00.000Z", createdAt: "2027-04-01T00:00:00.000Z" },
     ].sort((a, b) => (a.grantId < b.grantId ? -1 : 1)) as never);
-    expect((await runExpiryJob(t.ctx)).expiringWarned).toBe(0);
+    expect((await runDailyJob(t.ctx)).expiringWarned).toBe(0);
     t.clock.set("2027-04-14T00:00:00.000Z");
-    expect((await runExpiryJob(t.ctx)).expiringWarned).toBe(1); // the Apr 20 grant enters its 7-day window
+    expect((await runDailyJob(t.ctx)).expiringWarned).toBe(1); // the Apr 20 grant enters its 7-day window
   });
 });
 
@@ -129,7 +129,7 @@ describe("abandoned orders", () => {
     t.ctx.payments = createStripeProvider({ secretKey: "sk_test_daily", apiUrl: stripe.url, maxNetworkRetries: 0 });
     try {
       t.clock.set("2027-06-01T00:00:00.000Z");
-      await runExpiryJob(t.ctx);
+      await runDailyJob(t.ctx);
       await upsertOffer(t.ctx, "ab-pack", anOffer());
       const old = await createOrder(t.ctx, { userId: "ab", offerId: "ab-pack" });
       const retried = await createOrder(t.ctx, { userId: "ab", offerId: "ab-pack" });
@@ -141,7 +141,7 @@ describe("abandoned orders", () => {
       await retryPayment(t.ctx, "ab", retried.order.orderId);
 
       t.clock.set("2027-06-09T00:00:00.000Z");
-      const summary = await runExpiryJob(t.ctx);
+      const summary = await runDailyJob(t.ctx);
       expect(summary.ordersAbandoned).toBe(1);
       const abandoned = await getOrder(t.ctx, "ab", old.order.orderId);
       expect(abandoned.status).toBe("refused");
@@ -151,7 +151,7 @@ describe("abandoned orders", () => {
       expect((await getOrder(t.ctx, "ab", paid.order.orderId)).status).toBe("paid");
       const refusedEvents = (await listEvents(t.ctx, "ab", { limit: 50 })).events.filter((e) => e.type === "order.refused");
       expect(refusedEvents).toMatchObject([{ orderId: old.order.orderId, offerGroup: "calls" }]);
-      expect((await runExpiryJob(t.ctx)).ordersAbandoned).toBe(0);
+      expect((await runDailyJob(t.ctx)).ordersAbandoned).toBe(0);
 
       // The buyer paid just before the cancellation reached Stripe: the success still pays, once.
       const late = stripeEvent("payment_intent.succeeded", { ...stripe.intent(pi(old)), status: "succeeded" });

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { consume } from "../../core/consumption.js";
 import { getCredits } from "../../core/credits.js";
 import { checkUserExpiry, expireUser } from "../../core/expiry.js";
-import { runExpiryJob } from "../../core/daily-job.js";
+import { runDailyJob } from "../../core/daily-job.js";
 import { createPromotionalGrant } from "../../core/grants.js";
 import { listLedger } from "../../core/ledger.js";
 import { upsertOffer } from "../../core/offers.js";
@@ -91,11 +91,11 @@ describe("checkUserExpiry", () => {
   });
 });
 
-describe("runExpiryJob", () => {
+describe("runDailyJob", () => {
   it("expires exactly the due grants of every user, through the index, once", async () => {
     t.clock.set("2026-07-01T00:00:00.000Z");
     // The first run sets the watermark on an empty index.
-    await runExpiryJob(t.ctx);
+    await runDailyJob(t.ctx);
     for (let i = 0; i < 40; i++) {
       const expires = i % 4 === 0 ? `2026-07-0${2 + (i % 3)}T06:00:00.000Z` : "2026-08-15T00:00:00.000Z";
       await grant(`job-${i}`, 10 + i, expires);
@@ -103,7 +103,7 @@ describe("runExpiryJob", () => {
     const exact = await grant("job-exact", 7, "2026-07-05T00:00:00.000Z");
     t.clock.set("2026-07-05T00:00:00.000Z");
     t.requests.reset();
-    const summary = await runExpiryJob(t.ctx);
+    const summary = await runDailyJob(t.ctx);
     console.log("requests: expiry job for", summary.grantsExpired, "due grants", t.requests.byCommand);
     expect(summary).toMatchObject({ grantsExpired: 11, complete: true, days: ["2026-07-01", "2026-07-02", "2026-07-03", "2026-07-04", "2026-07-05"] });
     expect(summary.tokensRemoved).toBe([0, 4, 8, 12, 16, 20, 24, 28, 32, 36].reduce((total, i) => total + 10 + i, 0) + 7);
@@ -111,7 +111,7 @@ describe("runExpiryJob", () => {
     expect((await listLedger(t.ctx, "job-exact", { limit: 5 })).entries.at(-1)).toMatchObject({ reason: "expire", tokens: -7, grantId: exact.grantId });
     expect((await getCredits(t.ctx, "job-1")).groups[0]!.balance).toBe(11);
 
-    const again = await runExpiryJob(t.ctx);
+    const again = await runDailyJob(t.ctx);
     expect(again).toMatchObject({ grantsExpired: 0, tokensRemoved: 0, days: ["2026-07-05"] });
   });
 
@@ -119,9 +119,9 @@ describe("runExpiryJob", () => {
     t.clock.set("2026-07-10T00:00:00.000Z");
     await grant("job-deadline", 9, "2026-07-11T00:00:00.000Z");
     t.clock.set("2026-07-12T00:00:00.000Z");
-    const stopped = await runExpiryJob(t.ctx, { deadline: Date.now() - 1 });
+    const stopped = await runDailyJob(t.ctx, { deadline: Date.now() - 1 });
     expect(stopped).toMatchObject({ complete: false, grantsExpired: 0 });
-    const finished = await runExpiryJob(t.ctx);
+    const finished = await runDailyJob(t.ctx);
     expect(finished).toMatchObject({ complete: true, grantsExpired: 1, tokensRemoved: 9 });
   });
 });

@@ -11,7 +11,7 @@ import { getCredits } from "../../core/credits.js";
 import { createPromotionalGrant } from "../../core/grants.js";
 import { hashRequest } from "../../core/idempotency.js";
 import { listLedger } from "../../core/ledger.js";
-import { runExpiryJob } from "../../core/daily-job.js";
+import { runDailyJob } from "../../core/daily-job.js";
 import { upsertOffer } from "../../core/offers.js";
 import { createOrder, getOrder, listOrders } from "../../core/orders.js";
 import { createStripeProvider } from "../../core/payments/stripe.js";
@@ -201,8 +201,8 @@ describe("the expiry job", () => {
     for (let i = 0; i < 4; i++) await createPromotionalGrant(t.ctx, { userId: `x-${i}`, offerGroup: "calls", tokens: 10 + i, expires: "2026-08-11T00:00:00.000Z" });
     t.clock.set("2026-08-12T00:00:00.000Z");
     faults.fail({ command: "TransactWriteItemsCommand", fault: "network", skip: 1 });
-    await expect(runExpiryJob(t.ctx)).rejects.toThrow();
-    const finished = await runExpiryJob(t.ctx);
+    await expect(runDailyJob(t.ctx)).rejects.toThrow();
+    const finished = await runDailyJob(t.ctx);
     expect(finished.complete).toBe(true);
     for (let i = 0; i < 4; i++) {
       expect(await balanceOf(`x-${i}`)).toBe(0);

@@ -258,7 +258,7 @@ describe("expiryDate: independent of the machine's time zone", () => {
       ["2026-01-31T00:15:00.000Z", aCycle("monthly"), 2],
     ];
     const inProcess = cases.map(([starts, terms, quantity]) => expires(starts, terms, quantity));
-    const cyclesModule = fileURLToPath(new URL("../../core/rules/cycles.ts", import.meta.url));
+    const cyclesModule = fileURLToPath(new URL("../../../core/rules/cycles.ts", import.meta.url));
     const script = [
       `import { expiryDate } from ${JSON.stringify(cyclesModule)};`,
       `const cases = ${JSON.stringify(cases)};`,

@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { balanceStateProblem, isDue, type BalanceState, type GrantState } from "../../../core/rules/balance-state.js";
-import { compareDrainOrder, drainOrder, planConsumption, spendable } from "../../../core/rules/drain.js";
+import { compareDrainOrder, drainOrder, planConsumption } from "../../../core/rules/drain.js";
 
 const PROPERTY = { numRuns: 400, seed: 0x0d7a_1e55 } as const;
 
@@ -175,7 +175,14 @@ describe("drainOrder", () => {
   });
 });
 
-describe("spendable", () => {
+/** What a consumption may take now without overdraft: the `available` of the refusal of an impossible one. */
+function spendable(state: BalanceState, now: Date): number {
+  const plan = planConsumption({ state, tokens: Number.MAX_SAFE_INTEGER, allowOverdraft: false, now });
+  if (plan.ok) throw new Error("a consumption of MAX_SAFE_INTEGER tokens was planned");
+  return plan.available;
+}
+
+describe("what a consumption may take (a refusal's available)", () => {
   it("sums the remaining of started, future and never-expiring grants", () => {
     const state = aState([
       aGrant({ grantId: "g1", tokens: 100, remaining: 40 }),

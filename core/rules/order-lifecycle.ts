@@ -1,0 +1,239 @@
+/**
+ * The order lifecycle, pure: what an order holds, its statuses, and every transition
+ * between them with what triggers it. "When is an order credited, refused, expired?"
+ * is answered here and nowhere else; core/order-writes.ts is the one guarded write that
+ * stores a transition (API.md "Orders and payment"; the original's `Order.status`,
+ * ORIGINAL-BEHAVIOUR.md §3.3, whose transitions were scattered and unguarded).
+ *
+ * ```
+ *   pending, error, refused ──paymentSucceeded──► paid ──grantsExpired──► expired
+ *   pending, error, refused ──attemptFailed─────► error
+ *   pending, error, refused ──paymentFailed─────► refused      pending, error ──abandoned──► refused
+ *   pending, error, refused ──attemptStarted────► pending (a new attempt)
+ *   paid, expired ──refunded──► refunded    paid, expired ──disputeOpened──► disputed
+ *   disputed ──disputeClosed──► paid | expired (disputeClosedExpired)    disputed ──disputeLost──► refunded
+ * ```
+ *
+ * - An order is created `pending` (a free one is paid in the same transaction).
+ * - `refused` and `error` are not final: a later success still pays the order, once.
+ * - An order waiting for its payment (`pending`, `error`) carries the pending-order
+ *   keys of the work index (core/rules/work-index.ts), so the daily job can abandon it;
+ *   every other status leaves the index.
+ * - Every transition appends one history entry (append-only history), moves `updatedAt`,
+ *   and may raise one event in the same transaction.
+ * - Refunds, disputes and their closings (issue 9) are in the table already, so that
+ *   they land as callers of {@link transition}, not as new status writes; their events
+ *   (`order.disputed`, `order.dispute_closed`) come with them. Several payments per order
+ *   (renewals) and partial refunds are history entries and fields of a `paid` order, not
+ *   statuses.
+ */
+import type { Cycle } from "./cycles.js";
+import { pendingKeys } from "./work-index.js";
+
+/** Every status an order may have. */
+export const ORDER_STATUSES = ["pending", "paid", "refused", "error", "expired", "refunded", "disputed"] as const;
+
+/** One of {@link ORDER_STATUSES}. */
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+/** How an order is paid: Stripe PaymentIntent, Stripe Checkout, manual confirmation, or free. */
+export const PAYMENT_PROVIDERS = ["stripe", "stripe_checkout", "manual", "free"] as const;
+
+/** One of {@link PAYMENT_PROVIDERS}. */
+export type OrderProvider = (typeof PAYMENT_PROVIDERS)[number];
+
+/** One entry of an order's history (append-only). */
+export interface OrderHistoryEntry {
+  /** ISO 8601, UTC. */
+  date: string;
+  /** The status the entry was written at (the new one for a transition). */
+  status: string;
+  message: string;
+  /** What the payment provider said, as JSON text (PaymentIntent id, status, amounts). */
+  payload?: string | undefined;
+}
+
+/** One bundle item of an order, with its offer's terms copied at creation, and its grant once paid. */
+export interface OrderBundleItem {
+  offerId: string;
+  offerGroup: string;
+  quantity: number;
+  tokenCount: number;
+  /** item quantity × order quantity × item tokenCount. */
+  tokens: number;
+  appendDate: boolean;
+  grantId?: string | undefined;
+  starts?: string | undefined;
+  expires?: string | undefined;
+}
+
+/**
+ * An order as stored: a user's intent to buy an offer, with the offer's terms copied at
+ * creation (core/db/order.ts stores exactly this shape, checked at compile time).
+ * Money is in integer minor units; dates are ISO 8601 UTC strings.
+ */
+export interface OrderRecord {
+  userId: string;
+  orderId: string;
+  offerId: string;
+  offerName: string;
+  offerGroup: string;
+  kind: string;
+  status: OrderStatus;
+  quantity: number;
+  total: { amount: number; currency: string };
+  tokenCount: number;
+  /** tokenCount × quantity, for the order's own offerGroup. */
+  tokens: number;
+  cycle: Cycle;
+  customCycleSeconds?: number | undefined;
+  appendDate: boolean;
+  /** The start the buyer asked for (a future instant), if any. */
+  requestedStarts?: string | undefined;
+  starts?: string | undefined;
+  expires?: string | undefined;
+  /** Latest expiry among all the order's grants; absent while unpaid or if one never expires. */
+  grantsExpire?: string | undefined;
+  combinedItems: OrderBundleItem[];
+  history: OrderHistoryEntry[];
+  provider: OrderProvider;
+  paymentIntentId?: string | undefined;
+  /** Every PaymentIntent ever created for this order (retries), newest last. */
+  paymentIntentIds: string[];
+  checkoutSessionId?: string | undefined;
+  attempt: number;
+  grantIds: string[];
+  /** When the order last became pending; present while it waits for its payment. */
+  pendingSince?: string | undefined;
+  /** Pending-order partition of the work index, present while it waits for its payment. */
+  pendingBucket?: string | undefined;
+  /** Pending-order sort key of the work index. */
+  pendingSort?: string | undefined;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What a transition reads and writes of an order (a stored order fits). */
+export type LifecycleOrder = Pick<OrderRecord, "userId" | "orderId" | "status" | "history" | "updatedAt" | "pendingSince" | "pendingBucket" | "pendingSort">;
+
+/** The events a transition raises (API.md "Events"). */
+export type OrderEventType = "order.paid" | "order.refused" | "order.refunded";
+
+/** One transition: the statuses it leaves from, the one it reaches, the event it raises. */
+export interface Transition {
+  from: readonly OrderStatus[];
+  to: OrderStatus;
+  event?: OrderEventType;
+}
+
+/**
+ * Every transition, by what triggers it. A status change that is not here does not
+ * happen. Who triggers each:
+ * - `attemptStarted`: a new payment attempt (POST .../pay, or a retried creation).
+ * - `attemptFailed`: the provider failed to start an attempt (502 to the caller).
+ * - `paymentSucceeded`: the payment is confirmed (Stripe webhook, manual confirmation,
+ *   a free order at creation); core/fulfilment.ts writes the grants with it.
+ * - `paymentFailed`: Stripe reports the current attempt failed or was cancelled.
+ * - `abandoned`: unpaid for `ABANDON_ORDERS_AFTER_DAYS` (the daily job).
+ * - `grantsExpired`: every grant of the order has expired (informational: credits are
+ *   decided by grants).
+ * - `refunded`, `disputeOpened`, `disputeClosed`, `disputeClosedExpired`, `disputeLost`:
+ *   refunds and chargebacks (issue 9).
+ */
+export const TRANSITIONS = {
+  attemptStarted: { from: ["pending", "error", "refused"], to: "pending" },
+  attemptFailed: { from: ["pending", "error", "refused"], to: "error" },
+  paymentSucceeded: { from: ["pending", "error", "refused"], to: "paid", event: "order.paid" },
+  paymentFailed: { from: ["pending", "error", "refused"], to: "refused", event: "order.refused" },
+  abandoned: { from: ["pending", "error"], to: "refused", event: "order.refused" },
+  grantsExpired: { from: ["paid"], to: "expired" },
+  refunded: { from: ["paid", "expired"], to: "refunded", event: "order.refunded" },
+  disputeOpened: { from: ["paid", "expired"], to: "disputed" },
+  disputeClosed: { from: ["disputed"], to: "paid" },
+  disputeClosedExpired: { from: ["disputed"], to: "expired" },
+  disputeLost: { from: ["disputed"], to: "refunded" },
+} as const satisfies Record<string, Transition>;
+
+/** What triggers a transition: a key of {@link TRANSITIONS}. */
+export type Trigger = keyof typeof TRANSITIONS;
+
+/** Statuses that wait for a payment: they carry the pending-order keys. */
+const AWAITING_PAYMENT: readonly OrderStatus[] = ["pending", "error"];
+
+/** Statuses a successful payment pays: pending, or after a failed attempt (not final). */
+export const PAYABLE_STATUSES: readonly OrderStatus[] = TRANSITIONS.paymentSucceeded.from;
+
+/** True when `trigger` may move an order that is `status` now. */
+export function canTransition(status: OrderStatus, trigger: Trigger): boolean {
+  return (TRANSITIONS[trigger].from as readonly OrderStatus[]).includes(status);
+}
+
+/** True when a confirmed payment would pay an order that is `status` now. */
+export function isPayable(status: OrderStatus): boolean {
+  return canTransition(status, "paymentSucceeded");
+}
+
+/** True when the order waits for its payment (it is on the pending-order index). */
+export function awaitsPayment(status: OrderStatus): boolean {
+  return AWAITING_PAYMENT.includes(status);
+}
+
+/** The history entry of a transition or a note. */
+export interface HistoryNote {
+  message: string;
+  /** What the provider said, as JSON text. */
+  payload?: string | undefined;
+}
+
+/**
+ * The order after `trigger` at `now`: status, one history entry (after `notes`, entries
+ * written at the current status, e.g. a requested start that had passed), `updatedAt`,
+ * and the pending-order keys: fresh when a payment attempt starts, kept while the order
+ * still waits for its payment, removed otherwise. Other fields are the caller's.
+ * @throws RangeError when `trigger` does not apply to the order's status (a caller must
+ *   check {@link canTransition} first: this is a programming error, not a refusal)
+ */
+export function transition<O extends LifecycleOrder>(
+  order: O,
+  trigger: Trigger,
+  entry: HistoryNote & { now: Date; notes?: readonly string[] },
+): O {
+  if (!canTransition(order.status, trigger)) {
+    throw new RangeError(`order ${order.orderId}: ${trigger} does not apply to a ${order.status} order`);
+  }
+  const to = TRANSITIONS[trigger].to;
+  const at = entry.now.toISOString();
+  const { pendingSince: _since, pendingBucket: _bucket, pendingSort: _sort, ...rest } = order;
+  const keys =
+    trigger === "attemptStarted"
+      ? pendingKeys(order.userId, order.orderId, entry.now)
+      : awaitsPayment(to) && order.pendingSince !== undefined
+        ? { pendingSince: order.pendingSince, pendingBucket: order.pendingBucket, pendingSort: order.pendingSort }
+        : {};
+  return {
+    ...rest,
+    ...keys,
+    status: to,
+    history: [
+      ...order.history,
+      ...(entry.notes ?? []).map((message) => ({ date: at, status: order.status, message })),
+      { date: at, status: to, message: entry.message, ...(entry.payload !== undefined ? { payload: entry.payload } : {}) },
+    ],
+    updatedAt: at,
+  } as O;
+}
+
+/**
+ * A new order's lifecycle fields: `pending` since `now`, on the pending-order index,
+ * with its first history entry.
+ */
+export function created(input: { userId: string; orderId: string; now: Date }): Pick<OrderRecord, "status" | "history" | "createdAt" | "updatedAt" | "pendingSince" | "pendingBucket" | "pendingSort"> {
+  const at = input.now.toISOString();
+  return {
+    status: "pending",
+    history: [{ date: at, status: "pending", message: "created" }],
+    createdAt: at,
+    updatedAt: at,
+    ...pendingKeys(input.userId, input.orderId, input.now),
+  };
+}
