@@ -126,16 +126,21 @@ const TRANSIENT_ERRORS = new Set([
 
 /**
  * True for failures worth a retry later: AWS throttling and 5xx (by the SDK's error name,
- * `$retryable` or HTTP status), network errors, and {@link TransientError}.
+ * `$retryable` or HTTP status), network errors, and {@link TransientError}, also when
+ * wrapped as the `cause` of another error (ElectroDB wraps the SDK's errors).
  */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof TransientError) return true;
-  const e = error as { name?: string; code?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
-  if (!e || typeof e !== "object") return false;
-  if (e.name && TRANSIENT_ERRORS.has(e.name)) return true;
-  if (e.$retryable) return true;
-  if ((e.$metadata?.httpStatusCode ?? 0) >= 500) return true;
-  return ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(e.code ?? "");
+  const seen = new Set<unknown>();
+  for (let current = error; current && typeof current === "object" && !seen.has(current); current = (current as { cause?: unknown }).cause) {
+    seen.add(current);
+    if (current instanceof TransientError) return true;
+    const e = current as { name?: string; code?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
+    if (e.name && TRANSIENT_ERRORS.has(e.name)) return true;
+    if (e.$retryable) return true;
+    if ((e.$metadata?.httpStatusCode ?? 0) >= 500) return true;
+    if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(e.code ?? "")) return true;
+  }
+  return false;
 }
 
 /** A bad or stale `Stripe-Signature` (API.md: 400 `invalid_signature`). */

@@ -13,7 +13,8 @@ import { hashRequest } from "../../core/idempotency.js";
 import { listLedger } from "../../core/ledger.js";
 import { runDailyJob } from "../../core/daily-job.js";
 import { upsertOffer } from "../../core/offers.js";
-import { createOrder, getOrder, listOrders } from "../../core/orders.js";
+import { ConflictError, isTransient, PaymentProviderError } from "../../core/errors.js";
+import { createOrder, getOrder, listOrders, retryPayment } from "../../core/orders.js";
 import { createStripeProvider } from "../../core/payments/stripe.js";
 import type { StripeEvent } from "../../core/payments/stripe-webhook.js";
 import { retryStats } from "../../core/retry.js";
@@ -192,6 +193,65 @@ describe("an order creation", () => {
     const other = { offerId: "pack", quantity: 2 };
     const fresh = await createOrder(t.ctx, { userId: "o-ttl", ...other, idempotency: key("k", other, "orders") });
     expect(fresh.order.orderId).not.toBe(first.order.orderId);
+  });
+});
+
+describe("recording a payment attempt's failure on its order", () => {
+  const body = { offerId: "pack" };
+
+  it("when throttled answers 503 (the client retries) instead of a 502 that left the order without its error; its retry goes on with the same order", async () => {
+    t.clock.set(NOW);
+    stripe.failNext(1, { status: 500, type: "api_error", message: "Stripe is down" });
+    faults.fail({ command: "PutItemCommand", fault: "throttle", skip: 2 }); // the key's lease and the order's creation go through
+    const error = await createOrder(t.ctx, { userId: "o-record-throttled", ...body, idempotency: key("k", body, "orders") }).catch((e) => e);
+    expect(error).not.toBeInstanceOf(PaymentProviderError);
+    expect(isTransient(error)).toBe(true);
+    const retried = await createOrder(t.ctx, { userId: "o-record-throttled", ...body, idempotency: key("k", body, "orders") });
+    expect(retried.order).toMatchObject({ status: "pending", paymentIntentId: expect.stringMatching(/^pi_/) });
+    expect((await listOrders(t.ctx, "o-record-throttled", { limit: 10 })).orders).toHaveLength(1);
+  });
+
+  it("when refused for another reason answers the provider's 502 and logs why the order was not marked", async () => {
+    t.clock.set(NOW);
+    const logged: Array<{ message: string; extra: unknown[] }> = [];
+    const logger = t.ctx.logger;
+    t.ctx.logger = { ...logger, error: (message: string, ...extra: unknown[]) => void logged.push({ message, extra }) };
+    try {
+      stripe.failNext(1, { status: 500, type: "api_error", message: "Stripe is down" });
+      faults.fail({ command: "PutItemCommand", fault: "invalid", skip: 1 }); // the order's creation goes through
+      const error = await createOrder(t.ctx, { userId: "o-record-invalid", ...body }).catch((e) => e);
+      expect(error).toMatchObject({ code: "payment_provider_error" });
+      expect(logged).toMatchObject([{ message: "could not record a payment error on its order", extra: [{ orderId: expect.any(String) }] }]);
+    } finally {
+      t.ctx.logger = logger;
+    }
+  });
+});
+
+describe("a new payment attempt (POST .../pay)", () => {
+  it("whose order write is throttled answers 503 (transient), not 409; its retry makes the attempt", async () => {
+    t.clock.set(NOW);
+    const { order } = await createOrder(t.ctx, { userId: "pay-throttled", offerId: "pack" });
+    faults.fail({ command: "PutItemCommand", fault: "throttle" });
+    const error = await retryPayment(t.ctx, "pay-throttled", order.orderId).catch((e) => e);
+    expect(error).not.toBeInstanceOf(ConflictError);
+    expect(isTransient(error)).toBe(true);
+    const retried = await retryPayment(t.ctx, "pay-throttled", order.orderId);
+    expect(retried.order).toMatchObject({ status: "pending", paymentIntentId: expect.stringMatching(/^pi_/) });
+    expect(retried.order.paymentIntentId).not.toBe(order.paymentIntentId);
+  });
+
+  it("on an order that changed while Stripe answered still answers 409 conflict, writing nothing", async () => {
+    t.clock.set(NOW);
+    const { order } = await createOrder(t.ctx, { userId: "pay-raced", offerId: "pack" });
+    stripe.delayNext(1, 600);
+    const attempt = retryPayment(t.ctx, "pay-raced", order.orderId).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    const current = (await t.db.entities.order.get({ userId: "pay-raced", orderId: order.orderId }).go({ consistent: true })).data!;
+    const changed = { ...current, updatedAt: "2026-08-01T10:00:00.001Z" };
+    await t.db.entities.order.put(changed).go();
+    expect(await attempt).toBeInstanceOf(ConflictError);
+    expect((await t.db.entities.order.get({ userId: "pay-raced", orderId: order.orderId }).go({ consistent: true })).data).toEqual(changed);
   });
 });
 

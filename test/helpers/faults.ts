@@ -7,8 +7,8 @@
  */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 
-/** The kinds of failure. */
-export type FaultKind = "throttle" | "network" | "conflict";
+/** The kinds of failure: transient ones (throttling, network, a conflict), and a request DynamoDB refuses (`invalid`, not worth a retry). */
+export type FaultKind = "throttle" | "network" | "conflict" | "invalid";
 
 /** When a rule fires: the `skip`+1-th call of `command` (and `times` in a row). */
 export interface FaultRule {
@@ -34,6 +34,12 @@ function faultError(kind: FaultKind): Error {
       });
     case "network":
       return Object.assign(new Error("socket hang up"), { name: "Error", code: "ECONNRESET", $metadata: {} });
+    case "invalid":
+      return Object.assign(new Error("One or more parameter values were invalid"), {
+        name: "ValidationException",
+        $fault: "client",
+        $metadata: { httpStatusCode: 400 },
+      });
     case "conflict":
       return Object.assign(new Error("Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]"), {
         name: "TransactionCanceledException",

@@ -1,7 +1,9 @@
 /**
- * Warnings (issue "Daily expiry at any scale, warnings..."): `credits.low_balance` at the
- * moment a consumption crosses its group's threshold, once per crossing, re-armed by a
- * top-up above it; the per-user check's defaults from the group settings.
+ * Offer group settings (core/offer-groups.ts) on DynamoDB Local, and the warnings they
+ * drive: `credits.low_balance` at the moment a consumption crosses its group's threshold,
+ * once per crossing, re-armed by a top-up above it; the per-user check's defaults from
+ * the group settings. The pure rules are tested in test/core/rules/warnings.test.ts and
+ * test/core/rules/low-balance.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import { consume } from "../../core/consumption.js";

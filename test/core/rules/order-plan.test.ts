@@ -1,0 +1,183 @@
+/**
+ * core/rules/order-plan.ts: the order rules, pure (what a user may order, and the pending
+ * order it makes). The same rules through DynamoDB are in test/core/offer-rules.test.ts
+ * and test/core/orders.test.ts.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { DomainError, NotFoundError, ValidationError } from "../../../core/errors.js";
+import { MAX_TOKENS } from "../../../core/rules/balance-state.js";
+import { planOrder, type OrderableOffer } from "../../../core/rules/order-plan.js";
+import { pendingKeys } from "../../../core/rules/work-index.js";
+
+const PROPERTY = { numRuns: 300, seed: 0x0de2_9a11 } as const;
+const NOW = new Date("2026-11-30T10:00:00.000Z");
+const ORDER_ID = "01KORDER000000000000000000";
+
+/** A monthly offer of 60 calls at 10.00 usd, regular, active, unless told otherwise. */
+function anOffer(overrides: Partial<OrderableOffer> = {}): OrderableOffer {
+  return {
+    offerId: "calls-60",
+    name: "60 calls",
+    kind: "tokens",
+    offerGroup: "calls",
+    active: true,
+    cycle: "monthly",
+    appendDate: false,
+    tokenCount: 60,
+    prices: [{ amount: 1000, currency: "usd" }],
+    unlockedBy: [],
+    combinedItems: [],
+    ...overrides,
+  };
+}
+
+const noAmountLimit = { name: "stripe" as const, checkAmount() {} };
+
+/** Plans an order of `offer` for user u1 with the given request fields. */
+function plan(offer: OrderableOffer | undefined, request: Record<string, unknown> = {}, more: Partial<Parameters<typeof planOrder>[0]> = {}) {
+  return planOrder({
+    request: { userId: "u1", ...request },
+    offerId: offer?.offerId ?? "missing",
+    offer,
+    itemOffers: new Map(),
+    unlockedGroups: new Set(),
+    orderId: ORDER_ID,
+    defaultCurrency: "usd",
+    provider: noAmountLimit,
+    now: NOW,
+    ...more,
+  });
+}
+
+/** The error `fn` throws. */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("nothing was thrown");
+}
+
+describe("planOrder: the order it makes", () => {
+  it("copies the offer's terms, totals in minor units, and is pending on the pending-order index", () => {
+    const order = plan(anOffer(), { quantity: 3 });
+    expect(order).toMatchObject({
+      userId: "u1",
+      orderId: ORDER_ID,
+      offerId: "calls-60",
+      offerName: "60 calls",
+      offerGroup: "calls",
+      kind: "tokens",
+      status: "pending",
+      quantity: 3,
+      total: { amount: 3000, currency: "usd" },
+      tokenCount: 60,
+      tokens: 180,
+      cycle: "monthly",
+      appendDate: false,
+      combinedItems: [],
+      provider: "stripe",
+      paymentIntentIds: [],
+      attempt: 1,
+      grantIds: [],
+      history: [{ date: NOW.toISOString(), status: "pending", message: "created" }],
+      createdAt: NOW.toISOString(),
+      updatedAt: NOW.toISOString(),
+      ...pendingKeys("u1", ORDER_ID, NOW),
+    });
+  });
+
+  it("is a free order (attempt 0) when the price is 0, and asks nothing of the provider", () => {
+    let asked = false;
+    const order = plan(anOffer({ prices: [{ amount: 0, currency: "usd" }] }), {}, { provider: { name: "stripe", checkAmount: () => void (asked = true) } });
+    expect(order).toMatchObject({ provider: "free", attempt: 0, total: { amount: 0, currency: "usd" } });
+    expect(asked).toBe(false);
+  });
+
+  it("uses Checkout only with Stripe and a checkout request; the manual provider otherwise stays manual", () => {
+    const checkout = { successUrl: "https://example.com/ok", cancelUrl: "https://example.com/cancel" };
+    expect(plan(anOffer(), { checkout }).provider).toBe("stripe_checkout");
+    expect(plan(anOffer(), { checkout }, { provider: { name: "manual", checkAmount() {} } }).provider).toBe("manual");
+    expect(plan(anOffer(), {}, { provider: { name: "manual", checkAmount() {} } }).provider).toBe("manual");
+  });
+
+  it("keeps a requested future start, and a custom cycle's seconds", () => {
+    const order = plan(anOffer({ cycle: "custom", customCycleSeconds: 3600 }), { starts: "2026-12-01T00:00:00+01:00" });
+    expect(order.requestedStarts).toBe("2026-11-30T23:00:00.000Z");
+    expect(order.customCycleSeconds).toBe(3600);
+  });
+
+  it("copies bundle items with their offers' terms and tokens = item quantity × order quantity × item tokenCount", () => {
+    const bundle = anOffer({ offerId: "bundle", offerGroup: "bundle", tokenCount: 0, combinedItems: [{ offerId: "data-1gb", quantity: 2 }] });
+    const order = plan(bundle, { quantity: 3 }, { itemOffers: new Map([["data-1gb", { offerGroup: "data", tokenCount: 1000, appendDate: true }]]) });
+    expect(order.combinedItems).toEqual([{ offerId: "data-1gb", offerGroup: "data", quantity: 2, tokenCount: 1000, tokens: 6000, appendDate: true }]);
+  });
+
+  it("defaults to one unit in the default currency", () => {
+    const order = plan(anOffer({ prices: [{ amount: 900, currency: "eur" }] }), {}, { defaultCurrency: "eur" });
+    expect(order).toMatchObject({ quantity: 1, total: { amount: 900, currency: "eur" } });
+  });
+});
+
+describe("planOrder: refusals, in order", () => {
+  it("refuses a quantity that is not an integer >= 1 before anything else", () => {
+    for (const quantity of [0, -1, 1.5]) expect(thrown(() => plan(undefined, { quantity }))).toBeInstanceOf(ValidationError);
+  });
+
+  it("refuses an unknown or inactive offer as not found", () => {
+    expect(thrown(() => plan(undefined))).toBeInstanceOf(NotFoundError);
+    expect(thrown(() => plan(anOffer({ active: false })))).toMatchObject({ code: "not_found", details: { offer: "calls-60" } });
+  });
+
+  it("refuses a quantity over the offer's limit, a currency it has no price in, a start that is not in the future", () => {
+    expect(thrown(() => plan(anOffer({ quantityLimit: 2 }), { quantity: 3 }))).toMatchObject({ code: "quantity_limit_exceeded", details: { quantity: 3, quantityLimit: 2 } });
+    expect(thrown(() => plan(anOffer(), { currency: "jpy" }))).toMatchObject({ code: "currency_not_offered", details: { currency: "jpy", offered: ["usd"] } });
+    expect(thrown(() => plan(anOffer(), { starts: NOW.toISOString() }))).toMatchObject({ code: "start_in_past" });
+  });
+
+  it("refuses a locked offer unless one of its unlocking groups is unlocked for the user", () => {
+    const locked = anOffer({ unlockedBy: ["pro"] });
+    expect(thrown(() => plan(locked))).toMatchObject({ code: "offer_locked", details: { offerId: "calls-60", unlockedBy: ["pro"] } });
+    expect(plan(locked, {}, { unlockedGroups: new Set(["pro"]) }).status).toBe("pending");
+  });
+
+  it("refuses a bundle whose item's offer is gone, as a conflict", () => {
+    expect(thrown(() => plan(anOffer({ combinedItems: [{ offerId: "gone", quantity: 1 }] })))).toMatchObject({ code: "conflict", details: { offerId: "gone" } });
+  });
+
+  it("refuses more than MAX_TOKENS tokens in one group, root or item", () => {
+    expect(thrown(() => plan(anOffer({ tokenCount: MAX_TOKENS }), { quantity: 2 }))).toMatchObject({ code: "quantity_limit_exceeded", details: { maximum: MAX_TOKENS } });
+    const bundle = anOffer({ tokenCount: 0, combinedItems: [{ offerId: "big", quantity: 2 }] });
+    expect(thrown(() => plan(bundle, {}, { itemOffers: new Map([["big", { offerGroup: "x", tokenCount: MAX_TOKENS, appendDate: false }]]) }))).toMatchObject({ code: "quantity_limit_exceeded" });
+  });
+
+  it("refuses a total beyond safe integers, and what the provider cannot charge", () => {
+    expect(thrown(() => plan(anOffer({ prices: [{ amount: Number.MAX_SAFE_INTEGER, currency: "usd" }] }), { quantity: 2 }))).toMatchObject({ code: "amount_out_of_range" });
+    const strict = { name: "stripe" as const, checkAmount: (amount: number) => { if (amount < 50) throw new DomainError("amount_out_of_range", "too small"); } };
+    expect(thrown(() => plan(anOffer({ prices: [{ amount: 10, currency: "usd" }] }), {}, { provider: strict }))).toMatchObject({ code: "amount_out_of_range" });
+  });
+
+  it("checks the rules in order: a request breaking several gets the first rule's refusal", () => {
+    const offer = anOffer({ quantityLimit: 1, unlockedBy: ["pro"] });
+    expect(thrown(() => plan(offer, { quantity: 2, currency: "jpy", starts: NOW.toISOString() }))).toMatchObject({ code: "quantity_limit_exceeded" });
+    expect(thrown(() => plan(offer, { currency: "jpy", starts: NOW.toISOString() }))).toMatchObject({ code: "currency_not_offered" });
+    expect(thrown(() => plan(offer, { starts: NOW.toISOString() }))).toMatchObject({ code: "start_in_past" });
+    expect(thrown(() => plan(offer))).toMatchObject({ code: "offer_locked" });
+  });
+});
+
+describe("planOrder: properties", () => {
+  it("totals price × quantity and tokens tokenCount × quantity, for any accepted order", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1_000_000 }), fc.integer({ min: 0, max: 100_000 }), fc.integer({ min: 1, max: 1000 }), (amount, tokenCount, quantity) => {
+        const order = plan(anOffer({ tokenCount, prices: [{ amount, currency: "usd" }] }), { quantity });
+        expect(order.total).toEqual({ amount: amount * quantity, currency: "usd" });
+        expect(order.tokens).toBe(tokenCount * quantity);
+        expect(order.provider).toBe(amount === 0 ? "free" : "stripe");
+      }),
+      PROPERTY,
+    );
+  });
+});
