@@ -3,9 +3,10 @@
  * and `order.paid` event are written, exactly once (the original's `afterExecute`/`updateAsPaid`,
  * which could credit twice and lost top-ups; ORIGINAL-BEHAVIOUR.md §3.3, §5).
  *
- * One transaction holds the order's state change (conditional on it not being paid
- * yet), every grant, every ledger entry, every touched balance (conditional on its
- * version) and the webhook event id when one is given; so a duplicate delivery, a
+ * One transaction holds the order's transition to `paid` (lifecycle `paymentSucceeded`,
+ * core/rules/order-lifecycle.ts: conditional on the order being as read, core/order-writes.ts),
+ * every grant, every ledger entry, every touched balance (conditional on its version)
+ * and the webhook event id when one is given; so a duplicate delivery, a
  * concurrent confirmation or a crash half-way cannot credit twice or leave a payment
  * uncredited. Cost: one consistent read of the order, one Query of the user's balances
  * (which also gives the appendDate chain heads), one transaction.
@@ -140,7 +141,8 @@ export function purchaseWrites(input: {
 }
 
 /**
- * Marks the order paid and credits it, exactly once.
+ * Marks the order paid and credits it, exactly once (an order is payable while
+ * `pending`, `error` or `refused`: core/rules/order-lifecycle.ts `isPayable`).
  * @returns applied with the paid order, or why nothing was done (unknown order, already
  *   paid, not payable (expired/refunded), event already processed)
  */

@@ -5,7 +5,7 @@
  * Events are written to the table in the same transaction as the change they report
  * (the outbox, core/events.ts). The table's stream tells the publisher (functions/
  * publisher.ts) that events were inserted; it publishes whatever the outbox holds, at
- * least once. The daily expiry job publishes the outbox too (infra/cron.ts), as a backstop.
+ * least once. The daily job publishes the outbox too (infra/cron.ts), as a backstop.
  */
 import { EVENT_INSERTS } from "../functions/stream-filters";
 import { table } from "./table";

@@ -1,9 +1,11 @@
 /**
- * The daily expiry job (DESIGN.md, "Schedule"): EventBridge Scheduler (`sst.aws.CronV2`)
- * invokes `functions/daily-job.handler`, which expires every due grant of every user.
- * The job is idempotent, so every retry below is safe. After the expiry work it also
- * publishes the events outbox to the bus (a backstop to the stream-triggered publisher,
- * infra/bus.ts).
+ * The daily job (DESIGN.md, "Schedule"): EventBridge Scheduler (`sst.aws.CronV2`)
+ * invokes `functions/daily-job.handler`, which expires every due grant of every user,
+ * warns about grants expiring soon and abandons unpaid orders (core/daily-job.ts). The
+ * job is idempotent, so every retry below is safe. After its passes it also publishes the
+ * events outbox to the bus (a backstop to the stream-triggered publisher, infra/bus.ts).
+ * The resources keep their deployed names (`ExpiryJob`, `ExpiryJobFailures`,
+ * `ExpiryJobContinuations`): renaming them would replace them in AWS.
  */
 import { bus } from "./bus";
 import { table } from "./table";
@@ -14,7 +16,7 @@ import { table } from "./table";
  * asynchronous retries exhausted). The scheduler invokes Lambda asynchronously, so its own
  * dead-letter queue alone would never see a run that threw.
  */
-export const expiryJobFailures = new sst.aws.Queue("ExpiryJobFailures", {
+export const dailyJobFailures = new sst.aws.Queue("ExpiryJobFailures", {
   transform: { queue: { messageRetentionSeconds: 14 * 24 * 60 * 60 } },
 });
 
@@ -22,7 +24,7 @@ export const expiryJobFailures = new sst.aws.Queue("ExpiryJobFailures", {
  * Where a run that reached its deadline hands over the rest (functions/continuation.ts):
  * its subscriber is the same handler. A message stays invisible for longer than a run.
  */
-export const expiryJobContinuations = new sst.aws.Queue("ExpiryJobContinuations", {
+export const dailyJobContinuations = new sst.aws.Queue("ExpiryJobContinuations", {
   visibilityTimeout: "16 minutes",
 });
 
@@ -33,7 +35,7 @@ const jobFunction = {
   architecture: "arm64" as const,
   memory: "1024 MB" as const,
   timeout: "15 minutes" as const,
-  link: [table, bus, expiryJobContinuations],
+  link: [table, bus, dailyJobContinuations],
   environment: { TABLE_NAME: table.name, DEFAULT_CURRENCY: "usd" },
 };
 
@@ -42,20 +44,20 @@ const jobFunction = {
  * (a run stops starting new pages 30 s before its deadline and hands the rest to
  * `ExpiryJobContinuations`, README "Architecture").
  */
-export const expiryJob = new sst.aws.CronV2("ExpiryJob", {
+export const dailyJob = new sst.aws.CronV2("ExpiryJob", {
   schedule: "cron(5 0 * * ? *)",
   timezone: "UTC",
   retries: 3, // the scheduler's attempts to deliver a run
-  dlq: expiryJobFailures.arn,
+  dlq: dailyJobFailures.arn,
   function: {
     ...jobFunction,
     retries: 2, // Lambda's retries of a run that failed (its maximum)
-    permissions: [{ actions: ["sqs:SendMessage"], resources: [expiryJobFailures.arn] }],
+    permissions: [{ actions: ["sqs:SendMessage"], resources: [dailyJobFailures.arn] }],
     transform: {
-      eventInvokeConfig: { destinationConfig: { onFailure: { destination: expiryJobFailures.arn } } },
+      eventInvokeConfig: { destinationConfig: { onFailure: { destination: dailyJobFailures.arn } } },
     },
   },
 });
 
 /** The continuations' consumer: the same handler, one message (one continuation) at a time. */
-expiryJobContinuations.subscribe(jobFunction, { batch: { size: 1 } });
+dailyJobContinuations.subscribe(jobFunction, { batch: { size: 1 } });

@@ -4,7 +4,7 @@
 import { sstDynamoArgs } from "../core/db/table";
 
 /**
- * The single table. Its keys, expiry index and TTL attribute come from `core/db/table.ts`,
+ * The single table. Its keys, work index and TTL attribute come from `core/db/table.ts`,
  * the definition the ElectroDB entities, the local runner and the tests also use, so the
  * deployed table cannot drift from the one the code queries. SST makes it on-demand with
  * point-in-time recovery; production (`$app.protect`) also gets deletion protection. Its

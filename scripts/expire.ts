@@ -23,7 +23,7 @@ async function main() {
     resources: ["arn:aws:scheduler:local:000000000000:schedule/default/ExpiryJob"],
     detail: {},
   };
-  const summary = await handler(event, localLambdaContext("expiryJob", 15 * 60_000));
+  const summary = await handler(event, localLambdaContext("dailyJob", 15 * 60_000));
   console.log(JSON.stringify(summary));
 }
 

@@ -196,7 +196,7 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
     expect(config.app({ stage: "dev" })).toMatchObject({ removal: "remove", protect: false });
   });
 
-  it("declares the table of core/db/table.ts: keys, expiry index, TTL, and a stream of new images", () => {
+  it("declares the table of core/db/table.ts: keys, work index, TTL, and a stream of new images", () => {
     expect(ofType("aws:dynamodb/table:Table")).toHaveLength(1);
     const table = named("aws:dynamodb/table:Table", "TableTable").inputs;
     const expected = createTableInput("any");
@@ -273,7 +273,7 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
     }
   });
 
-  it("runs the expiry job daily for up to 15 minutes, retried, with its failures kept in a queue", () => {
+  it("runs the daily job every day for up to 15 minutes, retried, with its failures kept in a queue", () => {
     const lambda = named("aws:lambda/function:Function", "ExpiryJobHandlerFunction");
     expect(lambda.inputs.handler).toBe(EXPIRY_JOB_HANDLER);
     expect(lambda.inputs.timeout).toBe(15 * 60);

@@ -3,7 +3,7 @@
  * promotional gesture adds to one offerGroup, with its dates). Its live `remaining`
  * lives in the balance item (DESIGN.md, single-table model).
  *
- * Active grants that expire carry the sparse expiry index keys (`expiryBucket`,
+ * Active grants that expire carry the work index keys of expiring grants (`expiryBucket`,
  * `expirySort`); expiring a grant removes them, so the index only ever holds work
  * still to do.
  */
@@ -42,9 +42,9 @@ export const grantSchema = {
     expiredTokens: { type: "number" },
     /** When the `credits.expiring` event about this grant was raised (once per grant). */
     expiringWarnedAt: { type: "string" },
-    /** Expiry index partition: `<YYYY-MM-DD>#<shard>`; present only while due work remains. */
+    /** Work index partition (core/rules/work-index.ts): `<YYYY-MM-DD>#<shard>`; present only while due work remains. */
     expiryBucket: { type: "string" },
-    /** Expiry index sort: `<expires ISO>#<userId>#<grantId>`. */
+    /** Work index sort: `<expires ISO>#<userId>#<grantId>`. */
     expirySort: { type: "string" },
   },
   indexes: {

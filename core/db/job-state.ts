@@ -1,6 +1,6 @@
 /**
- * Job state entity: where a scheduled job got to (the expiry job's watermark day), so
- * a run only queries the expiry index partitions that may still hold work.
+ * Job state entity: where a pass of the daily job got to (its watermark day), so a run
+ * only queries the work index partitions that may still hold work (core/day-walk.ts).
  */
 import { SERVICE, pk, sk } from "./keys.js";
 
@@ -9,7 +9,7 @@ export const jobStateSchema = {
   model: { entity: "jobState", version: "1", service: SERVICE },
   attributes: {
     job: { type: "string", required: true },
-    /** Every expiry day strictly before this one (YYYY-MM-DD) holds no due grant. */
+    /** Every day strictly before this one (YYYY-MM-DD) holds no more work for the pass. */
     doneBefore: { type: "string", required: true },
     updatedAt: { type: "string", required: true },
   },

@@ -62,7 +62,7 @@ describe("expiry at scale", () => {
     t.requests.reset();
     const summary = await runDailyJob(t.ctx);
     const perDueGrant = { requests: t.requests.total / DUE, itemsRead: t.requests.itemsRead / DUE };
-    console.log("expiry job:", { grantsExpired: summary.grantsExpired, requests: t.requests.byCommand, itemsRead: t.requests.itemsRead, perDueGrant });
+    console.log("daily job:", { grantsExpired: summary.grantsExpired, requests: t.requests.byCommand, itemsRead: t.requests.itemsRead, perDueGrant });
     expect(summary).toMatchObject({ grantsExpired: DUE, tokensRemoved: DUE * 10, complete: true });
     // Per due grant: its index entry, its balance (read again inside the retry loop), the
     // order check; plus the fixed cost of empty shards, spread over the 100.

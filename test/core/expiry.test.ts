@@ -104,7 +104,7 @@ describe("runDailyJob", () => {
     t.clock.set("2026-07-05T00:00:00.000Z");
     t.requests.reset();
     const summary = await runDailyJob(t.ctx);
-    console.log("requests: expiry job for", summary.grantsExpired, "due grants", t.requests.byCommand);
+    console.log("requests: daily job for", summary.grantsExpired, "due grants", t.requests.byCommand);
     expect(summary).toMatchObject({ grantsExpired: 11, complete: true, days: ["2026-07-01", "2026-07-02", "2026-07-03", "2026-07-04", "2026-07-05"] });
     expect(summary.tokensRemoved).toBe([0, 4, 8, 12, 16, 20, 24, 28, 32, 36].reduce((total, i) => total + 10 + i, 0) + 7);
     expect((await getCredits(t.ctx, "job-exact")).groups[0]!.balance).toBe(0);

@@ -255,7 +255,7 @@ describe("a new payment attempt (POST .../pay)", () => {
   });
 });
 
-describe("the expiry job", () => {
+describe("the daily job", () => {
   it("that fails half-way is completed exactly once by the next run", async () => {
     t.clock.set("2026-08-10T00:00:00.000Z");
     for (let i = 0; i < 4; i++) await createPromotionalGrant(t.ctx, { userId: `x-${i}`, offerGroup: "calls", tokens: 10 + i, expires: "2026-08-11T00:00:00.000Z" });

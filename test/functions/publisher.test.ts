@@ -21,7 +21,7 @@ import { listEvents, publishPending } from "../../core/events.js";
 import { createPromotionalGrant } from "../../core/grants.js";
 import { upsertOffer } from "../../core/offers.js";
 import { confirmManualOrder, createOrder } from "../../core/orders.js";
-import { handler as expiryJob } from "../../functions/daily-job.js";
+import { handler as dailyJob } from "../../functions/daily-job.js";
 import { handler as publisher } from "../../functions/publisher.js";
 import { setRuntime, type RuntimeConfig } from "../../functions/runtime.js";
 import { EVENT_INSERTS } from "../../functions/stream-filters.js";
@@ -180,9 +180,9 @@ describe("the daily job's backstop", () => {
     t.clock.set("2026-06-03T00:05:00.000Z");
     eventBridge.failNext(1); // e.g. the stream's publisher could not publish either: the job catches up
 
-    const summary = await expiryJob(scheduled, localLambdaContext("expiryJob", 15 * 60_000));
+    const summary = await dailyJob(scheduled, localLambdaContext("dailyJob", 15 * 60_000));
     expect(summary).toMatchObject({ complete: true, grantsExpired: 1, tokensRemoved: 7, published: 0, publishFailed: 1 });
-    const again = await expiryJob(scheduled, localLambdaContext("expiryJob", 15 * 60_000));
+    const again = await dailyJob(scheduled, localLambdaContext("dailyJob", 15 * 60_000));
     expect(again).toMatchObject({ grantsExpired: 0, published: 1, publishFailed: 0 });
 
     const [event] = (await listEvents(t.ctx, "job-1", { limit: 10 })).events;
@@ -197,7 +197,7 @@ describe("the daily job's backstop", () => {
     t.clock.set("2026-07-01T00:00:00.000Z");
     await createPromotionalGrant(t.ctx, { userId: "job-2", offerGroup: "calls", tokens: 3, expires: "2026-07-02T00:00:00.000Z" });
     t.clock.set("2026-07-03T00:05:00.000Z");
-    const summary = await expiryJob(scheduled, localLambdaContext("expiryJob", 15 * 60_000));
+    const summary = await dailyJob(scheduled, localLambdaContext("dailyJob", 15 * 60_000));
     expect(summary).toMatchObject({ grantsExpired: 1 });
     expect(summary).not.toHaveProperty("published");
     expect(eventBridge.calls).toEqual([]);

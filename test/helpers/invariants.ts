@@ -68,7 +68,7 @@ export async function invariantViolations(client: DynamoDBClient, tableName: str
     if (balance?.grants.some((x: Item) => x.grantId === g.grantId)) problems.push(`grant ${g.grantId} expired but still in the balance`);
     const removed = ledger.filter((e) => e.reason === "expire" && e.grantId === g.grantId).reduce((t, e) => t - e.tokens, 0);
     if (removed !== (g.expiredTokens ?? 0)) problems.push(`grant ${g.grantId}: expire entries remove ${removed}, expiredTokens ${g.expiredTokens}`);
-    if (g.expiryBucket !== undefined) problems.push(`grant ${g.grantId} expired but still in the expiry index`);
+    if (g.expiryBucket !== undefined) problems.push(`grant ${g.grantId} expired but still in the work index`);
   }
   return problems;
 }
