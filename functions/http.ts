@@ -4,7 +4,8 @@
  * base64 bodies included), with
  * - API key auth (`Authorization: Bearer <key>`, several keys for rotation, compared in
  *   constant time) on every route but the Stripe webhook;
- * - JSON bodies: over 1 MB -> 413, not `application/json` -> 415, invalid JSON -> 400;
+ * - JSON bodies: over 1 MB -> 413, not `application/json` or content-coded -> 415,
+ *   invalid JSON -> 400;
  * - validation with zod: 400 `validation_error` naming each bad field;
  * - domain errors mapped to statuses in one table; anything unexpected -> 500 (or 503
  *   when transient) with no stack or secret in the body;
@@ -61,8 +62,7 @@ export function errorResponse(c: HonoContext, error: unknown): Response {
   if (error instanceof DomainError) {
     return c.json(errorBody(error.code, error.message, error.details), STATUS_OF[error.code]);
   }
-  const cause = (error as { cause?: unknown })?.cause;
-  if (isTransient(error) || isTransient(cause)) {
+  if (isTransient(error)) {
     logger.warn("transient failure", { error: error as Error });
     return c.json(errorBody("service_unavailable", "A dependency is temporarily unavailable; retry later."), 503);
   }
@@ -109,9 +109,27 @@ export function createApi(options: { auth: boolean } = { auth: true }): Hono<Api
       return c.json(errorBody("payload_too_large", `The body is over ${MAX_BODY_BYTES} bytes.`), 413);
     }
     c.set("rawBody", raw);
+    // The Stripe webhook reads the raw body itself, without parsedBody: its coding is checked here.
+    if (!options.auth) refuseContentCoding(c);
     await next();
   });
   return app;
+}
+
+/**
+ * Refuses (415 `unsupported_media_type`) a non-empty body sent with a content coding
+ * (`Content-Encoding` other than `identity`): the service decodes none, and API Gateway
+ * (HTTP API) passes the header and the coded bytes through as they came. An empty body
+ * has nothing to decode and passes.
+ */
+export function refuseContentCoding(c: HonoContext<ApiEnv>): void {
+  const header = c.req.header("content-encoding") ?? "";
+  const codings = header.split(",").map((coding) => coding.trim().toLowerCase()).filter(Boolean);
+  if (c.get("rawBody").byteLength > 0 && codings.some((coding) => coding !== "identity")) {
+    throw new DomainError("unsupported_media_type", "The body must not be content-encoded (Content-Encoding: identity, or none).", {
+      "content-encoding": header,
+    });
+  }
 }
 
 /**
@@ -192,13 +210,16 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, prefix?
 
 /**
  * The request's JSON body, validated. An empty body counts as `{}` (routes without a
- * body); a body that is not `application/json` -> 415; invalid JSON -> 400.
+ * body); a body that is not `application/json`, or is content-coded -> 415; invalid JSON -> 400.
  */
 export function jsonBody<S extends z.ZodType>(c: HonoContext<ApiEnv>, schema: S): z.output<S> {
   return validate(schema, parsedBody(c));
 }
 
-/** The parsed JSON body (`{}` when empty), checking the content type. */
+/**
+ * The parsed JSON body (`{}` when empty), checking the content type and coding. Called
+ * after the path parameters are checked, so a bad path (400) answers before them (415).
+ */
 export function parsedBody(c: HonoContext<ApiEnv>): unknown {
   const raw = c.get("rawBody");
   if (raw.byteLength === 0) return {};
@@ -206,6 +227,7 @@ export function parsedBody(c: HonoContext<ApiEnv>): unknown {
   if (type !== "application/json") {
     throw new DomainError("unsupported_media_type", "The body must be application/json.", { "content-type": type || null });
   }
+  refuseContentCoding(c);
   try {
     return JSON.parse(raw.toString("utf8"));
   } catch {

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { MAX_TOKENS } from "../core/rules/balance-state.js";
 import { CYCLES } from "../core/rules/cycles.js";
+import { DAY_MS } from "../core/rules/time.js";
 
 /** Largest token count in one request (core's limit per grant and on debt). */
 export { MAX_TOKENS };
@@ -123,6 +124,60 @@ function unstorable(value: unknown, depth: number): string | undefined {
   return undefined;
 }
 
+/**
+ * Object keys that cannot be stored as sent, at any depth of free-form JSON (consumption
+ * metadata), found by reading `@aws-sdk/util-dynamodb`, which the DynamoDB document client
+ * (`@aws-sdk/lib-dynamodb`, under ElectroDB) uses both ways:
+ * - `constructor`: `convertToAttr` picks an object's DynamoDB type from
+ *   `value.constructor.name`, so an own `constructor` key makes the object unmarshallable
+ *   ("Unsupported type passed", 500) or, with `{"name":"String"}`, stores it as the string
+ *   `"[object Object]"`;
+ * - `__proto__`: every copy (zod's record, the marshaller's `map[key] = ...`, `unmarshall`'s
+ *   `acc[key] = ...`) sets the prototype instead of a key, so it is dropped or the write
+ *   fails ("Supplied AttributeValue is empty", 500).
+ * The other `Object.prototype` members (`toString`, `hasOwnProperty`, ...) are plain data
+ * keys to all of them and round-trip exactly.
+ */
+export const UNSTORABLE_KEYS: readonly string[] = ["__proto__", "constructor"];
+
+/**
+ * The paths of the keys of the RAW parsed JSON `value` named in {@link UNSTORABLE_KEYS},
+ * down to `depth` levels (deeper values are refused for their depth anyway).
+ */
+function unstorableKeyPaths(value: unknown, depth: number, path: Array<string | number> = []): Array<Array<string | number>> {
+  if (value === null || typeof value !== "object" || depth <= 0) return [];
+  const found: Array<Array<string | number>> = [];
+  for (const key of Object.keys(value)) {
+    const at = [...path, Array.isArray(value) ? Number(key) : key];
+    if (!Array.isArray(value) && UNSTORABLE_KEYS.includes(key)) found.push(at);
+    found.push(...unstorableKeyPaths((value as Record<string, unknown>)[key], depth - 1, at));
+  }
+  return found;
+}
+
+/**
+ * Free-form JSON metadata, stored exactly as sent or refused: a JSON object whose keys
+ * and values DynamoDB can hold (see `unstorable`), with no key in {@link UNSTORABLE_KEYS}.
+ * Those keys are looked for on the raw parsed value, before zod's record copy drops a
+ * top-level `__proto__`; each is named in its own issue (`metadata.a.constructor`).
+ */
+const freeFormJson = () =>
+  z.preprocess(
+    (value, ctx) => {
+      for (const path of unstorableKeyPaths(value, MAX_METADATA_DEPTH)) {
+        ctx.addIssue({ code: "custom", path, input: value, message: `a key named ${String(path.at(-1))} cannot be stored; rename it` });
+      }
+      return value;
+    },
+    z.record(z.string().max(128), z.unknown()).superRefine((metadata, ctx) => {
+      // Depth first: JSON.stringify overflows the stack on very deep values.
+      const reason =
+        unstorable(metadata, MAX_METADATA_DEPTH) ??
+        (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES ? `must be at most ${MAX_METADATA_BYTES} bytes of JSON` : undefined);
+      if (reason) ctx.addIssue({ code: "custom", message: reason });
+    }),
+  );
+
 /** Body of routes that take none (`confirm`, `pay`): absent, or an empty JSON object. */
 export const emptyBody = z.strictObject({});
 
@@ -131,16 +186,7 @@ export const consumptionBody = z.strictObject({
   offerGroup: operatorId,
   tokens,
   allowOverdraft: z.boolean().default(false),
-  metadata: z
-    .record(z.string().max(128), z.unknown())
-    .superRefine((metadata, ctx) => {
-      // Depth first: JSON.stringify overflows the stack on very deep values.
-      const reason =
-        unstorable(metadata, MAX_METADATA_DEPTH) ??
-        (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES ? `must be at most ${MAX_METADATA_BYTES} bytes of JSON` : undefined);
-      if (reason) ctx.addIssue({ code: "custom", message: reason });
-    })
-    .optional(),
+  metadata: freeFormJson().optional(),
 });
 
 /** `POST /users/{userId}/grants` body. */
@@ -153,7 +199,7 @@ export const grantBody = z.strictObject({
 
 /** `POST /users/{userId}/expiry-check` body. */
 export const expiryCheckBody = z.strictObject({
-  warnMs: z.number().int().min(0).max(10 * 366 * 86_400_000).optional(),
+  warnMs: z.number().int().min(0).max(10 * 366 * DAY_MS).optional(),
   low: z.array(z.strictObject({ offerGroup: operatorId, min: z.number().int().min(0).max(MAX_TOKENS) })).max(100).optional(),
 });
 

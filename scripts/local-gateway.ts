@@ -15,13 +15,30 @@ import { honoPath } from "../functions/http.js";
 /** A Lambda handler of an HTTP function. */
 export type HttpHandler = (event: APIGatewayProxyEventV2, context: LambdaContext) => Promise<APIGatewayProxyStructuredResultV2>;
 
-/** Content types API Gateway passes as text; any other body arrives base64-encoded. */
-function isTextual(contentType: string | undefined): boolean {
+/**
+ * Bodies API Gateway passes as text: textual content types, not content-coded (a coded
+ * body is bytes whatever its type); any other body arrives base64-encoded, intact.
+ */
+function isTextual(contentType: string | undefined, contentEncoding: string | undefined): boolean {
+  if (contentEncoding && contentEncoding.split(",").some((coding) => !/^\s*(identity)?\s*$/i.test(coding))) return false;
   if (!contentType) return true;
   return /^(text\/|application\/(json|xml|x-www-form-urlencoded|[\w.+-]+\+json))/i.test(contentType);
 }
 
-/** Matches method + path to a route: its key, function and decoded path parameters. */
+/** `decodeURIComponent(value)`, or `value` itself when it is malformed percent-encoding. */
+function decodeOrRaw(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * Matches method + path to a route: its key, function and decoded path parameters. A
+ * parameter that is malformed percent-encoding (`%ff`, `%ED%A0%80`) is passed raw, as
+ * API Gateway passes what it can: the handler re-reads the raw path and refuses it (400).
+ */
 export function createRouteMatcher() {
   const router = new TrieRouter<{ route: string; fn: HttpFunctionName }>();
   for (const entry of ROUTES) {
@@ -33,9 +50,36 @@ export function createRouteMatcher() {
     const first = matches[0];
     if (!first) return { ...DEFAULT_ROUTE };
     const [entry, params] = first;
-    const decoded = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, decodeURIComponent(v)]));
+    const decoded = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, decodeOrRaw(v)]));
     return Object.keys(decoded).length > 0 ? { ...entry, pathParameters: decoded } : { ...entry };
   };
+}
+
+/**
+ * The URL of a request from its target and `Host` header (`127.0.0.1` without one), or
+ * `invalid` naming what cannot be read: `host` when the header is not `host[:port]`
+ * (`a b`, empty, `[::1`, `a@b`, `a/b`), `path` when the target is neither a path nor an
+ * absolute URL. The path is kept as sent, malformed percent-encoding and `//` included.
+ */
+export function requestUrl(target: string, host: string | undefined): { url: URL } | { invalid: Record<string, string> } {
+  const authority = host ?? "127.0.0.1";
+  let base: URL;
+  try {
+    base = new URL(`http://${authority}/`);
+  } catch {
+    return { invalid: { host: "is not a valid host[:port]" } };
+  }
+  if (base.username || base.password || base.pathname !== "/" || base.search || base.hash || /[\s/?#@\\]/.test(authority)) {
+    return { invalid: { host: "is not a valid host[:port]" } };
+  }
+  try {
+    if (target.startsWith("/")) return { url: new URL(`${base.origin}${target}`) };
+    const absolute = new URL(target);
+    if (absolute.protocol === "http:" || absolute.protocol === "https:") return { url: absolute };
+  } catch {
+    // Falls through: not a URL.
+  }
+  return { invalid: { path: "is not a valid request target" } };
 }
 
 /** Builds the API Gateway v2 event of a request. */
@@ -57,7 +101,7 @@ export function toGatewayEvent(input: {
   const query: Record<string, string> = {};
   for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
   const cookies = input.headers.cookie?.split(";").map((c) => c.trim()).filter(Boolean);
-  const textual = isTextual(headers["content-type"]);
+  const textual = isTextual(headers["content-type"], headers["content-encoding"]);
   const event: APIGatewayProxyEventV2 = {
     version: "2.0",
     routeKey: route.route,

@@ -5,7 +5,8 @@
  *    memory with `--in-memory`) unless `DYNAMODB_ENDPOINT` names one already running.
  * 2. Creates the table (core/db/table.ts) if missing.
  * 3. Serves the API on `PORT` (default 3000): each request becomes an API Gateway HTTP
- *    API v2 event for the function the route table names (scripts/local-gateway.ts).
+ *    API v2 event for the function the route table names (scripts/local-gateway.ts); a
+ *    request whose Host header or target cannot be read gets a JSON 400 naming it.
  * 4. Publishes the events outbox every second to the console: each event is printed as
  *    an `event {json}` line (scripts/publisher-loop.ts), where the cloud puts it on the
  *    EventBridge bus.
@@ -21,7 +22,8 @@ import { createDynamoClient } from "../core/db/client.js";
 import { TABLE } from "../core/db/table.js";
 import { HTTP_FUNCTIONS, type HttpFunctionName } from "../functions/routes.js";
 import { ensureTable, startDynamoLocal, type DynamoLocal } from "./dynamodb-local.js";
-import { createRouteMatcher, localLambdaContext, toGatewayEvent, writeGatewayResult, type HttpHandler } from "./local-gateway.js";
+import { errorBody } from "../functions/http.js";
+import { createRouteMatcher, localLambdaContext, requestUrl, toGatewayEvent, writeGatewayResult, type HttpHandler } from "./local-gateway.js";
 import { startPublisherLoop } from "./publisher-loop.js";
 
 const MAX_LOCAL_BODY = 10 * 1024 * 1024; // API Gateway's own limit; the handlers enforce 1 MB
@@ -73,7 +75,14 @@ async function main() {
           res.end(JSON.stringify({ error: { code: "payload_too_large", message: "Request Entity Too Large" } }));
           return;
         }
-        const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "127.0.0.1"}`);
+        const target = requestUrl(req.url ?? "/", req.headers.host);
+        if ("invalid" in target) {
+          // Before any function, as API Gateway refuses a request it cannot read (400 > 401).
+          res.writeHead(400, { "content-type": "application/json" });
+          res.end(JSON.stringify(errorBody("validation_error", "The request could not be read.", target.invalid)));
+          return;
+        }
+        const { url } = target;
         const method = (req.method ?? "GET").toUpperCase();
         const route = match(method, url.pathname);
         const event = toGatewayEvent({

@@ -147,7 +147,7 @@ export const badUrl = fc.oneof(
   wrongType("string"),
 );
 
-/** JSON metadata DynamoDB cannot store or the contract refuses: not an object, over 4 KB, over 8 levels deep (to 20000), numbers beyond safe integers or under 1e-130, empty keys, keys over 128 characters, lone surrogates. */
+/** JSON metadata DynamoDB cannot store or the contract refuses: not an object, over 4 KB, over 8 levels deep (to 20000), numbers beyond safe integers or under 1e-130, empty keys, keys over 128 characters, lone surrogates, `__proto__` or `constructor` keys at any depth. */
 export const badMetadata = fc.oneof(
   wrongType("object"),
   fc.constant(new Raw("[]")),
@@ -159,6 +159,11 @@ export const badMetadata = fc.oneof(
   fc.constant({ nested: fields([["", "x"]]) }),
   fc.nat(50).map((extra) => fields([["k".repeat(129 + extra), 1]])),
   fc.constantFrom({ s: "\ud800" }, fields([["\udc00", 1]]), { a: ["ok", "\udfff"] }),
+  // Keys the DynamoDB marshaller cannot store as sent, anywhere (functions/schemas.ts UNSTORABLE_KEYS).
+  fc.tuple(fc.constantFrom("__proto__", "constructor"), fc.jsonValue({ maxDepth: 1 }), fc.nat(2)).map(([key, value, depth]) => {
+    const inner = `{"callId":"c1",${JSON.stringify(key)}:${JSON.stringify(value)}}`;
+    return new Raw(depth === 0 ? inner : depth === 1 ? `{"a":${inner}}` : `{"list":[${inner}]}`);
+  }),
 );
 
 /** JSON text that does not parse (after UTF-8 decoding): truncated, NaN, single quotes, trailing commas, BOM, garbage. */
