@@ -12,6 +12,7 @@
  *   pending, error, refused ──attemptStarted────► pending (a new attempt)
  *   paid, expired ──refunded──► refunded    paid, expired ──disputeOpened──► disputed
  *   disputed ──disputeClosed──► paid | expired (disputeClosedExpired)    disputed ──disputeLost──► refunded
+ *   paid, expired ──renewalPaid──► paid (a renewing subscription's next period, also when paid late)
  * ```
  *
  * - An order is created `pending` (a free one is paid in the same transaction).
@@ -21,11 +22,13 @@
  *   every other status leaves the index.
  * - Every transition appends one history entry (append-only history), moves `updatedAt`,
  *   and may raise one event in the same transaction.
- * - Refunds, disputes and their closings (issue 9) are in the table already, so that
- *   they land as callers of {@link transition}, not as new status writes; their events
- *   (`order.disputed`, `order.dispute_closed`) come with them. Several payments per order
- *   (renewals) and partial refunds are history entries and fields of a `paid` order, not
- *   statuses.
+ * - Refunds, disputes and their closings (issue 9) and renewals (issue 13) are in the
+ *   table already, so that they land as callers of {@link transition}, not as new status
+ *   writes; their events (`order.disputed`, `order.dispute_closed`, ...) come with them.
+ *   Several payments per order are `renewalPaid` transitions (paid -> paid, or expired ->
+ *   paid for a payment that came after the last period ended); partial refunds are
+ *   history notes and fields of a `paid` order (core/order-writes.ts stores a change of
+ *   fields without a trigger), not statuses.
  */
 import type { Cycle } from "./cycles.js";
 import { pendingKeys } from "./work-index.js";
@@ -139,6 +142,7 @@ export interface Transition {
  *   decided by grants).
  * - `refunded`, `disputeOpened`, `disputeClosed`, `disputeClosedExpired`, `disputeLost`:
  *   refunds and chargebacks (issue 9).
+ * - `renewalPaid`: a renewing subscription's invoice is paid (issue 13).
  */
 export const TRANSITIONS = {
   attemptStarted: { from: ["pending", "error", "refused"], to: "pending" },
@@ -152,6 +156,7 @@ export const TRANSITIONS = {
   disputeClosed: { from: ["disputed"], to: "paid" },
   disputeClosedExpired: { from: ["disputed"], to: "expired" },
   disputeLost: { from: ["disputed"], to: "refunded" },
+  renewalPaid: { from: ["paid", "expired"], to: "paid" },
 } as const satisfies Record<string, Transition>;
 
 /** What triggers a transition: a key of {@link TRANSITIONS}. */

@@ -63,9 +63,14 @@ describe("the transition table", () => {
     for (const status of ORDER_STATUSES) expect(isPayable(status), status).toBe(["pending", "error", "refused"].includes(status));
   });
 
-  it("never moves a paid order but by expiry, refund or dispute", () => {
+  it("never moves a paid order but by expiry, refund, dispute or a renewal's payment", () => {
     const fromPaid = TRIGGERS.filter((trigger) => canTransition("paid", trigger)).sort();
-    expect(fromPaid).toEqual(["disputeOpened", "grantsExpired", "refunded"]);
+    expect(fromPaid).toEqual(["disputeOpened", "grantsExpired", "refunded", "renewalPaid"]);
+  });
+
+  it("pays an expired order again only as a renewal (a late payment of its next period), never as a first payment", () => {
+    expect(canTransition("expired", "paymentSucceeded")).toBe(false);
+    expect(canTransition("expired", "renewalPaid")).toBe(true);
   });
 
   it("lets no trigger leave a refunded order", () => {
