@@ -13,8 +13,9 @@ import { canTransition, TRANSITIONS, type HistoryNote, type Trigger } from "./ru
 
 /**
  * A change to store: the order as read (null for a new order), the order after it, and
- * the lifecycle trigger that moved its status; without a trigger the status stays and
- * only fields change (a payment attempt recorded on a pending order).
+ * the lifecycle trigger that moved its status. Without a trigger, a new order is created
+ * `pending` (core/rules/order-lifecycle.ts `created`), or an existing one keeps its
+ * status and only fields change (a payment attempt recorded on a pending order).
  */
 export interface OrderChange {
   from: OrderItem | null;
@@ -40,7 +41,7 @@ export function orderActions(db: Db, change: OrderChange, now: Date): { order: T
   const transition = trigger ? TRANSITIONS[trigger] : undefined;
   const allowed = transition
     ? to.status === transition.to && (from === null || canTransition(from.status, trigger!))
-    : from !== null && to.status === from.status;
+    : to.status === (from?.status ?? "pending");
   if (!allowed) throw new RangeError(`order ${to.orderId}: ${from?.status ?? "new"} -> ${to.status} is not ${trigger ?? "a change of fields"}`);
   const order = commit(orderWrite(db, change));
   const event = transition && "event" in transition ? transition.event : undefined;

@@ -183,7 +183,9 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
     // failed, the retry is a new attempt (a new provider idempotency key).
     const existing = takenOver ? (await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true })).data : null;
     const stored = existing ?? draft;
-    if (!existing) await ctx.db.entities.order.create(draft).go();
+    if (!existing && !(await storeOrderChange(ctx.db, { from: null, to: draft }, now))) {
+      throw new Error(`order id ${orderId} is taken`); // a fresh ULID, or a lease's own: cannot happen
+    }
     let order = stored.status === "error" ? nextAttempt(stored, now) : stored;
 
     let payment: Payment;

@@ -109,8 +109,6 @@ export function createApi(options: { auth: boolean } = { auth: true }): Hono<Api
       return c.json(errorBody("payload_too_large", `The body is over ${MAX_BODY_BYTES} bytes.`), 413);
     }
     c.set("rawBody", raw);
-    // The Stripe webhook reads the raw body itself, without parsedBody: its coding is checked here.
-    if (!options.auth) refuseContentCoding(c);
     await next();
   });
   return app;

@@ -7,7 +7,7 @@
  */
 import { verifyStripeEvent } from "../core/payments/stripe-webhook.js";
 import { handleStripeEvent } from "../core/webhooks.js";
-import { createApi, lambdaHandler } from "./http.js";
+import { createApi, lambdaHandler, refuseContentCoding } from "./http.js";
 import { logger } from "./runtime.js";
 
 /** The function's app. */
@@ -15,6 +15,7 @@ export const app = createApi({ auth: false });
 
 app.post("/webhooks/stripe", async (c) => {
   const { core, config } = c.get("runtime");
+  refuseContentCoding(c); // the raw body is read here, not through parsedBody
   const event = verifyStripeEvent({
     rawBody: c.get("rawBody"),
     signature: c.req.header("stripe-signature"),

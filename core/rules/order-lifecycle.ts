@@ -165,15 +165,12 @@ export type Trigger = keyof typeof TRANSITIONS;
 /** Statuses that wait for a payment: they carry the pending-order keys. */
 const AWAITING_PAYMENT: readonly OrderStatus[] = ["pending", "error"];
 
-/** Statuses a successful payment pays: pending, or after a failed attempt (not final). */
-export const PAYABLE_STATUSES: readonly OrderStatus[] = TRANSITIONS.paymentSucceeded.from;
-
 /** True when `trigger` may move an order that is `status` now. */
 export function canTransition(status: OrderStatus, trigger: Trigger): boolean {
   return (TRANSITIONS[trigger].from as readonly OrderStatus[]).includes(status);
 }
 
-/** True when a confirmed payment would pay an order that is `status` now. */
+/** True when a confirmed payment would pay an order that is `status` now: pending, or after a failed attempt (not final). */
 export function isPayable(status: OrderStatus): boolean {
   return canTransition(status, "paymentSucceeded");
 }

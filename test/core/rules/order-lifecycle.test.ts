@@ -10,7 +10,6 @@ import {
   created,
   isPayable,
   ORDER_STATUSES,
-  PAYABLE_STATUSES,
   transition,
   TRANSITIONS,
   type LifecycleOrder,
@@ -59,7 +58,6 @@ describe("the transition table", () => {
   });
 
   it("pays pending, error and refused orders only (a failed attempt is not final)", () => {
-    expect([...PAYABLE_STATUSES].sort()).toEqual(["error", "pending", "refused"]);
     for (const status of ORDER_STATUSES) expect(isPayable(status), status).toBe(["pending", "error", "refused"].includes(status));
   });
 
