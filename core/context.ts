@@ -32,3 +32,6 @@ export interface Context {
 
 /** A logger that drops everything (tests, scripts that print their own output). */
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** What the payment paths need of the context (no config): the table, the clock, the provider, the logger. */
+export type PaymentContext = Pick<Context, "db" | "clock" | "payments" | "logger">;

@@ -22,6 +22,7 @@ export type ErrorCode =
   | "currency_not_offered"
   | "start_in_past"
   | "amount_out_of_range"
+  | "period_out_of_range"
   | "payment_provider_error"
   | "service_unavailable"
   | "internal_error";
@@ -84,6 +85,18 @@ export class ConflictError extends DomainError {
 export class PaymentProviderError extends DomainError {
   constructor(message: string, details?: Record<string, unknown>) {
     super("payment_provider_error", message, details);
+  }
+}
+
+/**
+ * The provider does not know the object (Stripe's 404 `resource_missing`): not a
+ * failure worth a retry. A webhook event about it is answered 200 and ignored (API.md
+ * "Payment attempts never double-charge").
+ */
+export class PaymentNotFoundError extends PaymentProviderError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(message, details);
+    this.name = "PaymentNotFoundError";
   }
 }
 

@@ -26,6 +26,15 @@ export interface ServiceEvent {
   grantId?: string;
   balance?: number;
   expires?: string;
+  /** Money moved (refunds), integer minor units of `currency`. */
+  amount?: number;
+  currency?: string;
+  /** Tokens moved (refunds, disputes). */
+  tokens?: number;
+  /** A dispute's status when it closed. */
+  status?: string;
+  /** True for the automatic refund of a second payment for an already paid order. */
+  duplicate?: boolean;
   createdAt: string;
 }
 
@@ -40,6 +49,11 @@ export function toEvent(item: EventItem): ServiceEvent {
   if (item.grantId !== undefined) event.grantId = item.grantId;
   if (item.balance !== undefined) event.balance = item.balance;
   if (item.expires !== undefined) event.expires = item.expires;
+  if (item.amount !== undefined) event.amount = item.amount;
+  if (item.currency !== undefined) event.currency = item.currency;
+  if (item.tokens !== undefined) event.tokens = item.tokens;
+  if (item.status !== undefined) event.status = item.status;
+  if (item.duplicate !== undefined) event.duplicate = item.duplicate;
   return event;
 }
 

@@ -32,6 +32,8 @@ export interface PaymentConfirmation {
   message: string;
   /** What the provider said (JSON text) for the history. */
   payload?: string | undefined;
+  /** The PaymentIntent that paid (kept on the order as `paidPaymentIntentId`). */
+  paymentIntentId?: string | undefined;
   /** The webhook event that confirmed it: recorded in the same transaction. */
   event?: WebhookEventRecord | undefined;
   /**
@@ -62,6 +64,7 @@ function paidOrder(order: OrderItem, plan: PurchasePlan, confirmation: PaymentCo
   });
   return {
     ...unpaid,
+    ...(confirmation.paymentIntentId ? { paidPaymentIntentId: confirmation.paymentIntentId } : {}),
     starts: root.starts.toISOString(),
     grantIds: plan.grants.map((grant) => grant.grantId),
     combinedItems: order.combinedItems.map((item, index) => {

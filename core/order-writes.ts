@@ -7,8 +7,9 @@
  * again; no transition overwrites another.
  */
 import type { Db, OrderItem } from "./db/service.js";
+import type { Payment } from "./payments/provider.js";
 import { commit, isConditionFailure, transactWrite, type TransactionItem } from "./db/transact.js";
-import { eventWrite } from "./events.js";
+import { eventWrite, type EventDraft } from "./events.js";
 import { canTransition, TRANSITIONS, type HistoryNote, type Trigger } from "./rules/order-lifecycle.js";
 
 /**
@@ -32,11 +33,17 @@ function orderWrite(db: Db, { from, to }: OrderChange) {
 
 /**
  * The transaction actions of `change`: `order` (the guarded put, or the create of a new
- * order) and `orderEvent` (the event the transition raises, if any).
+ * order) and `orderEvent` (the event the transition raises, if any, with `eventFields`:
+ * a refund's amount and tokens, a dispute's status).
  * @throws RangeError when `change` moves the status other than by its trigger's
  *   transition (a programming error)
  */
-export function orderActions(db: Db, change: OrderChange, now: Date): { order: TransactionItem; orderEvent: TransactionItem | undefined } {
+export function orderActions(
+  db: Db,
+  change: OrderChange,
+  now: Date,
+  eventFields: Pick<EventDraft, "amount" | "currency" | "tokens" | "status" | "duplicate"> = {},
+): { order: TransactionItem; orderEvent: TransactionItem | undefined } {
   const { from, to, trigger } = change;
   const transition = trigger ? TRANSITIONS[trigger] : undefined;
   const allowed = transition
@@ -45,7 +52,7 @@ export function orderActions(db: Db, change: OrderChange, now: Date): { order: T
   if (!allowed) throw new RangeError(`order ${to.orderId}: ${from?.status ?? "new"} -> ${to.status} is not ${trigger ?? "a change of fields"}`);
   const order = commit(orderWrite(db, change));
   const event = transition && "event" in transition ? transition.event : undefined;
-  const orderEvent = event ? eventWrite(db, { type: event, userId: to.userId, orderId: to.orderId, offerGroup: to.offerGroup }, now).item : undefined;
+  const orderEvent = event ? eventWrite(db, { type: event, userId: to.userId, orderId: to.orderId, offerGroup: to.offerGroup, ...eventFields }, now).item : undefined;
   return { order, orderEvent };
 }
 
@@ -80,4 +87,39 @@ export function noteAction(db: Db, order: Pick<OrderItem, "userId" | "orderId" |
       .append({ history: [{ date: at, status: order.status, message: note.message, ...(note.payload !== undefined ? { payload: note.payload } : {}) }] })
       .set({ updatedAt: at }),
   );
+}
+
+/**
+ * Records the payment of attempt `attempt` (a PaymentIntent or a Checkout Session) on
+ * the order: the current `paymentIntentId` / `checkoutSessionId`, the lists of every
+ * attempt's, and `recordedAttempt`. Stored only while the order is still at that attempt
+ * and the attempt is not recorded yet; the status is not guarded (a webhook may have paid
+ * the order meanwhile: the PaymentIntent still belongs on it). Moves `updatedAt`, so a
+ * transition planned before it is refused and planned again.
+ * @param order the order as read, at `attempt` (its lists are extended)
+ * @returns the order with the payment recorded; null when the order is at another attempt
+ *   or already has it
+ * @throws database errors other than the condition
+ */
+export async function recordPayment(db: Db, order: OrderItem, attempt: number, payment: Payment, now: Date): Promise<OrderItem | null> {
+  const fields: { -readonly [K in keyof OrderItem]?: OrderItem[K] } = { recordedAttempt: attempt, updatedAt: now.toISOString() };
+  if (payment.provider === "stripe") {
+    fields.paymentIntentId = payment.paymentIntentId;
+    fields.paymentIntentIds = order.paymentIntentIds.includes(payment.paymentIntentId) ? order.paymentIntentIds : [...order.paymentIntentIds, payment.paymentIntentId];
+  } else if (payment.provider === "stripe_checkout") {
+    const ids = order.checkoutSessionIds ?? [];
+    fields.checkoutSessionId = payment.checkoutSessionId;
+    fields.checkoutSessionIds = ids.includes(payment.checkoutSessionId) ? ids : [...ids, payment.checkoutSessionId];
+  }
+  try {
+    await db.entities.order
+      .patch({ userId: order.userId, orderId: order.orderId })
+      .set(fields)
+      .where((attr, op) => `${op.eq(attr.attempt, attempt)} AND (${op.notExists(attr.recordedAttempt)} OR ${op.ne(attr.recordedAttempt, attempt)})`)
+      .go();
+    return { ...order, ...fields };
+  } catch (error) {
+    if (isConditionFailure(error)) return null;
+    throw error;
+  }
 }

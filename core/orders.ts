@@ -26,13 +26,15 @@ import {
   replay,
   type IdempotentRequest,
 } from "./idempotency.js";
-import { findOffer, getOffers, unlockedGroups } from "./offers.js";
-import { orderActions, storeOrderChange } from "./order-writes.js";
-import type { Payment, PaymentRequest } from "./payments/provider.js";
+import { findOffer, getOffers } from "./offers.js";
+import { recordPayment, storeOrderChange } from "./order-writes.js";
+import { applySucceededPayment, closeCurrentAttempt, paymentRequest } from "./payment-attempts.js";
+import type { Payment } from "./payments/provider.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
-import { isDue } from "./rules/balance-state.js";
-import { awaitsPayment, canTransition, transition } from "./rules/order-lifecycle.js";
+import { isDue, type BalanceState } from "./rules/balance-state.js";
+import { canTransition, transition } from "./rules/order-lifecycle.js";
 import { planOrder, type OrderRequest } from "./rules/order-plan.js";
+import { groupsUnlockedBy } from "./rules/visibility.js";
 import { pendingKeys } from "./rules/work-index.js";
 
 /** An order as the API shows it (API.md `Order`). */
@@ -63,6 +65,14 @@ export interface Order {
   paymentIntentId: string | null;
   checkoutSessionId: string | null;
   grantIds: string[];
+  /** The PaymentIntent that paid the order, once paid through Stripe. */
+  paidPaymentIntentId: string | null;
+  /** Refunds of the order's payment (API.md `refunds`; `refundId` null while pending or for a manual order). */
+  refunds: Array<Omit<NonNullable<OrderItem["refunds"]>[number], "refundId"> & { refundId: string | null }>;
+  /** Disputes (chargebacks) of the order's payment. */
+  disputes: NonNullable<OrderItem["disputes"]>;
+  /** Further payments for this already paid order, each refunded automatically. */
+  duplicatePayments: NonNullable<OrderItem["duplicatePayments"]>;
   createdAt: string;
   updatedAt: string;
 }
@@ -92,6 +102,10 @@ export function toOrder(item: OrderItem): Order {
     paymentIntentId: item.paymentIntentId ?? null,
     checkoutSessionId: item.checkoutSessionId ?? null,
     grantIds: item.grantIds,
+    paidPaymentIntentId: item.paidPaymentIntentId ?? null,
+    refunds: (item.refunds ?? []).map((refund) => ({ ...refund, refundId: refund.refundId ?? null })),
+    disputes: item.disputes ?? [],
+    duplicatePayments: item.duplicatePayments ?? [],
     createdAt: item.createdAt,
     updatedAt: item.updatedAt,
   };
@@ -112,21 +126,29 @@ export interface CreateOrderResult {
 
 /**
  * Reads what the order rules need (the offer, its bundle items' offers, and the user's
- * unlocked groups when the offer is locked), then plans the pending order (nothing written).
+ * balances when the offer is locked or the order chains after existing grants), then
+ * plans the pending order (nothing written).
  * @throws the rules' errors (core/rules/order-plan.ts `planOrder`)
  */
 async function draftOrder(ctx: Context, input: CreateOrderInput, orderId: string, now: Date): Promise<OrderItem> {
   const offer = await findOffer(ctx, input.offerId);
-  const [itemOffers, groups] = await Promise.all([
+  // The user's balances, in one Query, when the rules need them: a locked offer (the
+  // groups unlocked) or an order that chains after existing grants (its dates must end
+  // by 9999-12-31: an appendDate root without a requested start, or a bundle, whose
+  // appendDate items chain in their own groups).
+  const locked = offer?.active === true && offer.unlockedBy.length > 0;
+  const chains = offer?.active === true && ((offer.appendDate && !input.starts) || offer.combinedItems.length > 0);
+  const [itemOffers, balances] = await Promise.all([
     getOffers(ctx, (offer?.combinedItems ?? []).map((item) => item.offerId)),
-    offer?.active && offer.unlockedBy.length > 0 ? unlockedGroups(ctx, input.userId, now) : new Set<string>(),
+    locked || chains ? readBalances(ctx, input.userId) : new Map<string, BalanceState>(),
   ]);
   return planOrder({
     request: input,
     offerId: input.offerId,
     offer,
     itemOffers,
-    unlockedGroups: groups,
+    unlockedGroups: locked ? groupsUnlockedBy(balances.values(), now) : new Set<string>(),
+    balances,
     orderId,
     defaultCurrency: ctx.config.defaultCurrency,
     provider: ctx.payments,
@@ -162,6 +184,11 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
   // B. Free: paid at creation, once per active period. Others wait for their payment,
   //    on the pending-order index (core/abandoned-orders.ts).
   if (draft.total.amount === 0) return createFreeOrder(ctx, draft, idempotency);
+  draft = {
+    ...draft,
+    recordedAttempt: 0,
+    ...(draft.provider === "stripe_checkout" && input.checkout ? { checkout: { successUrl: input.checkout.successUrl, cancelUrl: input.checkout.cancelUrl } } : {}),
+  };
 
   // C. Paid: take the key, write the order (so a payment always has its order), then
   //    call the provider; a lease abandoned by a crashed request is taken over with
@@ -179,40 +206,38 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
     }
   }
   try {
-    // A taken-over request may have written its order already; if its payment attempt
-    // failed, the retry is a new attempt (a new provider idempotency key).
+    // The attempt is recorded on the order before Stripe is called (a new order with its
+    // attempt 1; a taken-over request whose attempt failed starts the next one), so that
+    // no PaymentIntent is ever unknown to its order: if this request dies after Stripe
+    // answered, the attempt's idempotency key finds the same one again
+    // (core/payment-attempts.ts).
     const existing = takenOver ? (await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true })).data : null;
-    const stored = existing ?? draft;
+    let order: OrderItem = existing ?? draft;
     if (!existing && !(await storeOrderChange(ctx.db, { from: null, to: draft }, now))) {
       throw new Error(`order id ${orderId} is taken`); // a fresh ULID, or a lease's own: cannot happen
     }
-    let order = stored.status === "error" ? nextAttempt(stored, now) : stored;
+    if (existing?.status === "error") {
+      const next = nextAttempt(existing, now);
+      if (!(await storeOrderChange(ctx.db, { from: existing, to: next, trigger: "attemptStarted" }, now))) {
+        throw new ConflictError("The order changed meanwhile; retry.");
+      }
+      order = next;
+    }
 
     let payment: Payment;
     try {
-      payment = await ctx.payments.createPayment(paymentRequest(order, order.attempt, input.checkout));
+      payment = await ctx.payments.createPayment(paymentRequest(order, order.attempt));
     } catch (error) {
-      if (error instanceof PaymentProviderError) await markPaymentError(ctx, stored, error, now);
+      if (error instanceof PaymentProviderError) await markPaymentError(ctx, order, error, now);
       throw error;
     }
 
-    // D. The attempt recorded on the order, if it still waits for its payment, with the outcome under the key.
-    order = withPayment(order, payment, now);
-    const result: CreateOrderResult = { order: toOrder(order), payment };
-    const written = awaitsPayment(stored.status)
-      ? await transactWrite(ctx.db, {
-          order: orderActions(ctx.db, { from: stored, to: order, trigger: order.status !== stored.status ? "attemptStarted" : undefined }, now).order,
-          key: idempotency && finishWrite(ctx.db, userId, idempotency, orderId, { ok: true, result }, now),
-        })
-      : { committed: false as const };
-    if (!written.committed) {
-      // The order moved on meanwhile (a webhook paid it): report it as it is now.
-      const { data } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
-      const current: CreateOrderResult = { order: toOrder(data ?? order), payment };
-      if (idempotency) await transactWrite(ctx.db, { key: finishWrite(ctx.db, userId, idempotency, orderId, { ok: true, result: current }, now) });
-      leased = false;
-      return current;
-    }
+    // D. The payment recorded on the order (even if a webhook paid it meanwhile), then
+    //    the outcome under the key: the order as it is now.
+    const recorded = await recordPayment(ctx.db, order, order.attempt, payment, now);
+    const current = recorded ?? (await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true })).data ?? order;
+    const result: CreateOrderResult = { order: toOrder(current), payment };
+    if (idempotency) await transactWrite(ctx.db, { key: finishWrite(ctx.db, userId, idempotency, orderId, { ok: true, result }, now) });
     leased = false;
     return result;
   } finally {
@@ -221,42 +246,10 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
   }
 }
 
-/** What the provider needs to collect `order`'s total for payment attempt `attempt`. */
-function paymentRequest(order: OrderItem, attempt: number, checkout: CreateOrderInput["checkout"]): PaymentRequest {
-  return {
-    orderId: order.orderId,
-    userId: order.userId,
-    offerId: order.offerId,
-    offerName: order.offerName,
-    amount: order.total.amount,
-    currency: order.total.currency,
-    attempt,
-    checkout,
-  };
-}
-
 /** The order as a new payment attempt (lifecycle `attemptStarted`): pending again since now, attempt + 1. */
 function nextAttempt(order: OrderItem, now: Date): OrderItem {
   const attempt = order.attempt + 1;
   return { ...transition(order, "attemptStarted", { message: `payment attempt ${attempt}`, now }), attempt };
-}
-
-/** The order with the payment attempt recorded. */
-function withPayment(order: OrderItem, payment: Payment, now: Date): OrderItem {
-  if (payment.provider === "stripe") {
-    return {
-      ...order,
-      paymentIntentId: payment.paymentIntentId,
-      paymentIntentIds: order.paymentIntentIds.includes(payment.paymentIntentId)
-        ? order.paymentIntentIds
-        : [...order.paymentIntentIds, payment.paymentIntentId],
-      updatedAt: now.toISOString(),
-    };
-  }
-  if (payment.provider === "stripe_checkout") {
-    return { ...order, checkoutSessionId: payment.checkoutSessionId, updatedAt: now.toISOString() };
-  }
-  return order;
 }
 
 /**
@@ -379,31 +372,49 @@ export async function confirmManualOrder(ctx: Context, userId: string, orderId: 
 
 /**
  * A new payment attempt for an order that is not paid (API.md `POST .../pay`; lifecycle
- * `attemptStarted`): the previous PaymentIntent is cancelled, a new one is created under
- * the next attempt's idempotency key.
- * @throws NotFoundError; ConflictError when paid (or not payable) or when the order
- *   changed meanwhile; PaymentProviderError; transient database errors (503)
+ * `attemptStarted`). The current attempt is read at Stripe first
+ * (core/payment-attempts.ts `closeCurrentAttempt`): one that succeeded (the webhook is
+ * late) pays the order and the answer is 409, never a second charge; an open one is
+ * cancelled (PaymentIntent) or expired (Checkout Session). Then the next attempt is
+ * recorded on the order and its PaymentIntent created under that attempt's idempotency key.
+ * @throws NotFoundError; ConflictError when paid (or not payable), when the current
+ *   attempt succeeded or is processing, or when the order changed meanwhile;
+ *   PaymentProviderError; transient database errors (503)
  */
 export async function retryPayment(ctx: Context, userId: string, orderId: string): Promise<CreateOrderResult> {
   const now = ctx.clock.now();
   const { data: order } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
   if (!order) throw new NotFoundError("order", orderId);
-  if (order.status === "paid") throw new ConflictError("The order is already paid.");
-  if (!canTransition(order.status, "attemptStarted")) throw new ConflictError(`The order is ${order.status}.`);
+  if (order.status === "paid") throw new ConflictError("The order is already paid.", { status: order.status });
+  if (!canTransition(order.status, "attemptStarted")) throw new ConflictError(`The order is ${order.status}.`, { status: order.status });
   if (order.provider === "manual" || order.provider === "free") throw new ConflictError(`A ${order.provider} order has no online payment to retry.`);
-  if (order.paymentIntentId) await ctx.payments.cancelPaymentIntent(order.paymentIntentId);
-  const retried = { ...nextAttempt(order, now), provider: "stripe" as const };
-  let payment: Payment;
-  try {
-    payment = await ctx.payments.createPayment(paymentRequest(retried, retried.attempt, undefined));
-  } catch (error) {
-    if (error instanceof PaymentProviderError) await markPaymentError(ctx, order, error, now);
-    throw error;
+
+  const closed = await closeCurrentAttempt(ctx, order);
+  if (closed.state === "succeeded") {
+    const applied = await applySucceededPayment(ctx, { userId, orderId }, closed.intent, { via: "pay" });
+    const { data: after } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
+    throw new ConflictError(`The order's payment ${closed.intent.id} has succeeded (${applied.reason}); no new attempt was made.`, {
+      status: after?.status,
+      paymentIntentId: closed.intent.id,
+    });
   }
-  const next = withPayment(retried, payment, now);
+  if (closed.state === "processing") {
+    throw new ConflictError("The order's current payment is being processed; wait for its outcome.", { status: closed.order.status });
+  }
+
+  const retried: OrderItem = { ...nextAttempt(closed.order, now), provider: "stripe" };
   // A lost race is a 409; any other failure (throttling: 503) passes through.
-  if (!(await storeOrderChange(ctx.db, { from: order, to: next, trigger: "attemptStarted" }, now))) {
+  if (!(await storeOrderChange(ctx.db, { from: closed.order, to: retried, trigger: "attemptStarted" }, now))) {
     throw new ConflictError("The order changed meanwhile; read it and retry.");
   }
-  return { order: toOrder(next), payment };
+  let payment: Payment;
+  try {
+    payment = await ctx.payments.createPayment(paymentRequest(retried, retried.attempt));
+  } catch (error) {
+    if (error instanceof PaymentProviderError) await markPaymentError(ctx, retried, error, now);
+    throw error;
+  }
+  const recorded = await recordPayment(ctx.db, retried, retried.attempt, payment, now);
+  const current = recorded ?? (await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true })).data ?? retried;
+  return { order: toOrder(current), payment };
 }

@@ -6,21 +6,30 @@
  *   `checkout.session.async_payment_succeeded`: the PaymentIntent is read back from
  *   Stripe (events can be stale or forged with a leaked secret), must be `succeeded`,
  *   be one of the order's PaymentIntents (or carry its order's metadata at Stripe), and
- *   match the order's amount and currency; then the order is paid exactly once.
+ *   match the order's amount and currency; then the order is paid exactly once, and a
+ *   second payment for a paid order is refunded (core/payment-attempts.ts). A
+ *   PaymentIntent Stripe does not know is ignored.
  * - `payment_intent.payment_failed`, `payment_intent.canceled`,
  *   `checkout.session.async_payment_failed`: an unpaid order becomes `refused` (lifecycle
  *   `paymentFailed`; not final: a later success still pays it), when the PaymentIntent
  *   is the order's current attempt. A paid order is left alone.
+ * - `charge.refunded`: refunds made in Stripe take tokens back (core/refunds.ts);
+ *   `refund.failed` is noted on the order; `charge.dispute.created` / `.closed` freeze and
+ *   give back or end the order's tokens (core/disputes.ts). Each reads the objects back
+ *   from Stripe and applies once, by Stripe id, whatever the deliveries and their order.
  * - Anything else, unknown orders and already-applied events are ignored (200).
  * Orders are found through `metadata.orderId` and `metadata.userId`, set on every
  * PaymentIntent and Checkout Session this service creates. Each change is written with
  * the event id in one transaction, so an event applies at most once.
  */
 import type { Context } from "./context.js";
-import type { OrderItem } from "./db/service.js";
 import { conditionFailed, transactWrite } from "./db/transact.js";
-import { fulfilOrder } from "./fulfilment.js";
-import { noteAction, orderActions } from "./order-writes.js";
+import { PaymentNotFoundError } from "./errors.js";
+import { orderActions } from "./order-writes.js";
+import { applyDispute } from "./disputes.js";
+import { applySucceededPayment } from "./payment-attempts.js";
+import { applyStripeRefunds, recordRefundFailure } from "./refunds.js";
+import type { PaymentIntentState } from "./payments/provider.js";
 import type { StripeEvent } from "./payments/stripe-webhook.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { canTransition, transition } from "./rules/order-lifecycle.js";
@@ -71,22 +80,39 @@ export async function handleStripeEvent(ctx: Context, event: StripeEvent): Promi
     }
     case "checkout.session.async_payment_failed":
       return refusePayment(ctx, event, text(object.payment_intent), orderRef(object), "asynchronous checkout payment failed");
+    case "charge.refunded": {
+      const paymentIntentId = text(object.payment_intent);
+      if (!paymentIntentId) return { outcome: "ignored", reason: "a charge without a PaymentIntent" };
+      return applyStripeRefunds(ctx, paymentIntentId);
+    }
+    case "charge.dispute.created":
+    case "charge.dispute.closed": {
+      const disputeId = text(object.id);
+      return disputeId ? applyDispute(ctx, disputeId) : { outcome: "ignored", reason: "no dispute id" };
+    }
+    case "refund.failed": {
+      const refundId = text(object.id);
+      if (!refundId) return { outcome: "ignored", reason: "no refund id" };
+      return recordRefundFailure(ctx, {
+        id: refundId,
+        amount: typeof object.amount === "number" ? object.amount : 0,
+        metadata: Object.fromEntries(Object.entries((object.metadata ?? {}) as Record<string, unknown>).filter((pair): pair is [string, string] => typeof pair[1] === "string")),
+        paymentIntentId: text(object.payment_intent),
+        failureReason: text(object.failure_reason),
+      });
+    }
     default:
       return { outcome: "ignored", reason: `event type ${event.type} is not handled` };
   }
 }
 
 /**
- * Whether a succeeded PaymentIntent pays this order: it is one of the order's attempts,
- * or Stripe reports it with the order's own metadata (this service sets
- * `metadata.orderId`/`userId` on every PaymentIntent it creates, Checkout's included,
- * and the metadata was read back from Stripe, not taken from the event).
+ * Reads the PaymentIntent back from Stripe (events can be stale or forged with a leaked
+ * secret) and, if it has succeeded, applies it (core/payment-attempts.ts: pays the order
+ * once, or refunds a second payment). A PaymentIntent Stripe does not know (404) is
+ * ignored (200: a retry cannot change that); a Stripe failure throws (5xx: Stripe
+ * delivers again).
  */
-function paysOrder(order: OrderItem, intent: { id: string; metadata: Record<string, string> }): boolean {
-  if (order.paymentIntentIds.includes(intent.id)) return true;
-  return intent.metadata.orderId === order.orderId && intent.metadata.userId === order.userId;
-}
-
 async function confirmPayment(
   ctx: Context,
   event: StripeEvent,
@@ -94,39 +120,20 @@ async function confirmPayment(
   ref: { userId: string; orderId: string } | undefined,
 ): Promise<WebhookOutcome> {
   if (!paymentIntentId || !ref) return { outcome: "ignored", reason: "no PaymentIntent or order metadata" };
-
-  // A. Ask Stripe for the PaymentIntent's current state (a transient failure throws: 5xx).
-  const intent = await ctx.payments.retrievePaymentIntent(paymentIntentId);
+  let intent: PaymentIntentState;
+  try {
+    intent = await ctx.payments.retrievePaymentIntent(paymentIntentId);
+  } catch (error) {
+    if (error instanceof PaymentNotFoundError) {
+      ctx.logger.warn("webhook event for a PaymentIntent Stripe does not know; ignored", { eventId: event.id, paymentIntentId, orderId: ref.orderId });
+      return { outcome: "ignored", reason: `Stripe does not know PaymentIntent ${paymentIntentId}`, orderId: ref.orderId };
+    }
+    throw error;
+  }
   if (intent.status !== "succeeded") {
     return { outcome: "ignored", reason: `PaymentIntent is ${intent.status}, not succeeded`, orderId: ref.orderId };
   }
-  const payload = JSON.stringify({
-    eventId: event.id,
-    paymentIntentId: intent.id,
-    status: intent.status,
-    amountReceived: intent.amountReceived,
-    currency: intent.currency,
-  });
-
-  // B. Pay the order once, if the payment is the order's and matches it.
-  const result = await fulfilOrder(ctx, ref.userId, ref.orderId, {
-    source: "stripe",
-    message: `payment succeeded (${intent.id})`,
-    payload,
-    event: { eventId: event.id, type: event.type, userId: ref.userId, orderId: ref.orderId, outcome: "paid" },
-    check: (order) => {
-      if (!paysOrder(order, intent)) return `PaymentIntent ${intent.id} is not one of this order's`;
-      if (intent.currency !== order.total.currency) return `currency ${intent.currency} differs from the order's ${order.total.currency}`;
-      if (intent.amountReceived !== order.total.amount) return `amount received ${intent.amountReceived} differs from the order's total ${order.total.amount}`;
-      return undefined;
-    },
-  });
-  if (result.applied) return { outcome: "applied", reason: "order paid", orderId: ref.orderId };
-  if (result.reason === "mismatch") {
-    await noteOnOrder(ctx, result.order, event, `inconsistent payment, not credited: ${result.detail}`, payload);
-    return { outcome: "ignored", reason: result.detail, orderId: ref.orderId };
-  }
-  return { outcome: "ignored", reason: result.reason.replace(/_/g, " "), orderId: ref.orderId };
+  return applySucceededPayment(ctx, ref, intent, { via: "webhook", event: { eventId: event.id, type: event.type } });
 }
 
 async function refusePayment(
@@ -158,14 +165,5 @@ async function refusePayment(
     if (written.committed) return { outcome: "applied", reason: "order refused", orderId: ref.orderId };
     if (conditionFailed(written, "webhookEvent")) return { outcome: "ignored", reason: "duplicate event", orderId: ref.orderId };
     throw new RetryableConflict("order changed while refusing");
-  });
-}
-
-/** Adds a history entry to an unpaid order (an inconsistent payment), once per event. */
-async function noteOnOrder(ctx: Context, order: OrderItem, event: StripeEvent, message: string, payload: string): Promise<void> {
-  const now = ctx.clock.now();
-  await transactWrite(ctx.db, {
-    order: noteAction(ctx.db, order, { message, payload }, now),
-    webhookEvent: webhookEventWrite(ctx.db, { eventId: event.id, type: event.type, userId: order.userId, orderId: order.orderId, outcome: "inconsistent" }, now),
   });
 }

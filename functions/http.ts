@@ -44,6 +44,7 @@ export const STATUS_OF: Record<ErrorCode, ContentfulStatusCode> = {
   currency_not_offered: 422,
   start_in_past: 422,
   amount_out_of_range: 422,
+  period_out_of_range: 422,
   internal_error: 500,
   payment_provider_error: 502,
   service_unavailable: 503,

@@ -1,7 +1,9 @@
 /** Order routes (API.md "Orders and payment"). */
-import { confirmManualOrder, createOrder, getOrder, listOrders, retryPayment } from "../core/orders.js";
+import { confirmManualOrder, createOrder, getOrder, listOrders, retryPayment, toOrder } from "../core/orders.js";
+import { syncOrder } from "../core/payment-attempts.js";
+import { refundOrder } from "../core/refunds.js";
 import { createApi, honoPath, idempotencyOf, jsonBody, lambdaHandler, parsedBody, pathParams, queryParams, validate } from "./http.js";
-import { emptyBody, orderBody, orderListQuery, userOrderPath, userPath } from "./schemas.js";
+import { emptyBody, orderBody, orderListQuery, refundBody, userOrderPath, userPath } from "./schemas.js";
 
 /** The function's app. */
 export const app = createApi();
@@ -40,6 +42,20 @@ app.post(honoPath("/users/{userId}/orders/{orderId}/pay"), async (c) => {
   const { userId, orderId } = pathParams(c, userOrderPath);
   jsonBody(c, emptyBody);
   return c.json(await retryPayment(c.get("runtime").core, userId, orderId), 200);
+});
+
+app.post(honoPath("/users/{userId}/orders/{orderId}/refund"), async (c) => {
+  const { userId, orderId } = pathParams(c, userOrderPath);
+  const raw = parsedBody(c);
+  const body = validate(refundBody, raw);
+  const order = await refundOrder(c.get("runtime").core, { userId, orderId, ...body, idempotency: idempotencyOf(c, "refunds", raw) });
+  return c.json(toOrder(order), 200);
+});
+
+app.post(honoPath("/users/{userId}/orders/{orderId}/sync"), async (c) => {
+  const { userId, orderId } = pathParams(c, userOrderPath);
+  jsonBody(c, emptyBody);
+  return c.json(toOrder(await syncOrder(c.get("runtime").core, userId, orderId)), 200);
 });
 
 /** Lambda entry point. */

@@ -31,6 +31,8 @@ export const ROUTES = [
   { route: "GET /users/{userId}/orders/{orderId}", fn: "orders" },
   { route: "POST /users/{userId}/orders/{orderId}/confirm", fn: "orders" },
   { route: "POST /users/{userId}/orders/{orderId}/pay", fn: "orders" },
+  { route: "POST /users/{userId}/orders/{orderId}/refund", fn: "orders" },
+  { route: "POST /users/{userId}/orders/{orderId}/sync", fn: "orders" },
   { route: "POST /users/{userId}/consumptions", fn: "consumption" },
   { route: "GET /users/{userId}/credits", fn: "credits" },
   { route: "GET /users/{userId}/ledger", fn: "credits" },

@@ -181,6 +181,12 @@ const freeFormJson = () =>
 /** Body of routes that take none (`confirm`, `pay`): absent, or an empty JSON object. */
 export const emptyBody = z.strictObject({});
 
+/** `POST /users/{userId}/orders/{orderId}/refund` body (API.md). */
+export const refundBody = z.strictObject({
+  mode: z.enum(["unused", "full"]),
+  reason: text().min(1).max(500).optional(),
+});
+
 /** `POST /users/{userId}/consumptions` body. */
 export const consumptionBody = z.strictObject({
   offerGroup: operatorId,

@@ -12,6 +12,9 @@ export const EVENT_TYPES = [
   "order.paid",
   "order.refused",
   "order.refunded",
+  "order.refund_failed",
+  "order.disputed",
+  "order.dispute_closed",
   "credits.expired",
   "credits.expiring",
   "credits.low_balance",
@@ -29,6 +32,15 @@ export const eventSchema = {
     grantId: { type: "string" },
     balance: { type: "number" },
     expires: { type: "string" },
+    /** Money moved (refunds), integer minor units of `currency`. */
+    amount: { type: "number" },
+    currency: { type: "string" },
+    /** Tokens moved (refunds, disputes). */
+    tokens: { type: "number" },
+    /** A dispute's status when it closed (`won`, `lost`, ...). */
+    status: { type: "string" },
+    /** An automatic refund of a second payment for an already paid order. */
+    duplicate: { type: "boolean" },
     createdAt: { type: "string", required: true },
     publishedAt: { type: "string" },
     /** Outbox index partition (`<shard>`), present until the event is published. */

@@ -52,6 +52,8 @@ export const orderSchema = {
           tokenCount: { type: "number", required: true },
           tokens: { type: "number", required: true },
           appendDate: { type: "boolean", required: true },
+          /** Worth in minor units of the order's currency (price × item quantity × order quantity); absent without a price in it, and on older orders. */
+          value: { type: "number" },
           grantId: { type: "string" },
           starts: { type: "string" },
           expires: { type: "string" },
@@ -77,7 +79,67 @@ export const orderSchema = {
     /** Every PaymentIntent ever created for this order (retries), newest last. */
     paymentIntentIds: { type: "list", items: { type: "string" }, required: true },
     checkoutSessionId: { type: "string" },
+    /** Every Checkout Session ever created for this order, newest last. */
+    checkoutSessionIds: { type: "list", items: { type: "string" } },
+    /** The Checkout URLs the order was created with. */
+    checkout: {
+      type: "map",
+      properties: {
+        successUrl: { type: "string", required: true },
+        cancelUrl: { type: "string", required: true },
+      },
+    },
     attempt: { type: "number", required: true },
+    /** The attempt whose payment is recorded here (below `attempt`: started, answer not yet stored). */
+    recordedAttempt: { type: "number" },
+    /** The PaymentIntent that paid the order. */
+    paidPaymentIntentId: { type: "string" },
+    /** Refunds of the order's payment (core/rules/order-lifecycle.ts `OrderRefund`). */
+    refunds: {
+      type: "list",
+      items: {
+        type: "map",
+        properties: {
+          number: { type: "number", required: true },
+          refundId: { type: "string" },
+          amount: { type: "number", required: true },
+          tokens: { type: "number", required: true },
+          tokensShort: { type: "number", required: true },
+          source: { type: ["api", "stripe"] as const, required: true },
+          status: { type: ["pending", "succeeded", "failed"] as const, required: true },
+          grants: { type: "list", required: true, items: { type: "map", properties: { grantId: { type: "string", required: true }, tokens: { type: "number", required: true } } } },
+          reason: { type: "string" },
+          createdAt: { type: "string", required: true },
+        },
+      },
+    },
+    /** Disputes of the order's payment (core/rules/order-lifecycle.ts `OrderDispute`). */
+    disputes: {
+      type: "list",
+      items: {
+        type: "map",
+        properties: {
+          disputeId: { type: "string", required: true },
+          status: { type: "string", required: true },
+          frozen: { type: "list", required: true, items: { type: "map", properties: { grantId: { type: "string", required: true }, tokens: { type: "number", required: true } } } },
+          createdAt: { type: "string", required: true },
+          closedAt: { type: "string" },
+        },
+      },
+    },
+    /** Further succeeded payments for this order, each refunded automatically. */
+    duplicatePayments: {
+      type: "list",
+      items: {
+        type: "map",
+        properties: {
+          paymentIntentId: { type: "string", required: true },
+          refundId: { type: "string", required: true },
+          amount: { type: "number", required: true },
+          createdAt: { type: "string", required: true },
+        },
+      },
+    },
     grantIds: { type: "list", items: { type: "string" }, required: true },
     /** When the order last became pending (creation or a new payment attempt); absent once it is not. */
     pendingSince: { type: "string" },

@@ -17,6 +17,23 @@ export function createManualProvider(): PaymentProvider {
     async retrievePaymentIntent(paymentIntentId) {
       throw new PaymentProviderError(`No Stripe key is configured; cannot read PaymentIntent ${paymentIntentId}.`);
     },
-    async cancelPaymentIntent() {},
+    async cancelPaymentIntent(paymentIntentId) {
+      throw new PaymentProviderError(`No Stripe key is configured; cannot cancel PaymentIntent ${paymentIntentId}.`);
+    },
+    async retrieveCheckoutSession(checkoutSessionId) {
+      throw new PaymentProviderError(`No Stripe key is configured; cannot read Checkout Session ${checkoutSessionId}.`);
+    },
+    async expireCheckoutSession(checkoutSessionId) {
+      throw new PaymentProviderError(`No Stripe key is configured; cannot expire Checkout Session ${checkoutSessionId}.`);
+    },
+    async refund(request) {
+      throw new PaymentProviderError(`No Stripe key is configured; cannot refund PaymentIntent ${request.paymentIntentId}.`);
+    },
+    async listRefunds(paymentIntentId) {
+      throw new PaymentProviderError(`No Stripe key is configured; cannot list the refunds of PaymentIntent ${paymentIntentId}.`);
+    },
+    async retrieveDispute(disputeId) {
+      throw new PaymentProviderError(`No Stripe key is configured; cannot read dispute ${disputeId}.`);
+    },
   };
 }

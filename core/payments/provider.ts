@@ -42,6 +42,55 @@ export interface PaymentIntentState {
   lastPaymentError?: string | undefined;
 }
 
+/** A Checkout Session as the provider reports it now. */
+export interface CheckoutSessionState {
+  id: string;
+  /** Stripe's status: `open`, `complete` or `expired`. */
+  status: string;
+  /** Stripe's `payment_status`: `paid`, `unpaid`, `no_payment_required`. */
+  paymentStatus: string;
+  /** The session's PaymentIntent, once there is one. */
+  paymentIntentId?: string | undefined;
+  metadata: Record<string, string>;
+}
+
+/** A refund to make at the provider. */
+export interface RefundRequest {
+  /** The succeeded PaymentIntent whose charge is refunded. */
+  paymentIntentId: string;
+  /** Integer >= 1, minor units of the payment's currency. */
+  amount: number;
+  /** Stripe idempotency key: the same key returns the same refund, never a second one. */
+  idempotencyKey: string;
+  /** Kept on the Stripe Refund (`orderId`, `userId`, ...), so its events lead back to the order. */
+  metadata: Record<string, string>;
+  /** Stripe's `reason`: `duplicate` or `requested_by_customer`. */
+  reason?: "duplicate" | "requested_by_customer" | undefined;
+}
+
+/** A refund as the provider reports it. */
+export interface RefundState {
+  id: string;
+  /** Integer, minor units. */
+  amount: number;
+  currency: string;
+  /** Stripe's status: `pending`, `succeeded`, `failed`, `canceled`, `requires_action`. */
+  status: string;
+  paymentIntentId?: string | undefined;
+  metadata: Record<string, string>;
+}
+
+/** A dispute (chargeback) as the provider reports it. */
+export interface DisputeState {
+  id: string;
+  /** Stripe's status: `warning_needs_response`, `needs_response`, `under_review`, `won`, `lost`, `warning_closed`, ... */
+  status: string;
+  /** Integer, minor units. */
+  amount: number;
+  currency: string;
+  paymentIntentId?: string | undefined;
+}
+
 /** A payment service. */
 export interface PaymentProvider {
   /** `stripe` or `manual`. */
@@ -59,13 +108,42 @@ export interface PaymentProvider {
   createPayment(request: PaymentRequest): Promise<Payment>;
   /**
    * The current state of a PaymentIntent, read from the provider (events can be stale).
-   * @throws PaymentProviderError when the provider fails or has no PaymentIntents
+   * @throws PaymentNotFoundError when the provider does not know it (404); PaymentProviderError
+   *   when the provider fails or has no PaymentIntents
    */
   retrievePaymentIntent(paymentIntentId: string): Promise<PaymentIntentState>;
   /**
-   * Cancels a PaymentIntent that can still be cancelled; one that already succeeded or
-   * was cancelled is left as it is.
+   * Cancels a PaymentIntent that can still be cancelled, and returns its state after:
+   * `canceled`, or, left as it is, `succeeded` (the caller must then pay the order with
+   * it, never start another attempt) or `processing` (not cancellable: wait).
+   * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails
+   */
+  cancelPaymentIntent(paymentIntentId: string): Promise<PaymentIntentState>;
+  /**
+   * The current state of a Checkout Session.
+   * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails
+   */
+  retrieveCheckoutSession(checkoutSessionId: string): Promise<CheckoutSessionState>;
+  /**
+   * Expires an `open` Checkout Session so it can no longer be paid
+   * (`POST /v1/checkout/sessions/{id}/expire`), and returns its state after: `expired`,
+   * or `complete` left as it is (the caller pays the order with its PaymentIntent).
+   * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails
+   */
+  expireCheckoutSession(checkoutSessionId: string): Promise<CheckoutSessionState>;
+  /**
+   * Refunds (part of) a succeeded payment, once per idempotency key.
+   * @throws PaymentProviderError when the provider fails or refuses (already refunded, ...)
+   */
+  refund(request: RefundRequest): Promise<RefundState>;
+  /**
+   * Every refund of a PaymentIntent's charge, newest first (what the dashboard did too).
    * @throws PaymentProviderError when the provider fails
    */
-  cancelPaymentIntent(paymentIntentId: string): Promise<void>;
+  listRefunds(paymentIntentId: string): Promise<RefundState[]>;
+  /**
+   * A dispute as the provider reports it now (events can be stale or forged).
+   * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails
+   */
+  retrieveDispute(disputeId: string): Promise<DisputeState>;
 }

@@ -7,8 +7,8 @@
  * requests"). `STRIPE_API_URL` points the SDK at another host (a local stand-in).
  */
 import Stripe from "stripe";
-import { DomainError, PaymentProviderError } from "../errors.js";
-import type { Payment, PaymentIntentState, PaymentProvider, PaymentRequest } from "./provider.js";
+import { DomainError, PaymentNotFoundError, PaymentProviderError } from "../errors.js";
+import type { CheckoutSessionState, DisputeState, Payment, PaymentIntentState, PaymentProvider, PaymentRequest, RefundState } from "./provider.js";
 
 /** The Stripe API version this code is written against (sent on every request). */
 export const STRIPE_API_VERSION = "2026-10-28.endive" as const;
@@ -32,18 +32,28 @@ export interface StripeProviderOptions {
   secretKey: string;
   /** Base URL of the Stripe API (`STRIPE_API_URL`), e.g. `http://127.0.0.1:12111`; default Stripe's. */
   apiUrl?: string | undefined;
-  /** Per-request timeout in ms (default 10 s, well inside a Lambda's time). */
+  /** Per-request timeout in ms (default {@link STRIPE_TIMEOUT_MS}). */
   timeoutMs?: number;
-  /** SDK network retries (default 2; safe, requests carry idempotency keys). */
+  /** SDK network retries (default {@link STRIPE_NETWORK_RETRIES}; safe, writes carry idempotency keys). */
   maxNetworkRetries?: number;
 }
+
+/**
+ * Stripe calls must end inside the function's time (25 s, infra/api.ts): a 5 s timeout
+ * and one retry bound a call to about 10 s, so a request that makes two calls (read an
+ * attempt, then create the next) still answers before the function is cut off.
+ */
+export const STRIPE_TIMEOUT_MS = 5_000;
+
+/** SDK network retries per call (one retry: see {@link STRIPE_TIMEOUT_MS}). */
+export const STRIPE_NETWORK_RETRIES = 1;
 
 /** Builds the SDK client for `options` (exported for tests that talk to the same stand-in). */
 export function createStripeClient(options: StripeProviderOptions): Stripe {
   const config: ConstructorParameters<typeof Stripe>[1] = {
     apiVersion: STRIPE_API_VERSION,
-    maxNetworkRetries: options.maxNetworkRetries ?? 2,
-    timeout: options.timeoutMs ?? 10_000,
+    maxNetworkRetries: options.maxNetworkRetries ?? STRIPE_NETWORK_RETRIES,
+    timeout: options.timeoutMs ?? STRIPE_TIMEOUT_MS,
     telemetry: false,
   };
   if (options.apiUrl) {
@@ -55,16 +65,60 @@ export function createStripeClient(options: StripeProviderOptions): Stripe {
   return new Stripe(options.secretKey, config);
 }
 
+/**
+ * The SDK's error as a PaymentProviderError; Stripe's 404 (`resource_missing`: no such
+ * object) as a PaymentNotFoundError, which is an answer, not a failure.
+ */
 function providerError(action: string, error: unknown): PaymentProviderError {
   if (error instanceof Stripe.errors.StripeError) {
-    return new PaymentProviderError(`Stripe failed to ${action}: ${error.message}`, {
+    const details = {
       type: error.type,
       ...(error.code ? { stripeCode: error.code } : {}),
       ...(error.statusCode ? { statusCode: error.statusCode } : {}),
-    });
+    };
+    if (error.statusCode === 404) return new PaymentNotFoundError(`Stripe does not know what it was asked to ${action}: ${error.message}`, details);
+    return new PaymentProviderError(`Stripe failed to ${action}: ${error.message}`, details);
   }
   return new PaymentProviderError(`Stripe failed to ${action}.`);
 }
+
+const intentState = (intent: Stripe.PaymentIntent): PaymentIntentState => ({
+  id: intent.id,
+  status: intent.status,
+  amount: intent.amount,
+  amountReceived: intent.amount_received,
+  currency: intent.currency,
+  metadata: intent.metadata ?? {},
+  lastPaymentError: intent.last_payment_error?.message ?? undefined,
+});
+
+const sessionState = (session: Stripe.Checkout.Session): CheckoutSessionState => ({
+  id: session.id,
+  status: session.status ?? "open",
+  paymentStatus: session.payment_status,
+  paymentIntentId: typeof session.payment_intent === "string" ? session.payment_intent : session.payment_intent?.id,
+  metadata: session.metadata ?? {},
+});
+
+const refundState = (refund: Stripe.Refund): RefundState => ({
+  id: refund.id,
+  amount: refund.amount,
+  currency: refund.currency,
+  status: refund.status ?? "pending",
+  paymentIntentId: typeof refund.payment_intent === "string" ? refund.payment_intent : refund.payment_intent?.id,
+  metadata: refund.metadata ?? {},
+});
+
+const disputeState = (dispute: Stripe.Dispute): DisputeState => ({
+  id: dispute.id,
+  status: dispute.status,
+  amount: dispute.amount,
+  currency: dispute.currency,
+  paymentIntentId: typeof dispute.payment_intent === "string" ? dispute.payment_intent : dispute.payment_intent?.id,
+});
+
+/** PaymentIntent statuses Stripe lets us cancel (Stripe docs, "Cancel a PaymentIntent"). */
+const CANCELLABLE = new Set(["requires_payment_method", "requires_capture", "requires_confirmation", "requires_action"]);
 
 /** Creates the Stripe provider. */
 export function createStripeProvider(options: StripeProviderOptions): PaymentProvider {
@@ -134,28 +188,84 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
 
     async retrievePaymentIntent(paymentIntentId): Promise<PaymentIntentState> {
       try {
-        const intent = await stripe.paymentIntents.retrieve(paymentIntentId);
-        return {
-          id: intent.id,
-          status: intent.status,
-          amount: intent.amount,
-          amountReceived: intent.amount_received,
-          currency: intent.currency,
-          metadata: intent.metadata ?? {},
-          lastPaymentError: intent.last_payment_error?.message ?? undefined,
-        };
+        return intentState(await stripe.paymentIntents.retrieve(paymentIntentId));
       } catch (error) {
         throw providerError(`read PaymentIntent ${paymentIntentId}`, error);
       }
     },
 
-    async cancelPaymentIntent(paymentIntentId) {
+    async cancelPaymentIntent(paymentIntentId): Promise<PaymentIntentState> {
       try {
         const intent = await stripe.paymentIntents.retrieve(paymentIntentId);
-        if (intent.status === "succeeded" || intent.status === "canceled") return;
-        await stripe.paymentIntents.cancel(paymentIntentId, {}, { idempotencyKey: `cancel-${paymentIntentId}` });
+        if (!CANCELLABLE.has(intent.status)) return intentState(intent);
+        try {
+          return intentState(await stripe.paymentIntents.cancel(paymentIntentId, {}, { idempotencyKey: `cancel-${paymentIntentId}` }));
+        } catch (error) {
+          // It moved on between the read and the cancel (the buyer paid): say how it is now.
+          if (error instanceof Stripe.errors.StripeInvalidRequestError) return intentState(await stripe.paymentIntents.retrieve(paymentIntentId));
+          throw error;
+        }
       } catch (error) {
         throw providerError(`cancel PaymentIntent ${paymentIntentId}`, error);
+      }
+    },
+
+    async retrieveCheckoutSession(checkoutSessionId): Promise<CheckoutSessionState> {
+      try {
+        return sessionState(await stripe.checkout.sessions.retrieve(checkoutSessionId));
+      } catch (error) {
+        throw providerError(`read Checkout Session ${checkoutSessionId}`, error);
+      }
+    },
+
+    async expireCheckoutSession(checkoutSessionId): Promise<CheckoutSessionState> {
+      try {
+        const session = await stripe.checkout.sessions.retrieve(checkoutSessionId);
+        if (session.status !== "open") return sessionState(session);
+        try {
+          return sessionState(await stripe.checkout.sessions.expire(checkoutSessionId, {}, { idempotencyKey: `expire-${checkoutSessionId}` }));
+        } catch (error) {
+          // Completed between the read and the expiry: say how it is now.
+          if (error instanceof Stripe.errors.StripeInvalidRequestError) return sessionState(await stripe.checkout.sessions.retrieve(checkoutSessionId));
+          throw error;
+        }
+      } catch (error) {
+        throw providerError(`expire Checkout Session ${checkoutSessionId}`, error);
+      }
+    },
+
+    async refund(request): Promise<RefundState> {
+      try {
+        const refund = await stripe.refunds.create(
+          {
+            payment_intent: request.paymentIntentId,
+            amount: request.amount,
+            metadata: request.metadata,
+            ...(request.reason ? { reason: request.reason } : {}),
+          },
+          { idempotencyKey: request.idempotencyKey },
+        );
+        return refundState(refund);
+      } catch (error) {
+        throw providerError(`refund PaymentIntent ${request.paymentIntentId}`, error);
+      }
+    },
+
+    async listRefunds(paymentIntentId): Promise<RefundState[]> {
+      try {
+        const refunds: RefundState[] = [];
+        for await (const refund of stripe.refunds.list({ payment_intent: paymentIntentId, limit: 100 })) refunds.push(refundState(refund));
+        return refunds;
+      } catch (error) {
+        throw providerError(`list the refunds of PaymentIntent ${paymentIntentId}`, error);
+      }
+    },
+
+    async retrieveDispute(disputeId): Promise<DisputeState> {
+      try {
+        return disputeState(await stripe.disputes.retrieve(disputeId));
+      } catch (error) {
+        throw providerError(`read dispute ${disputeId}`, error);
       }
     },
   };

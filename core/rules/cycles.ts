@@ -8,7 +8,11 @@
  * - `semester` is 6 months (the original added 4), `trimester` 3;
  * - `quantity` multiplies the cycle, applied in one step: monthly × 2 from Jan 31 is
  *   Mar 31, not Mar 28;
- * - `custom` is `customCycleSeconds` seconds.
+ * - `custom` is `customCycleSeconds` seconds;
+ * - dates end at {@link LAST_INSTANT_MS}, 9999-12-31T23:59:59.999Z (API.md: a purchase
+ *   whose dates would fall past it is refused at creation): {@link expiryDate} may
+ *   return a later instant, or an invalid Date for a period past what a Date holds,
+ *   which {@link withinCalendar} tells apart.
  */
 import { addDays, addMonths, addSeconds, addYears } from "date-fns";
 import { UTCDate } from "@date-fns/utc";
@@ -29,6 +33,18 @@ export const CYCLES = [
 /** One of {@link CYCLES}. */
 export type Cycle = (typeof CYCLES)[number];
 
+/**
+ * The last instant the service stores, 9999-12-31T23:59:59.999Z: the last one an ISO 8601
+ * date with a 4-digit year names (later ones print as `+010000-...`).
+ */
+export const LAST_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** True when `at` is a valid instant no later than {@link LAST_INSTANT_MS}. */
+export function withinCalendar(at: Date): boolean {
+  const time = at.getTime();
+  return !Number.isNaN(time) && time <= LAST_INSTANT_MS;
+}
+
 /** The duration terms an offer (and the order copying it) carries. */
 export interface CycleTerms {
   cycle: Cycle;
@@ -43,7 +59,9 @@ export interface CycleTerms {
  * @param starts the grant's start instant
  * @param terms the cycle (and custom seconds)
  * @param multiplier integer >= 1
- * @returns the expiry instant, or `null` for `once` (never expires)
+ * @returns the expiry instant, or `null` for `once` (never expires); past
+ *   {@link LAST_INSTANT_MS}, or invalid, when the period runs past what a Date holds
+ *   (check with {@link withinCalendar})
  * @throws RangeError for a multiplier < 1 or a custom cycle without valid seconds
  */
 export function expiryDate(starts: Date, terms: CycleTerms, multiplier: number): Date | null {

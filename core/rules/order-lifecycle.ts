@@ -65,9 +65,69 @@ export interface OrderBundleItem {
   /** item quantity × order quantity × item tokenCount. */
   tokens: number;
   appendDate: boolean;
+  /**
+   * The item's worth in this order, in integer minor units of the order's currency: its
+   * offer's price in that currency × item quantity × order quantity, copied at creation
+   * (refunds weigh the order's grants by it). Absent when the item's offer has no price in
+   * that currency (or the product is not a safe integer), and on orders created before it.
+   */
+  value?: number | undefined;
   grantId?: string | undefined;
   starts?: string | undefined;
   expires?: string | undefined;
+}
+
+/** A payment for an order that was already paid, refunded at once (API.md "Payment attempts never double-charge"). */
+export interface DuplicatePayment {
+  paymentIntentId: string;
+  /** The Stripe Refund that returned it. */
+  refundId: string;
+  /** Integer, minor units of the order's currency. */
+  amount: number;
+  /** ISO 8601, UTC. */
+  createdAt: string;
+}
+
+/** Tokens taken from (or given back to) one grant of the order. */
+export interface GrantTokens {
+  grantId: string;
+  tokens: number;
+}
+
+/**
+ * One refund of the order's payment (API.md `refunds`): asked through the API
+ * (`source: "api"`, recorded `pending` before Stripe is called) or made in Stripe
+ * (`source: "stripe"`, from `charge.refunded`).
+ */
+export interface OrderRefund {
+  /** 1, 2, ... per order; with the order id, the Stripe idempotency key and `metadata.refundNumber`. */
+  number: number;
+  /** The Stripe Refund; absent while pending, and for the manual provider (no money moved): the API shows null. */
+  refundId?: string | undefined;
+  /** Integer, minor units of the order's currency. */
+  amount: number;
+  /** Tokens removed by this refund. */
+  tokens: number;
+  /** Tokens the refund should have taken back but that were already spent. */
+  tokensShort: number;
+  source: "api" | "stripe";
+  /** `pending` until Stripe answered; `failed` when Stripe could not pay it out (`refund.failed`). */
+  status: "pending" | "succeeded" | "failed";
+  /** Tokens taken per grant (what later refunds count as clawed back). */
+  grants: GrantTokens[];
+  reason?: string | undefined;
+  createdAt: string;
+}
+
+/** One dispute (chargeback) of the order's payment. */
+export interface OrderDispute {
+  disputeId: string;
+  /** `open` while disputed, then Stripe's closing status (`won`, `lost`, `warning_closed`, ...). */
+  status: string;
+  /** Tokens frozen per grant when it opened. */
+  frozen: GrantTokens[];
+  createdAt: string;
+  closedAt?: string | undefined;
 }
 
 /**
@@ -104,7 +164,27 @@ export interface OrderRecord {
   /** Every PaymentIntent ever created for this order (retries), newest last. */
   paymentIntentIds: string[];
   checkoutSessionId?: string | undefined;
+  /** Every Checkout Session ever created for this order, newest last. */
+  checkoutSessionIds?: string[] | undefined;
+  /** The Checkout URLs the order was created with (a replayed attempt sends them again). */
+  checkout?: { successUrl: string; cancelUrl: string } | undefined;
+  /** The current payment attempt (1, 2, ...); its Stripe idempotency key derives from it. */
   attempt: number;
+  /**
+   * The attempt whose PaymentIntent or Checkout Session is recorded here. Below `attempt`,
+   * the current attempt was started (and recorded as started before Stripe was called)
+   * but its answer was never stored: replaying the attempt's request under the same
+   * idempotency key finds it (core/payment-attempts.ts).
+   */
+  recordedAttempt?: number | undefined;
+  /** The PaymentIntent that paid the order (the first succeeded payment). */
+  paidPaymentIntentId?: string | undefined;
+  /** Further succeeded payments for this order, each refunded automatically. */
+  duplicatePayments?: DuplicatePayment[] | undefined;
+  /** Refunds of the order's payment, oldest first (API.md "The order lists its refunds"). */
+  refunds?: OrderRefund[] | undefined;
+  /** Disputes (chargebacks) of the order's payment, oldest first. */
+  disputes?: OrderDispute[] | undefined;
   grantIds: string[];
   /** When the order last became pending; present while it waits for its payment. */
   pendingSince?: string | undefined;
@@ -120,7 +200,7 @@ export interface OrderRecord {
 export type LifecycleOrder = Pick<OrderRecord, "userId" | "orderId" | "status" | "history" | "updatedAt" | "pendingSince" | "pendingBucket" | "pendingSort">;
 
 /** The events a transition raises (API.md "Events"). */
-export type OrderEventType = "order.paid" | "order.refused" | "order.refunded";
+export type OrderEventType = "order.paid" | "order.refused" | "order.refunded" | "order.disputed" | "order.dispute_closed";
 
 /** One transition: the statuses it leaves from, the one it reaches, the event it raises. */
 export interface Transition {
@@ -152,10 +232,10 @@ export const TRANSITIONS = {
   abandoned: { from: ["pending", "error"], to: "refused", event: "order.refused" },
   grantsExpired: { from: ["paid"], to: "expired" },
   refunded: { from: ["paid", "expired"], to: "refunded", event: "order.refunded" },
-  disputeOpened: { from: ["paid", "expired"], to: "disputed" },
-  disputeClosed: { from: ["disputed"], to: "paid" },
-  disputeClosedExpired: { from: ["disputed"], to: "expired" },
-  disputeLost: { from: ["disputed"], to: "refunded" },
+  disputeOpened: { from: ["paid", "expired"], to: "disputed", event: "order.disputed" },
+  disputeClosed: { from: ["disputed"], to: "paid", event: "order.dispute_closed" },
+  disputeClosedExpired: { from: ["disputed"], to: "expired", event: "order.dispute_closed" },
+  disputeLost: { from: ["disputed"], to: "refunded", event: "order.dispute_closed" },
   renewalPaid: { from: ["paid", "expired"], to: "paid" },
 } as const satisfies Record<string, Transition>;
 
@@ -223,6 +303,20 @@ export function transition<O extends LifecycleOrder>(
     ],
     updatedAt: at,
   } as O;
+}
+
+/**
+ * The order with a note appended to its history at its current status (a duplicate
+ * payment refunded, an inconsistent payment, a refund that failed...), `updatedAt` moved;
+ * the status does not change.
+ */
+export function noted<O extends LifecycleOrder>(order: O, note: HistoryNote & { now: Date }): O {
+  const at = note.now.toISOString();
+  return {
+    ...order,
+    history: [...order.history, { date: at, status: order.status, message: note.message, ...(note.payload !== undefined ? { payload: note.payload } : {}) }],
+    updatedAt: at,
+  };
 }
 
 /**

@@ -2,17 +2,21 @@
  * Order rules, pure: whether a user may order an offer, and the pending order it makes
  * (API.md `POST /users/{userId}/orders`; every rule the original skipped,
  * ORIGINAL-BEHAVIOUR.md §1 `createOrder`, §5: quantity, currency, locked offers, start
- * dates, token and amount limits). The caller reads the offer, its bundle items' offers
- * and the user's unlocked groups first (core/orders.ts), then calls {@link planOrder}.
+ * dates, token and amount limits; issue 9: a free order is for one unit, and a purchase
+ * whose dates would fall past 9999-12-31 is refused here, never after payment). The
+ * caller reads the offer, its bundle items' offers, the user's unlocked groups and, when
+ * the order chains after existing grants, the user's balances first (core/orders.ts),
+ * then calls {@link planOrder}.
  *
  * The order copies the offer's terms (price, tokenCount, cycle, appendDate, bundle items
  * with their offers' terms), so that editing an offer never changes orders already placed
  * (API.md "Offers").
  */
 import { DomainError, NotFoundError, ValidationError } from "../errors.js";
-import { MAX_TOKENS } from "./balance-state.js";
-import type { Cycle } from "./cycles.js";
-import { created, type OrderProvider, type OrderRecord } from "./order-lifecycle.js";
+import { MAX_TOKENS, type BalanceState } from "./balance-state.js";
+import { LAST_INSTANT_MS, withinCalendar, type Cycle } from "./cycles.js";
+import { created, type OrderBundleItem, type OrderProvider, type OrderRecord } from "./order-lifecycle.js";
+import { planPurchase } from "./purchase-plan.js";
 import { isUnlockedFor } from "./visibility.js";
 
 /** The offer fields an order copies or checks (a stored offer fits). */
@@ -48,24 +52,31 @@ export interface OrderRequest {
 /**
  * Checks every order rule and builds the pending order (nothing is written), in this
  * order: quantity, offer active, quantity limit, currency, start, unlock, bundle items,
- * tokens per group, total.
+ * tokens per group, total (a free one: one unit), dates within 9999-12-31.
  * @param offer the offer as read, undefined when there is none
- * @param itemOffers the offers of the bundle's items, by id (missing: deleted since)
+ * @param itemOffers the offers of the bundle's items, by id (missing: deleted since);
+ *   their prices give each item's `value` in the order's currency
  * @param unlockedGroups the offerGroups the user's active paid grants unlock (read only
  *   for a locked offer; an empty set otherwise)
+ * @param balances the user's balances, by offerGroup, read when the order chains after
+ *   existing grants (an `appendDate` offer without a requested start, or a bundle); an
+ *   empty map otherwise. The purchase is planned as if paid `now`, from these chain heads.
  * @param provider the configured payment provider's name, and its amount check (which
  *   throws DomainError `amount_out_of_range`)
  * @returns the order, `pending` (a total of 0 is a free order, paid by the caller)
  * @throws ValidationError (quantity), NotFoundError (unknown or inactive offer),
- *   DomainError `quantity_limit_exceeded`, `currency_not_offered`, `start_in_past`,
- *   `offer_locked`, `conflict` (a bundle item's offer is gone), `amount_out_of_range`
+ *   DomainError `quantity_limit_exceeded` (also a free order for more than one unit),
+ *   `currency_not_offered`, `start_in_past`, `offer_locked`, `conflict` (a bundle item's
+ *   offer is gone), `amount_out_of_range`, `period_out_of_range` (a start or an expiry
+ *   past 9999-12-31)
  */
 export function planOrder(input: {
   request: OrderRequest;
   offerId: string;
   offer: OrderableOffer | undefined;
-  itemOffers: ReadonlyMap<string, Pick<OrderableOffer, "offerGroup" | "tokenCount" | "appendDate">>;
+  itemOffers: ReadonlyMap<string, Pick<OrderableOffer, "offerGroup" | "tokenCount" | "appendDate" | "prices">>;
   unlockedGroups: ReadonlySet<string>;
+  balances: ReadonlyMap<string, BalanceState>;
   orderId: string;
   defaultCurrency: string;
   provider: { name: "stripe" | "manual"; checkAmount(amount: number, currency: string): void };
@@ -105,10 +116,13 @@ export function planOrder(input: {
     });
   }
 
-  // D. Bundle items, with their offers' terms copied.
-  const combinedItems = offer.combinedItems.map((item) => {
+  // D. Bundle items, with their offers' terms copied, and their value in the order's
+  //    currency (what refunds weigh them by; absent without a price in it).
+  const combinedItems = offer.combinedItems.map((item): OrderBundleItem => {
     const itemOffer = input.itemOffers.get(item.offerId);
     if (!itemOffer) throw new DomainError("conflict", `Bundle item ${item.offerId} no longer exists.`, { offerId: item.offerId });
+    const itemPrice = itemOffer.prices.find((p) => p.currency === currency);
+    const value = itemPrice ? itemPrice.amount * item.quantity * quantity : undefined;
     return {
       offerId: item.offerId,
       offerGroup: itemOffer.offerGroup,
@@ -116,6 +130,7 @@ export function planOrder(input: {
       tokenCount: itemOffer.tokenCount,
       tokens: item.quantity * quantity * itemOffer.tokenCount,
       appendDate: itemOffer.appendDate,
+      ...(value !== undefined && Number.isSafeInteger(value) ? { value } : {}),
     };
   });
 
@@ -129,14 +144,17 @@ export function planOrder(input: {
     });
   }
 
-  // F. Total, in minor units.
+  // F. Total, in minor units. A free order is for exactly one unit.
   const amount = price.amount * quantity;
   if (!Number.isSafeInteger(amount)) throw new DomainError("amount_out_of_range", "The total is too large.", { amount });
+  if (amount === 0 && quantity !== 1) {
+    throw new DomainError("quantity_limit_exceeded", "A free order is for exactly one unit (quantity 1).", { quantity, quantityLimit: 1 });
+  }
   if (amount > 0) input.provider.checkAmount(amount, currency);
 
   const provider: OrderProvider =
     amount === 0 ? "free" : request.checkout && input.provider.name === "stripe" ? "stripe_checkout" : input.provider.name;
-  return {
+  const order: OrderRecord = {
     userId: request.userId,
     orderId: input.orderId,
     offerId: offer.offerId,
@@ -158,4 +176,21 @@ export function planOrder(input: {
     ...(offer.customCycleSeconds !== undefined ? { customCycleSeconds: offer.customCycleSeconds } : {}),
     ...(request.starts ? { requestedStarts: new Date(request.starts).toISOString() } : {}),
   };
+
+  // G. Dates within 9999-12-31: the start asked for, and every grant's expiry as if paid
+  //    now, from the chain heads read (fulfilment clamps what time or a grown chain adds
+  //    later, core/rules/purchase-plan.ts).
+  const latest = new Date(LAST_INSTANT_MS).toISOString();
+  const outOfRange = (offerGroup: string) =>
+    new DomainError("period_out_of_range", `The order's dates would fall past ${latest}.`, {
+      quantity,
+      cycle: offer.cycle,
+      offerGroup,
+      latest,
+      ...(request.starts ? { starts: request.starts } : {}),
+    });
+  if (request.starts && !withinCalendar(new Date(request.starts))) throw outOfRange(offer.offerGroup);
+  const clamped = planPurchase({ order, balances: input.balances, now, newGrantId: () => "planned" }).clamped[0];
+  if (clamped) throw outOfRange(clamped.offerGroup);
+  return order;
 }

@@ -9,7 +9,10 @@
  * - Start: the order's requested `starts` if still in the future; if it has passed, the
  *   confirmation instant (noted in the history); else with `appendDate` the chain head
  *   (latest expiry among the group's unexpired grants) when in the future; else now.
- * - Expiry: start + cycle × quantity (core/rules/cycles.ts); `once` never expires.
+ * - Expiry: start + cycle × quantity (core/rules/cycles.ts); `once` never expires. An
+ *   expiry past 9999-12-31 (the chain grew, or time passed, after the order was accepted
+ *   at creation by core/rules/order-plan.ts) is clamped to its last instant,
+ *   9999-12-31T23:59:59.999Z, with a note: fulfilment never fails on a date.
  * - Bundle items: one grant each in the item's offerGroup, with `item.tokens` tokens
  *   (item quantity × order quantity × item tokenCount, computed at order creation).
  *   They last the root offer's cycle × order quantity; an item whose offer has
@@ -19,7 +22,7 @@
  *   debt in a group is repaid first from the new grant (core/rules/balance-state.ts).
  */
 import { addGrant, chainHead, emptyBalance, type BalanceState } from "./balance-state.js";
-import { expiryDate, type CycleTerms } from "./cycles.js";
+import { expiryDate, LAST_INSTANT_MS, withinCalendar, type CycleTerms } from "./cycles.js";
 
 /** The parts of an order a purchase plan reads (a stored order fits). */
 export interface PurchaseOrder extends CycleTerms {
@@ -57,8 +60,10 @@ export interface PurchasePlan {
   grants: PlannedGrant[];
   /** Next state of every group touched (versions unchanged: the writer bumps them). */
   balances: Map<string, BalanceState>;
-  /** History notes (e.g. a requested start that had passed). */
+  /** History notes (e.g. a requested start that had passed, an expiry clamped). */
   notes: string[];
+  /** The grants whose expiry fell past 9999-12-31 and was clamped to its last instant (none normally). */
+  clamped: Array<{ offerGroup: string; itemIndex: number | null }>;
 }
 
 /**
@@ -77,6 +82,17 @@ export function planPurchase(input: {
   const stateOf = (group: string) => balances.get(group) ?? emptyBalance(order.userId, group);
   const notes: string[] = [];
   const grants: PlannedGrant[] = [];
+  const clamped: PurchasePlan["clamped"] = [];
+
+  /** The expiry of a grant of `group` starting at `starts`, clamped to the last instant (noted) when past it. */
+  const expiryFrom = (starts: Date, group: string, itemIndex: number | null): Date | null => {
+    const expires = expiryDate(starts, order, order.quantity);
+    if (expires === null || withinCalendar(expires)) return expires;
+    const last = new Date(LAST_INSTANT_MS);
+    notes.push(`the ${group} grant's period runs past 9999-12-31; it expires at ${last.toISOString()}`);
+    clamped.push({ offerGroup: group, itemIndex });
+    return last;
+  };
 
   const add = (group: string, offerId: string, tokens: number, starts: Date, expires: Date | null, itemIndex: number | null) => {
     const grantId = newGrantId();
@@ -102,18 +118,18 @@ export function planPurchase(input: {
   } else if (order.appendDate) {
     rootStarts = chainHead(stateOf(order.offerGroup), now) ?? now;
   }
-  const rootExpires = expiryDate(rootStarts, order, order.quantity);
+  const rootExpires = expiryFrom(rootStarts, order.offerGroup, null);
   add(order.offerGroup, order.offerId, order.tokens, rootStarts, rootExpires, null);
 
   // B. Bundle items, in order: each chains within its own group, after what came before.
   order.combinedItems.forEach((item, index) => {
     if (item.appendDate) {
       const starts = chainHead(stateOf(item.offerGroup), now) ?? now;
-      add(item.offerGroup, item.offerId, item.tokens, starts, expiryDate(starts, order, order.quantity), index);
+      add(item.offerGroup, item.offerId, item.tokens, starts, expiryFrom(starts, item.offerGroup, index), index);
     } else {
       add(item.offerGroup, item.offerId, item.tokens, rootStarts, rootExpires, index);
     }
   });
 
-  return { grants, balances, notes };
+  return { grants, balances, notes, clamped };
 }

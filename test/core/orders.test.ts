@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { getCredits } from "../../core/credits.js";
 import { hashRequest } from "../../core/idempotency.js";
+import { listLedger } from "../../core/ledger.js";
 import { upsertOffer } from "../../core/offers.js";
 import { confirmManualOrder, createOrder, getOrder, listOrders, retryPayment } from "../../core/orders.js";
 import { anOffer } from "../helpers/factories.js";
@@ -133,6 +134,88 @@ describe("free orders", () => {
   });
 });
 
+describe("orders within their limits (issue 9, defects 4 and 5)", () => {
+  /** What the user has: orders (oldest first, as offerId × quantity) and ledger entries. */
+  async function holdings(userId: string) {
+    const { orders } = await listOrders(t.ctx, userId, { limit: 100 });
+    const { entries } = await listLedger(t.ctx, userId, { limit: 100 });
+    return { orders: orders.reverse().map((order) => `${order.offerId} × ${order.quantity}`), entries: entries.length };
+  }
+
+  it("refuses a free order for more than one unit with quantity_limit_exceeded (limit 1), writing nothing", async () => {
+    t.clock.set(NOW);
+    await upsertOffer(t.ctx, "free-100", anOffer({ prices: [{ amount: 0, currency: "usd" }], tokenCount: 100 }));
+    for (const quantity of [2, 1_000_000]) {
+      await expect(createOrder(t.ctx, { userId: "free-bulk", offerId: "free-100", quantity })).rejects.toMatchObject({
+        code: "quantity_limit_exceeded",
+        details: { quantity, quantityLimit: 1 },
+      });
+    }
+    expect(await holdings("free-bulk")).toEqual({ orders: [], entries: 0 });
+    expect((await createOrder(t.ctx, { userId: "free-bulk", offerId: "free-100", quantity: 1 })).order).toMatchObject({ status: "paid", tokens: 100 });
+  });
+
+  it("refuses at creation a quantity × cycle whose expiry would fall past 9999-12-31 with period_out_of_range, writing nothing", async () => {
+    t.clock.set(NOW);
+    await upsertOffer(t.ctx, "yearly", anOffer({ cycle: "yearly" }));
+    for (const quantity of [1_000_000, 7974]) {
+      await expect(createOrder(t.ctx, { userId: "far", offerId: "yearly", quantity })).rejects.toMatchObject({
+        code: "period_out_of_range",
+        details: { quantity, latest: "9999-12-31T23:59:59.999Z" },
+      });
+    }
+    expect(await holdings("far")).toEqual({ orders: [], entries: 0 });
+    const { order } = await createOrder(t.ctx, { userId: "far", offerId: "yearly", quantity: 7973 });
+    expect((await confirmManualOrder(t.ctx, "far", order.orderId)).expires).toBe("9999-01-31T09:00:00.000Z");
+  });
+
+  it("counts an appendDate order from the user's chain head at creation, and clamps at payment a chain that grew meanwhile", async () => {
+    t.clock.set(NOW);
+    await upsertOffer(t.ctx, "chained", anOffer({ cycle: "yearly", appendDate: true }));
+    const first = await createOrder(t.ctx, { userId: "chain", offerId: "chained", quantity: 7970 });
+    expect((await confirmManualOrder(t.ctx, "chain", first.order.orderId)).expires).toBe("9996-01-31T09:00:00.000Z");
+
+    // A. From the chain head (9996), 4 years fall past the calendar: refused, nothing written.
+    await expect(createOrder(t.ctx, { userId: "chain", offerId: "chained", quantity: 4 })).rejects.toMatchObject({ code: "period_out_of_range" });
+    expect(await holdings("chain")).toEqual({ orders: ["chained × 7970"], entries: 1 });
+
+    // B. 3 years fit at creation; another order then grows the chain to 9998 before it is paid.
+    const late = await createOrder(t.ctx, { userId: "chain", offerId: "chained", quantity: 3 });
+    const grower = await createOrder(t.ctx, { userId: "chain", offerId: "chained", quantity: 2 });
+    expect((await confirmManualOrder(t.ctx, "chain", grower.order.orderId)).expires).toBe("9998-01-31T09:00:00.000Z");
+
+    // C. Paying it never fails: its expiry is clamped to the last instant, and the history says so.
+    const paid = await confirmManualOrder(t.ctx, "chain", late.order.orderId);
+    expect(paid).toMatchObject({ status: "paid", starts: "9998-01-31T09:00:00.000Z", expires: "9999-12-31T23:59:59.999Z" });
+    expect(paid.history.map((entry) => entry.message)).toEqual(["created", expect.stringContaining("9999-12-31T23:59:59.999Z"), "confirmed manually"]);
+    const credits = await getCredits(t.ctx, "chain");
+    expect(credits.groups[0]!.balance).toBe(100 * (7970 + 2 + 3));
+  });
+
+  it("copies each bundle item's value in the order's currency, absent when the item's offer has no price in it", async () => {
+    t.clock.set(NOW);
+    await upsertOffer(t.ctx, "data-1gb", anOffer({ offerGroup: "data", prices: [{ amount: 500, currency: "usd" }, { amount: 450, currency: "eur" }] }));
+    await upsertOffer(t.ctx, "sms-100", anOffer({ offerGroup: "sms", prices: [{ amount: 300, currency: "usd" }] }));
+    await upsertOffer(
+      t.ctx,
+      "valued-bundle",
+      anOffer({
+        offerGroup: "bundle",
+        tokenCount: 0,
+        prices: [{ amount: 1000, currency: "usd" }, { amount: 900, currency: "eur" }],
+        combinedItems: [{ offerId: "data-1gb", quantity: 2 }, { offerId: "sms-100", quantity: 1 }],
+      }),
+    );
+    const { order } = await createOrder(t.ctx, { userId: "valued", offerId: "valued-bundle", quantity: 2, currency: "eur" });
+    const stored = await getOrder(t.ctx, "valued", order.orderId);
+    expect(stored.combinedItems).toEqual([
+      expect.objectContaining({ offerId: "data-1gb", value: 1800 }),
+      expect.not.objectContaining({ value: expect.anything() }),
+    ]);
+    expect(stored.combinedItems[1]).toMatchObject({ offerId: "sms-100" });
+  });
+});
+
 describe("manual orders", () => {
   it("are paid by confirm, once", async () => {
     t.clock.set(NOW);
@@ -222,7 +305,8 @@ describe("reading orders", () => {
     await confirmManualOrder(t.ctx, "counted", order.orderId);
     const confirmation = { ...t.requests.byCommand };
     console.log("requests: order creation", creation, "manual confirmation", confirmation);
-    expect(creation).toEqual({ GetItemCommand: 1, PutItemCommand: 1, TransactWriteItemsCommand: 1 });
+    // Read the offer, write the order with its attempt, record the attempt's payment on it.
+    expect(creation).toEqual({ GetItemCommand: 1, PutItemCommand: 1, UpdateItemCommand: 1 });
     expect(confirmation).toEqual({ GetItemCommand: 1, QueryCommand: 1, TransactWriteItemsCommand: 1 });
   });
 });

@@ -121,6 +121,46 @@ describe("errors", () => {
   });
 });
 
+describe("orders refused by the rules (issue 9, defects 4 and 5)", () => {
+  const putOffer = async (offerId: string, terms: Record<string, unknown>) =>
+    expect(
+      await call("offers", {
+        method: "PUT",
+        path: `/offers/${offerId}`,
+        headers: auth(),
+        body: { name: offerId, offerGroup: "calls", cycle: "monthly", tokenCount: 100, prices: [{ amount: 1000, currency: "usd" }], ...terms },
+      }),
+    ).toMatchObject({ status: 200 });
+  const order = (userId: string, body: Record<string, unknown>) => call("orders", { method: "POST", path: `/users/${userId}/orders`, headers: auth(), body });
+
+  it("answers a free order for more than one unit with 422 quantity_limit_exceeded naming the quantity and the limit 1, writing nothing", async () => {
+    await putOffer("free-http", { prices: [{ amount: 0, currency: "usd" }] });
+    const before = await itemCount();
+    expect(await order("free-bulk", { offerId: "free-http", quantity: 1_000_000 })).toMatchObject({
+      status: 422,
+      body: { error: { code: "quantity_limit_exceeded", details: { quantity: 1_000_000, quantityLimit: 1 } } },
+    });
+    expect(await itemCount()).toBe(before);
+    expect(await call("orders", { method: "GET", path: "/users/free-bulk/orders", headers: auth() })).toMatchObject({ status: 200, body: { orders: [] } });
+    expect(await call("credits", { method: "GET", path: "/users/free-bulk/ledger", headers: auth() })).toMatchObject({ status: 200, body: { entries: [] } });
+  });
+
+  it("answers a purchase whose dates would fall past 9999-12-31 with 422 period_out_of_range at creation, writing nothing", async () => {
+    await putOffer("yearly-http", { cycle: "yearly" });
+    const before = await itemCount();
+    expect(await order("far-http", { offerId: "yearly-http", quantity: 1_000_000 })).toMatchObject({
+      status: 422,
+      body: { error: { code: "period_out_of_range", details: { quantity: 1_000_000, latest: "9999-12-31T23:59:59.999Z" } } },
+    });
+    expect(await order("far-http", { offerId: "yearly-http", starts: "9999-12-01T00:00:00.000Z" })).toMatchObject({
+      status: 422,
+      body: { error: { code: "period_out_of_range" } },
+    });
+    expect(await itemCount()).toBe(before);
+    expect(await call("orders", { method: "GET", path: "/users/far-http/orders", headers: auth() })).toMatchObject({ status: 200, body: { orders: [] } });
+  });
+});
+
 describe("the Stripe webhook", () => {
   const unknownOrderEvent = () =>
     stripeEvent("payment_intent.succeeded", { id: "pi_unknown", object: "payment_intent", metadata: {}, status: "succeeded" });

@@ -49,20 +49,29 @@ export async function invariantViolations(client: DynamoDBClient, tableName: str
       const item = grants.get(`${b.userId}\u0000${g.grantId}`);
       if (!item) problems.push(`${pair}: grant ${g.grantId} has no grant item`);
       else if (item.status !== "active") problems.push(`${pair}: grant ${g.grantId} is ${item.status} but still in the balance`);
-      const credit = entries.find((e) => e.grantId === g.grantId && (e.reason === "purchase" || e.reason === "adjust"));
-      const repaid = credit?.debtRepaid ?? 0;
+      // Credits to the grant (its purchase or grant, and tokens given back to it: entries
+      // with its id and tokens > 0, less the debt they repaid) minus what left it (the
+      // draws of entries with tokens < 0: consume, expire, refund, a dispute's freeze).
+      const credited = entries
+        .filter((e) => e.grantId === g.grantId && e.tokens > 0)
+        .reduce((total, e) => total + e.tokens - (e.debtRepaid ?? 0), 0);
       const drawn = entries
-        .filter((e) => e.reason !== "purchase" && e.reason !== "adjust")
+        .filter((e) => e.tokens < 0)
         .flatMap((e) => (e.draws ?? []) as Item[])
         .filter((d) => d.grantId === g.grantId)
         .reduce((total, d) => total + d.tokens, 0);
-      if (g.remaining !== g.tokens - repaid - drawn) {
-        problems.push(`${pair}: grant ${g.grantId} remaining ${g.remaining} != ${g.tokens} − repaid ${repaid} − drawn ${drawn}`);
+      if (g.remaining !== credited - drawn) {
+        problems.push(`${pair}: grant ${g.grantId} remaining ${g.remaining} != credited ${credited} − drawn ${drawn}`);
       }
     }
   }
 
   for (const g of grants.values()) {
+    if (g.status === "refunded") {
+      const balance = balances.find((b) => b.userId === g.userId && b.offerGroup === g.offerGroup);
+      if (balance?.grants.some((x: Item) => x.grantId === g.grantId)) problems.push(`grant ${g.grantId} refunded but still in the balance`);
+      if (g.expiryBucket !== undefined) problems.push(`grant ${g.grantId} refunded but still in the work index`);
+    }
     if (g.status !== "expired") continue;
     const balance = balances.find((b) => b.userId === g.userId && b.offerGroup === g.offerGroup);
     if (balance?.grants.some((x: Item) => x.grantId === g.grantId)) problems.push(`grant ${g.grantId} expired but still in the balance`);

@@ -2,12 +2,17 @@
  * A small local stand-in for the Stripe endpoints this service calls, for the real
  * `stripe` SDK pointed at it through `STRIPE_API_URL`:
  *   POST /v1/payment_intents, GET /v1/payment_intents/:id,
- *   POST /v1/payment_intents/:id/cancel, POST /v1/checkout/sessions.
+ *   POST /v1/payment_intents/:id/cancel, POST /v1/checkout/sessions,
+ *   GET /v1/checkout/sessions/:id, POST /v1/checkout/sessions/:id/expire,
+ *   POST /v1/refunds, GET /v1/refunds/:id, GET /v1/refunds?charge=|payment_intent=,
+ *   GET /v1/charges/:id, GET /v1/disputes/:id.
  * Objects are Stripe's own example objects (test/fixtures/stripe-objects.json) with the
  * request's values laid over them. Idempotency keys behave as Stripe documents: the
  * same key and parameters replay the first response; other parameters -> 400
- * `idempotency_error`. Tests drive payments (`succeed`, `fail`), inject failures
- * (`failNext`), read the request log, and build signed webhook events.
+ * `idempotency_error`. Tests drive payments (`succeed`, `fail`, `completeSession`),
+ * what happens in the dashboard or at the card network (`dashboardRefund`,
+ * `openDispute`, `closeDispute`, `failRefund`), inject failures (`failNext`), read the
+ * request log, and build signed webhook events.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -33,6 +38,9 @@ const id = (prefix: string) => `${prefix}_${randomBytes(12).toString("hex")}`;
 export class StripeStandIn {
   readonly paymentIntents = new Map<string, Json>();
   readonly checkoutSessions = new Map<string, Json>();
+  readonly charges = new Map<string, Json>();
+  readonly refunds = new Map<string, Json>();
+  readonly disputes = new Map<string, Json>();
   readonly requests: StandInRequest[] = [];
   private readonly idempotency = new Map<string, { hash: string; status: number; body: Json }>();
   private failures: Array<{ status: number; type: string; message: string; code?: string }> = [];
@@ -47,7 +55,7 @@ export class StripeStandIn {
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
         const url = new URL(req.url ?? "/", "http://127.0.0.1");
-        const params = parse(Buffer.concat(chunks).toString("utf8")) as Json;
+        const params = parse(req.method === "GET" ? url.search.replace(/^\?/, "") : Buffer.concat(chunks).toString("utf8")) as Json;
         const idempotencyKey = req.headers["idempotency-key"] as string | undefined;
         this.requests.push({
           method: req.method ?? "GET",
@@ -108,10 +116,97 @@ export class StripeStandIn {
     intent.status = "succeeded";
     intent.amount_received = overrides.amountReceived ?? intent.amount;
     if (overrides.currency) intent.currency = overrides.currency;
-    intent.latest_charge = id("ch");
+    const charge = clone(objects.charge) as Json;
+    Object.assign(charge, {
+      id: id("ch"),
+      amount: intent.amount_received,
+      amount_captured: intent.amount_received,
+      amount_refunded: 0,
+      captured: true,
+      paid: true,
+      refunded: false,
+      disputed: false,
+      currency: intent.currency,
+      payment_intent: paymentIntentId,
+      metadata: clone(intent.metadata),
+      status: "succeeded",
+      created: Math.floor(Date.now() / 1000),
+      livemode: false,
+    });
+    this.charges.set(charge.id as string, charge);
+    intent.latest_charge = charge.id;
     intent.last_payment_error = null;
     intent.next_action = null;
     return clone(intent);
+  }
+
+  /** The buyer pays a Checkout Session: its PaymentIntent succeeds, the session completes; returns the session. */
+  completeSession(sessionId: string): Json {
+    const session = this.session(sessionId);
+    this.succeed(session.payment_intent as string);
+    Object.assign(session, { status: "complete", payment_status: "paid" });
+    return clone(session);
+  }
+
+  /** The Checkout Session as stored. */
+  session(sessionId: string): Json {
+    const session = this.checkoutSessions.get(sessionId);
+    if (!session) throw new Error(`no Checkout Session ${sessionId}`);
+    return session;
+  }
+
+  /** The charge of a succeeded PaymentIntent, as stored. */
+  chargeOf(paymentIntentId: string): Json {
+    const chargeId = this.intent(paymentIntentId).latest_charge as string | null;
+    const charge = chargeId ? this.charges.get(chargeId) : undefined;
+    if (!charge) throw new Error(`PaymentIntent ${paymentIntentId} has no charge`);
+    return charge;
+  }
+
+  /**
+   * A refund made in the Stripe dashboard (no metadata of ours): the charge's
+   * `amount_refunded` grows; returns the charge, as a `charge.refunded` event carries it.
+   */
+  dashboardRefund(paymentIntentId: string, amount?: number): Json {
+    const charge = this.chargeOf(paymentIntentId);
+    const result = this.createRefund({ payment_intent: paymentIntentId, ...(amount !== undefined ? { amount: String(amount) } : {}) });
+    if (result.status !== 200) throw new Error(`refund refused: ${JSON.stringify(result.body)}`);
+    return clone(charge);
+  }
+
+  /** Stripe could not pay a refund out (`refund.failed`); returns the refund. */
+  failRefund(refundId: string, reason = "expired_or_canceled_card"): Json {
+    const refund = this.refunds.get(refundId);
+    if (!refund) throw new Error(`no refund ${refundId}`);
+    Object.assign(refund, { status: "failed", failure_reason: reason });
+    return clone(refund);
+  }
+
+  /** The card network opens a dispute on the PaymentIntent's charge; returns the dispute. */
+  openDispute(paymentIntentId: string, amount?: number): Json {
+    const charge = this.chargeOf(paymentIntentId);
+    const dispute = clone(objects.dispute) as Json;
+    Object.assign(dispute, {
+      id: id("dp"),
+      amount: amount ?? charge.amount,
+      currency: charge.currency,
+      charge: charge.id,
+      payment_intent: paymentIntentId,
+      status: "needs_response",
+      created: Math.floor(Date.now() / 1000),
+      livemode: false,
+    });
+    charge.disputed = true;
+    this.disputes.set(dispute.id as string, dispute);
+    return clone(dispute);
+  }
+
+  /** The dispute ends (`won`, `lost`, `warning_closed`, ...); returns it. */
+  closeDispute(disputeId: string, status: string): Json {
+    const dispute = this.disputes.get(disputeId);
+    if (!dispute) throw new Error(`no dispute ${disputeId}`);
+    dispute.status = status;
+    return clone(dispute);
   }
 
   /** Marks a PaymentIntent's attempt failed (card declined); returns it. */
@@ -177,7 +272,76 @@ export class StripeStandIn {
       return { status: 200, body: clone(intent) };
     }
     if (method === "POST" && path === "/v1/checkout/sessions") return { status: 200, body: this.createSession(params) };
+    match = /^\/v1\/checkout\/sessions\/([^/]+)$/.exec(path);
+    if (method === "GET" && match) {
+      const session = this.checkoutSessions.get(match[1]!);
+      return session ? { status: 200, body: clone(session) } : notFound("checkout.session");
+    }
+    match = /^\/v1\/checkout\/sessions\/([^/]+)\/expire$/.exec(path);
+    if (method === "POST" && match) {
+      const session = this.checkoutSessions.get(match[1]!);
+      if (!session) return notFound("checkout.session");
+      if (session.status !== "open") {
+        return { status: 400, body: { error: { type: "invalid_request_error", message: `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${session.status}".` } } };
+      }
+      Object.assign(session, { status: "expired", url: null });
+      const intent = this.paymentIntents.get(session.payment_intent as string);
+      if (intent && intent.status !== "succeeded") Object.assign(intent, { status: "canceled", cancellation_reason: "abandoned" });
+      return { status: 200, body: clone(session) };
+    }
+    if (method === "POST" && path === "/v1/refunds") return this.createRefund(params);
+    if (method === "GET" && path === "/v1/refunds") {
+      const data = [...this.refunds.values()]
+        .filter((refund) => (!params.charge || refund.charge === params.charge) && (!params.payment_intent || refund.payment_intent === params.payment_intent))
+        .reverse();
+      return { status: 200, body: { object: "list", data: clone(data), has_more: false, url: "/v1/refunds" } };
+    }
+    match = /^\/v1\/refunds\/([^/]+)$/.exec(path);
+    if (method === "GET" && match) {
+      const refund = this.refunds.get(match[1]!);
+      return refund ? { status: 200, body: clone(refund) } : notFound("refund");
+    }
+    match = /^\/v1\/disputes\/([^/]+)$/.exec(path);
+    if (method === "GET" && match) {
+      const dispute = this.disputes.get(match[1]!);
+      return dispute ? { status: 200, body: clone(dispute) } : notFound("dispute");
+    }
+    match = /^\/v1\/charges\/([^/]+)$/.exec(path);
+    if (method === "GET" && match) {
+      const charge = this.charges.get(match[1]!);
+      return charge ? { status: 200, body: clone(charge) } : notFound("charge");
+    }
     return notFound(`route ${method} ${path}`);
+  }
+
+  /** POST /v1/refunds: a refund of (part of) a succeeded PaymentIntent's charge. */
+  private createRefund(params: Json): { status: number; body: Json } {
+    const invalid = (message: string, code?: string) => ({ status: 400, body: { error: { type: "invalid_request_error", message, ...(code ? { code } : {}) } } });
+    const chargeId = (params.charge as string | undefined) ?? (params.payment_intent ? (this.paymentIntents.get(params.payment_intent as string)?.latest_charge as string | undefined) : undefined);
+    const charge = chargeId ? this.charges.get(chargeId) : undefined;
+    if (!charge) return invalid("This PaymentIntent does not have a successful charge to refund.", "resource_missing");
+    const left = (charge.amount_captured as number) - (charge.amount_refunded as number);
+    const amount = params.amount !== undefined ? Number(params.amount) : left;
+    if (left <= 0) return invalid(`Charge ${chargeId} has already been refunded.`, "charge_already_refunded");
+    if (!Number.isInteger(amount) || amount <= 0 || amount > left) {
+      return invalid(`Refund amount (${amount}) is greater than unrefunded amount on charge (${left})`, "amount_too_large");
+    }
+    const refund = clone(objects.refund) as Json;
+    Object.assign(refund, {
+      id: id("re"),
+      amount,
+      charge: chargeId,
+      currency: charge.currency,
+      payment_intent: charge.payment_intent,
+      metadata: params.metadata ?? {},
+      reason: params.reason ?? null,
+      status: "succeeded",
+      created: Math.floor(Date.now() / 1000),
+    });
+    this.refunds.set(refund.id as string, refund);
+    charge.amount_refunded = (charge.amount_refunded as number) + amount;
+    charge.refunded = charge.amount_refunded === charge.amount_captured;
+    return { status: 200, body: clone(refund) };
   }
 
   private createIntent(params: Json): Json {

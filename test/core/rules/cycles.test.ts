@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CYCLES, expiryDate, type Cycle, type CycleTerms } from "../../../core/rules/cycles.js";
+import { CYCLES, expiryDate, LAST_INSTANT_MS, withinCalendar, type Cycle, type CycleTerms } from "../../../core/rules/cycles.js";
 
 const PROPERTY = { numRuns: 300, seed: 0x5eed_c1c1 } as const;
 
@@ -201,6 +201,23 @@ describe("expiryDate: invalid input", () => {
 
   it.each([undefined, null, 0, -60, 1.5, Number.NaN])("throws a RangeError for a custom cycle with %s seconds", (seconds) => {
     expect(() => expiryDate(new Date("2026-01-01T00:00:00.000Z"), aCycle("custom", seconds), 1)).toThrow(RangeError);
+  });
+});
+
+describe("expiryDate: past 9999-12-31 (issue 9, defect 5)", () => {
+  it("ends the calendar at 9999-12-31T23:59:59.999Z, the last instant with a 4-digit year", () => {
+    expect(new Date(LAST_INSTANT_MS).toISOString()).toBe("9999-12-31T23:59:59.999Z");
+    expect(withinCalendar(new Date(LAST_INSTANT_MS))).toBe(true);
+    expect(withinCalendar(new Date(LAST_INSTANT_MS + 1))).toBe(false);
+    expect(withinCalendar(new Date(Number.NaN))).toBe(false);
+  });
+
+  it("returns an instant past the calendar, or an invalid Date past what a Date holds, which withinCalendar refuses", () => {
+    const start = new Date("2026-11-30T10:00:00.000Z");
+    expect(withinCalendar(expiryDate(start, aCycle("yearly"), 7973)!)).toBe(true);
+    expect(expiryDate(start, aCycle("yearly"), 7974)!.toISOString()).toBe("+010000-11-30T10:00:00.000Z");
+    expect(withinCalendar(expiryDate(start, aCycle("yearly"), 7974)!)).toBe(false);
+    expect(withinCalendar(expiryDate(start, aCycle("yearly"), 1_000_000)!)).toBe(false);
   });
 });
 

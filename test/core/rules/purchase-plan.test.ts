@@ -499,6 +499,83 @@ const anyOrder: fc.Arbitrary<PurchaseOrder> = fc
     }),
   );
 
+describe("planPurchase: dates past 9999-12-31 (issue 9, defect 5)", () => {
+  const LAST = "9999-12-31T23:59:59.999Z";
+
+  it("clamps an expiry past 9999-12-31 to its last instant, with a note for the history", () => {
+    const calls = aState("calls", [aGrant({ grantId: "g1", expires: "9999-12-15T00:00:00.000Z" })]);
+    const result = plan(anOrder({ appendDate: true }), calls);
+    expect(dated(result.grants[0])).toMatchObject({ starts: "9999-12-15T00:00:00.000Z", expires: LAST });
+    expect(result.balances.get("calls")?.grants[1]).toMatchObject({ starts: "9999-12-15T00:00:00.000Z", expires: LAST });
+    expect(result.notes).toHaveLength(1);
+    expect(result.notes[0]).toContain("calls");
+    expect(result.notes[0]).toContain(LAST);
+    expect(result.clamped).toEqual([{ offerGroup: "calls", itemIndex: null }]);
+  });
+
+  it("never produces an invalid date, even for a period past what a Date can hold", () => {
+    const result = plan(anOrder({ cycle: "yearly", quantity: 1_000_000 }));
+    expect(dated(result.grants[0])).toMatchObject({ starts: NOW.toISOString(), expires: LAST });
+    expect(result.notes).toHaveLength(1);
+  });
+
+  it("clamps an appendDate item after its own group's chain head, and leaves what fits as it is", () => {
+    const data = aState("data", [aGrant({ grantId: "g1", expires: "9999-12-20T00:00:00.000Z" })]);
+    const result = plan(anOrder({ combinedItems: [anItem({ appendDate: true }), anItem({ offerId: "sms-10", offerGroup: "sms" })] }), data);
+    expect(result.grants.map(dated).map(({ offerGroup, expires }) => ({ offerGroup, expires }))).toEqual([
+      { offerGroup: "calls", expires: "2026-04-10T09:00:00.000Z" },
+      { offerGroup: "data", expires: LAST },
+      { offerGroup: "sms", expires: "2026-04-10T09:00:00.000Z" },
+    ]);
+    expect(result.clamped).toEqual([{ offerGroup: "data", itemIndex: 0 }]);
+    expect(result.notes).toHaveLength(1);
+    expect(result.notes[0]).toContain("data");
+  });
+
+  it("reports nothing clamped when every date fits, up to the last instant itself", () => {
+    const result = plan(anOrder({ cycle: "daily", requestedStarts: "9999-12-30T23:59:59.999Z" }));
+    expect(dated(result.grants[0]).expires).toBe(LAST);
+    expect(result.clamped).toEqual([]);
+    expect(result.notes).toEqual([]);
+  });
+
+  it("gives every grant valid dates no later than 9999-12-31T23:59:59.999Z, whatever the quantity and the chain", () => {
+    const lastMs = Date.parse(LAST);
+    fc.assert(
+      fc.property(
+        aCycle,
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.integer({ min: 1, max: 100 * 366 * 86_400 }),
+        fc.date({ min: new Date(NOW.getTime() + DAY), max: new Date(LAST), noInvalidDate: true }),
+        fc.boolean(),
+        (cycle, quantity, customCycleSeconds, head, requested) => {
+          const calls = aState("calls", [aGrant({ grantId: "g1", expires: head.toISOString() })]);
+          const order = anOrder({
+            cycle,
+            customCycleSeconds,
+            quantity,
+            appendDate: true,
+            requestedStarts: requested ? head.toISOString() : undefined,
+            combinedItems: [anItem({ offerGroup: "calls", appendDate: true }), anItem()],
+          });
+          const result = planPurchase({ order, balances: balancesOf(calls), now: NOW, newGrantId: sequentialIds() });
+          for (const grant of result.grants) {
+            for (const at of [grant.starts, grant.expires ?? grant.starts]) {
+              expect(Number.isNaN(at.getTime())).toBe(false);
+              expect(at.getTime()).toBeLessThanOrEqual(lastMs);
+            }
+          }
+          for (const state of result.balances.values()) {
+            for (const grant of state.grants) expect(grant.expires ?? grant.starts).toMatch(/^\d{4}-/);
+          }
+          expect(result.notes.length).toBe(result.clamped.length);
+        },
+      ),
+      PROPERTY,
+    );
+  });
+});
+
 describe("planPurchase: properties", () => {
   it("keeps every existing grant as it was and adds each planned grant's tokens to its group", () => {
     fc.assert(

@@ -55,6 +55,7 @@ const DOCUMENTED_CODES: readonly ErrorCode[] = [
   "currency_not_offered",
   "start_in_past",
   "amount_out_of_range",
+  "period_out_of_range",
   "payment_provider_error",
 ];
 

@@ -132,6 +132,12 @@ const CONSUMPTION_FIELDS: Record<string, FieldSpec> = {
   metadata: optional(badMetadata),
 };
 
+/** The fields of a refund (`POST .../refund`). */
+const REFUND_FIELDS: Record<string, FieldSpec> = {
+  mode: required(badEnum(["unused", "full"])),
+  reason: optional(badText(1, 500)),
+};
+
 /** The fields of a grant (`POST /users/{userId}/grants`). */
 const GRANT_FIELDS: Record<string, FieldSpec> = {
   offerGroup: required(badOperatorId),
@@ -219,6 +225,8 @@ export function routeSpecs(seeded: Seeded): Record<RouteKey, RouteSpec> {
     // These take no body: an empty object at most, anything else is refused.
     "POST /users/{userId}/orders/{orderId}/confirm": { body: noFields },
     "POST /users/{userId}/orders/{orderId}/pay": { body: noFields },
+    "POST /users/{userId}/orders/{orderId}/refund": { body: { kind: "schema", base: { mode: "full" }, fields: REFUND_FIELDS }, idempotent: true },
+    "POST /users/{userId}/orders/{orderId}/sync": { body: noFields },
     "POST /users/{userId}/consumptions": {
       body: { kind: "schema", base: { offerGroup: "calls", tokens: 1, allowOverdraft: false, metadata: { callId: "c-1" } }, fields: CONSUMPTION_FIELDS },
       idempotent: true,
