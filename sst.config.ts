@@ -24,10 +24,13 @@ export default $config({
     const { api } = await import("./infra/api");
     const { bus } = await import("./infra/bus");
     await import("./infra/cron");
+    const { STRIPE_WEBHOOK_EVENTS } = await import("./core/payments/stripe-events");
     return {
       api: api.url,
       // The endpoint to register in Stripe's dashboard (README, "Deploying").
       stripeWebhookUrl: $interpolate`${api.url}/webhooks/stripe`,
+      // The events to enable on that endpoint.
+      stripeWebhookEvents: STRIPE_WEBHOOK_EVENTS.join(","),
       table: table.name,
       // The bus to add the app's rules to (source "user-credits"; README, "Events").
       eventBus: bus.name,

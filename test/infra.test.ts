@@ -10,6 +10,7 @@
  * Needs SST's platform in `.sst/platform` (`npm run sst:install`, which `.ci/run` runs);
  * without it the file is skipped.
  */
+import { STRIPE_WEBHOOK_EVENTS } from "../core/payments/stripe-events.js";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
@@ -326,5 +327,7 @@ describe.skipIf(!existsSync(join(platform, "src/auto/run.ts")))("infra (SST comp
     const tableName = named("aws:dynamodb/table:Table", "TableTable").inputs.name;
     const busName = named("aws:cloudwatch/eventBus:EventBus", "EventsBus").inputs.name;
     expect(outputs).toMatchObject({ api: "https://api.test", stripeWebhookUrl: "https://api.test/webhooks/stripe", table: tableName, eventBus: busName });
+    // The events to enable on the Stripe endpoint: every type the webhook handles.
+    expect(String(outputs.stripeWebhookEvents).split(",")).toEqual([...STRIPE_WEBHOOK_EVENTS]);
   });
 });

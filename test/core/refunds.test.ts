@@ -243,3 +243,46 @@ describe("disputes", () => {
     expect(entries.map((e) => [e.reason, e.tokens])).toEqual([["purchase", 100], ["adjust", -100]]);
   });
 });
+
+describe("transaction size", () => {
+  it("a 30-item bundle over 30 groups refunds, is disputed and won back after expiry, each in one transaction under DynamoDB's 100 actions", async () => {
+    const items = Array.from({ length: 30 }, (_, i) => `item-${i}`);
+    for (const [i, offerId] of items.entries()) {
+      await upsertOffer(t.ctx, offerId, anOffer({ offerGroup: `g${i}`, tokenCount: 10, prices: [{ amount: 100, currency: "usd" }] }));
+    }
+    await upsertOffer(t.ctx, "big-bundle", anOffer({ offerGroup: "big", tokenCount: 5, prices: [{ amount: 5000, currency: "usd" }], combinedItems: items.map((offerId) => ({ offerId, quantity: 1 })) }));
+
+    const refunded = await paidOrder("big-refund", "big-bundle");
+    t.requests.reset();
+    const order = await refundOrder(t.ctx, { userId: "big-refund", orderId: refunded.order.orderId, mode: "unused", idempotency: { scope: "refunds", key: "big", requestHash: "h" } });
+    console.log("requests: refund of a 31-grant bundle", { ...t.requests.byCommand });
+    expect(order.refunds![0]).toMatchObject({ amount: 5000, tokens: 305 });
+    expect((await getCredits(t.ctx, "big-refund")).groups.every((group) => group.balance === 0)).toBe(true);
+
+    const disputed = await paidOrder("big-dispute", "big-bundle");
+    const dispute = stripe.openDispute(disputed.paymentIntentId);
+    t.requests.reset();
+    await deliver("charge.dispute.created", dispute);
+    console.log("requests: dispute of a 31-grant bundle", { ...t.requests.byCommand });
+    t.clock.set("2026-06-01T00:00:00.000Z");
+    await deliver("charge.dispute.closed", stripe.closeDispute(dispute.id as string, "won"));
+    expect(await getOrder(t.ctx, "big-dispute", disputed.order.orderId)).toMatchObject({ status: "expired" });
+  });
+
+  it("costs a few DynamoDB requests: a refund and a dispute", async () => {
+    const { order, paymentIntentId } = await paidOrder("counted");
+    t.requests.reset();
+    await refundOrder(t.ctx, { userId: "counted", orderId: order.orderId, mode: "full" });
+    const refund = { ...t.requests.byCommand };
+    const other = await paidOrder("counted-dispute");
+    const dispute = stripe.openDispute(other.paymentIntentId);
+    t.requests.reset();
+    await deliver("charge.dispute.created", dispute);
+    const opened = { ...t.requests.byCommand };
+    console.log("requests: refund", refund, "dispute opened", opened);
+    // Refund: read the order, its grants (BatchGet) and balances (Query); one transaction; then record the Stripe refund (read-free guarded put).
+    expect(refund).toEqual({ GetItemCommand: 1, BatchGetItemCommand: 1, QueryCommand: 1, TransactWriteItemsCommand: 1, PutItemCommand: 1 });
+    expect(opened).toEqual({ GetItemCommand: 1, BatchGetItemCommand: 1, QueryCommand: 1, TransactWriteItemsCommand: 1 });
+    expect(refundsAt(paymentIntentId)).toHaveLength(1);
+  });
+});

@@ -11,6 +11,7 @@ import { createOrder, getOrder, retryPayment } from "../../core/orders.js";
 import { createStripeProvider, STRIPE_API_VERSION } from "../../core/payments/stripe.js";
 import type { StripeEvent } from "../../core/payments/stripe-webhook.js";
 import { handleStripeEvent } from "../../core/webhooks.js";
+import { STRIPE_WEBHOOK_EVENTS } from "../../core/payments/stripe-events.js";
 import { anOffer } from "../helpers/factories.js";
 import { useIntegrationContext } from "../helpers/context.js";
 import { StripeStandIn, stripeEvent } from "../helpers/stripe-stand-in.js";
@@ -61,6 +62,16 @@ describe("order creation with Stripe", () => {
     expect(orders).toHaveLength(1);
     expect(orders[0]).toMatchObject({ status: "error" });
     expect(orders[0]!.history.at(-1)!.message).toMatch(/Stripe failed/);
+  });
+});
+
+describe("the events to enable on the endpoint", () => {
+  it("are each handled (the list the deploy prints is the list the code handles)", async () => {
+    for (const type of STRIPE_WEBHOOK_EVENTS) {
+      const outcome = await handleStripeEvent(t.ctx, asEvent(stripeEvent(type, { object: "unknown" })));
+      expect(outcome.reason, type).not.toMatch(/is not handled/);
+    }
+    expect(await handleStripeEvent(t.ctx, asEvent(stripeEvent("customer.created", {})))).toMatchObject({ reason: expect.stringMatching(/is not handled/) });
   });
 });
 
