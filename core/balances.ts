@@ -1,23 +1,102 @@
 /**
- * Reading and writing balance items. Reads are strongly consistent (money decisions
- * read the base table, DESIGN.md). Writes are conditional, so two writers cannot both
- * succeed from the same state (optimistic concurrency): a write of the whole item is
- * conditional on the version read ({@link balanceWrite}), and refuses a state that breaks
- * the balance invariant; a consumption covered by a few grants writes guarded relative
- * draws instead ({@link balanceDrawWrite}), conditional on each drawn grant.
+ * Reading and writing balance items and their overflow items. Reads are strongly
+ * consistent (money decisions read the base table, DESIGN.md). Writes are conditional,
+ * so two writers cannot both succeed from the same state (optimistic concurrency): a
+ * write of the whole item is conditional on the version read ({@link balanceWrites}), and
+ * refuses a state that breaks the balance invariant; a consumption covered by a few
+ * grants of the map writes guarded relative draws instead ({@link balanceDrawWrite}),
+ * conditional on each drawn grant.
+ *
+ * Layout (core/rules/balance-layout.ts): the balance item's map holds the group's first
+ * grants in drain order (at most `MAIN_GRANTS`); the rest are in overflow items, read only
+ * when the map cannot cover a consumption, when some of them are due, or when the whole
+ * grant set is needed. A state read here holds the grants *in hand* and sums up the others
+ * (`spilled`); a {@link BalanceView} adds the overflow items read, which a write needs to
+ * store a changed state. Every change to overflow items is written in the same
+ * transaction as a version-checked put of the balance item, so the version guards the
+ * whole grant set.
+ *
+ * For refunds, disputes and give-backs (a grant anywhere in the set): read the whole set
+ * with {@link readFullBalance}, plan on `view.state` (all grants in hand, nothing spilled;
+ * add, change or remove grants freely), and store the next state with
+ * {@link balanceWrites}: the named actions `balance` and `overflow:<itemKey>` (at most
+ * {@link MAX_OVERFLOW_ACTIONS} of them, see there), to put in one transaction with the
+ * operation's other actions. The version check makes two writers planned on the same read
+ * exclusive, whatever they touch. An operation that ends an order's grants (a refund, a
+ * lost dispute) also drops the order's periods in each group it touches
+ * (core/rules/balance-state.ts `endOrderPeriods`: the periods of its grants that had left
+ * the map, which visibility still reads). {@link balanceWrite} stores a map as it is (no
+ * layout): only for a state read as a map and changed within it.
  */
 import type { Context } from "./context.js";
-import { balanceStateProblem, emptyBalance, type BalanceState } from "./rules/balance-state.js";
-import type { BalanceItem, Db } from "./db/service.js";
+import {
+  balanceStateProblem,
+  dueBound,
+  emptyBalance,
+  grantKey,
+  extendChain,
+  isExhausted,
+  withExhausted,
+  type BalanceState,
+  type ExhaustedGrants,
+  type GrantState,
+} from "./rules/balance-state.js";
+import {
+  byKey,
+  itemLowerBound,
+  layoutGrants,
+  layoutProblem,
+  overflowItemKey,
+  OVERFLOW_ITEM_GRANTS,
+  type Layout,
+  type OverflowItem,
+} from "./rules/balance-layout.js";
+import { addPeriod, periodOf, periodsBesides, type PaidPeriod } from "./rules/periods.js";
+import type { BalanceItem, BalanceOverflowItem, Db } from "./db/service.js";
+import { BALANCE_LAYOUT } from "./db/balance.js";
 import { BatchGetCommand } from "@aws-sdk/lib-dynamodb";
 import { commit, type TransactionItem } from "./db/transact.js";
 import { TABLE } from "./db/table.js";
 import { InvariantViolation } from "./errors.js";
+import { newId } from "./ids.js";
 import { RetryableConflict } from "./retry.js";
 
-/** A stored balance item as a state (also for items returned by a failed condition). */
+/**
+ * Most overflow-item actions one write may hold (puts and deletes): with the balance
+ * item and an operation's own few actions, a transaction stays well under DynamoDB's
+ * 100. A write that would need more (a consumption drawing from many small items) first
+ * merges them ({@link mergeOverflowWrites}).
+ */
+export const MAX_OVERFLOW_ACTIONS = 40;
+
+/** Overflow items read per Query when the map does not settle an operation. */
+export const OVERFLOW_ITEMS_PER_READ = 4;
+
+/**
+ * A balance as read: its state (the grants in hand: the map's and those of `loaded`) and
+ * the overflow items read, in key order, with the cursor of the next ones.
+ */
+export interface BalanceView {
+  state: BalanceState;
+  /** The overflow items read, as stored. */
+  loaded: OverflowItem[];
+  /** ElectroDB cursor after the last item read; null when none was read or none is left. */
+  cursor: string | null;
+}
+
+/** A view of `state` with no overflow item read (the map only). */
+export function mapView(state: BalanceState): BalanceView {
+  return { state, loaded: [], cursor: null };
+}
+
+/**
+ * A stored balance item as a state (also for items returned by a failed condition). An
+ * item written before this layout (no `layout`) is read as legacy: exhausted grants are
+ * left out (the expiring ones noted in `exhausted`), and the summaries are rebuilt from
+ * its grants; it is written whole by the next write.
+ */
 export function toState(item: BalanceItem): BalanceState {
-  return {
+  const state: BalanceState = {
     userId: item.userId,
     offerGroup: item.offerGroup,
     balance: item.balance,
@@ -25,17 +104,46 @@ export function toState(item: BalanceItem): BalanceState {
     version: item.version,
     grants: item.grants,
   };
+  if (item.spilled) state.spilled = { ...item.spilled };
+  if (item.chainUntil !== undefined) state.chainUntil = item.chainUntil;
+  if (item.periods) state.periods = item.periods;
+  if (item.exhausted) state.exhausted = { ...item.exhausted };
+  if (item.layout === undefined) return legacyState(state);
+  return state;
 }
 
-/** The (user, offerGroup) balance, read consistently; an empty version-0 state if none. */
+/** The state of an item stored before this layout (see {@link toState}). */
+function legacyState(stored: BalanceState): BalanceState {
+  let chainUntil: string | undefined;
+  let periods: PaidPeriod[] = [];
+  let exhausted: ExhaustedGrants | undefined;
+  const grants: GrantState[] = [];
+  for (const grant of stored.grants) {
+    chainUntil = extendChain(chainUntil, grant.expires);
+    if (!isExhausted(grant)) {
+      grants.push(grant);
+      continue;
+    }
+    exhausted = withExhausted(exhausted, grant);
+    const period = periodOf(grant);
+    if (period) periods = addPeriod(periods, period, new Date(0));
+  }
+  const state: BalanceState = { ...stored, grants, legacy: true };
+  if (chainUntil !== undefined) state.chainUntil = chainUntil;
+  if (periods.length > 0) state.periods = periods;
+  if (exhausted) state.exhausted = exhausted;
+  return state;
+}
+
+/** The (user, offerGroup) balance (its map), read consistently; an empty version-0 state if none. */
 export async function readBalance(ctx: Pick<Context, "db">, userId: string, offerGroup: string): Promise<BalanceState> {
   const { data } = await ctx.db.entities.balance.get({ userId, offerGroup }).go({ consistent: true });
   return data ? toState(data) : emptyBalance(userId, offerGroup);
 }
 
 /**
- * The (user, offerGroup) balance and the group's low-balance threshold, read together in
- * one strongly consistent `BatchGetItem` (one request).
+ * The (user, offerGroup) balance (its map) and the group's low-balance threshold, read
+ * together in one strongly consistent `BatchGetItem` (one request).
  */
 export async function readBalanceAndThreshold(
   ctx: Pick<Context, "db">,
@@ -65,10 +173,198 @@ export async function readBalanceAndThreshold(
   };
 }
 
-/** Every balance of the user, read consistently in one Query, keyed by offerGroup. */
+/** Every balance of the user (their maps), read consistently in one Query, keyed by offerGroup. */
 export async function readBalances(ctx: Pick<Context, "db">, userId: string): Promise<Map<string, BalanceState>> {
   const { data } = await ctx.db.entities.balance.query.byUser({ userId }).go({ consistent: true, pages: "all" });
   return new Map(data.map((item) => [item.offerGroup, toState(item)]));
+}
+
+/**
+ * Reads the next overflow items of `view` in key order (at most `items`; "all" for the
+ * rest), consistently, and returns the view with their grants in hand. Once every
+ * overflow grant is in hand, `state.spilled` is gone; before, its `from` is the lower
+ * bound of what is left (inexact).
+ * @throws RetryableConflict when the items do not match the balance item's summary (a
+ *   writer changed them since the balance item was read)
+ */
+export async function readMoreOverflow(ctx: Pick<Context, "db">, view: BalanceView, items: number | "all" = OVERFLOW_ITEMS_PER_READ): Promise<BalanceView> {
+  const spilled = view.state.spilled;
+  if (!spilled) return view;
+  const { userId, offerGroup } = view.state;
+  const query = ctx.db.entities.balanceOverflow.query.byGroup({ userId, offerGroup });
+  const result =
+    items === "all"
+      ? await query.go({ consistent: true, pages: "all", cursor: view.cursor })
+      : await query.go({ consistent: true, count: items, cursor: view.cursor });
+  const read = result.data.map(toOverflowItem);
+  const grants = read.flatMap((item) => item.grants);
+  const left = spilled.grants - grants.length;
+  const tokens = spilled.tokens - grants.reduce((total, grant) => total + grant.remaining, 0);
+  const inHand = new Set(view.state.grants.map((grant) => grant.grantId));
+  if (left < 0 || tokens < 0 || grants.some((grant) => inHand.has(grant.grantId)) || (read.length === 0 && left > 0)) {
+    throw new RetryableConflict("overflow items changed since the balance was read");
+  }
+  const state: BalanceState = { ...view.state, grants: [...view.state.grants, ...grants] };
+  if (left === 0) {
+    if (tokens !== 0) throw new RetryableConflict("overflow items changed since the balance was read");
+    delete state.spilled;
+  } else {
+    const last = read[read.length - 1];
+    const bound = last ? itemLowerBound(last.itemKey) : spilled.from;
+    state.spilled = { grants: left, tokens, from: bound > spilled.from ? bound : spilled.from, inexact: true };
+  }
+  return { state, loaded: [...view.loaded, ...read], cursor: left === 0 ? null : (result.cursor ?? null) };
+}
+
+function toOverflowItem(item: BalanceOverflowItem): OverflowItem {
+  return { itemKey: item.itemKey, grants: item.grants };
+}
+
+/**
+ * The whole grant set of a (user, offerGroup): the balance item and every overflow item,
+ * read consistently (one GetItem, then one Query when grants are spilled). `view.state`
+ * holds every grant in hand and nothing spilled; plan on it and store the next state with
+ * {@link balanceWrites}. Cost: the balance item, plus about 5 KB per 25 spilled grants.
+ */
+export async function readFullBalance(ctx: Pick<Context, "db">, userId: string, offerGroup: string): Promise<BalanceView> {
+  return readMoreOverflow(ctx, mapView(await readBalance(ctx, userId, offerGroup)), "all");
+}
+
+/** `state` with every spilled grant read into hand (one Query when some are spilled). */
+export async function withAllGrants(ctx: Pick<Context, "db">, state: BalanceState): Promise<BalanceState> {
+  return state.spilled ? (await readMoreOverflow(ctx, mapView(state), "all")).state : state;
+}
+
+/**
+ * `next` as it is stored, planned on `view`: the grants that enter it (not in hand in
+ * `view`) extend the chain (`chainUntil`), and one that holds nothing (all its tokens
+ * repaid debt) does not enter: it is noted in `exhausted` when it expires, and its period
+ * (a paid grant) in `periods`.
+ */
+export function entering(view: BalanceView, next: BalanceState, now: Date): BalanceState {
+  const inHand = new Set(view.state.grants.map((grant) => grant.grantId));
+  let chainUntil = next.chainUntil;
+  let periods = next.periods ?? [];
+  let exhausted = next.exhausted;
+  const grants: GrantState[] = [];
+  for (const grant of next.grants) {
+    if (!inHand.has(grant.grantId)) {
+      chainUntil = extendChain(chainUntil, grant.expires);
+      if (isExhausted(grant)) {
+        exhausted = withExhausted(exhausted, grant);
+        const period = periodOf(grant);
+        if (period) periods = addPeriod(periods, period, now);
+        continue;
+      }
+    }
+    grants.push(grant);
+  }
+  const stored: BalanceState = { ...next, grants };
+  delete stored.chainUntil;
+  delete stored.periods;
+  delete stored.exhausted;
+  if (chainUntil !== undefined) stored.chainUntil = chainUntil;
+  if (periods.length > 0) stored.periods = periods;
+  if (exhausted) stored.exhausted = exhausted;
+  return stored;
+}
+
+/**
+ * The layout (core/rules/balance-layout.ts) that stores `next` ({@link entering}),
+ * planned on `view`: the map, the overflow summary, the overflow items to put and delete.
+ * When `complete` is false, read more items ({@link readMoreOverflow}), plan again and lay
+ * out again.
+ */
+export function layoutFor(view: BalanceView, next: BalanceState, now: Date): Layout {
+  return layoutGrants({ grants: entering(view, next, now).grants, loaded: view.loaded, spilled: view.state.spilled, newItemId: () => newId(now) });
+}
+
+/** Overflow actions of a layout (puts and deletes). */
+export function overflowActionCount(layout: Layout): number {
+  return layout.puts.length + layout.deletes.length;
+}
+
+/**
+ * The named transaction actions that store `next`, planned on `view`: `balance` (the
+ * balance item, if still at the version read) and `overflow:<itemKey>` per overflow item
+ * put (new: only if absent; rewritten: only if present) or deleted (only if present).
+ * `next.grants` is every grant in hand after the operation (keep those not touched; leave
+ * out those that leave); `next.spilled` is ignored (the view's is used).
+ * @param layout the layout to store, when the caller computed it ({@link layoutFor})
+ * @throws InvariantViolation when `next` breaks the balance invariant at `now` (nothing
+ *   is written); RangeError when the layout is not complete (read more first) or needs
+ *   more than {@link MAX_OVERFLOW_ACTIONS} overflow actions (merge first)
+ */
+export function balanceWrites(db: Db, view: BalanceView, next: BalanceState, now: Date, layout: Layout = layoutFor(view, next, now)): Record<string, TransactionItem> {
+  if (!layout.complete) throw new RangeError("the layout needs more overflow items read");
+  if (overflowActionCount(layout) > MAX_OVERFLOW_ACTIONS) throw new RangeError(`the layout needs ${overflowActionCount(layout)} overflow actions, more than ${MAX_OVERFLOW_ACTIONS}`);
+  const entered = entering(view, next, now);
+  const stored: BalanceState = { ...entered, grants: layout.main };
+  if (layout.spilled) stored.spilled = layout.spilled;
+  else delete stored.spilled;
+  // The periods of paid grants in hand that go to the overflow join the stored ones (those
+  // spilled before are there already); balanceWrite leaves out the map's own.
+  const inMap = new Set(layout.main.map((grant) => grant.grantId));
+  let periods = entered.periods ?? [];
+  for (const grant of entered.grants) {
+    const period = inMap.has(grant.grantId) ? undefined : periodOf(grant);
+    if (period) periods = addPeriod(periods, period, now);
+  }
+  if (periods.length > 0) stored.periods = periods;
+  else delete stored.periods;
+  const actions: Record<string, TransactionItem> = { balance: balanceWrite(db, stored, view.state.version, now) };
+  const { userId, offerGroup } = next;
+  for (const item of layout.puts) {
+    const put = db.entities.balanceOverflow.put({ userId, offerGroup, itemKey: item.itemKey, grants: item.grants, updatedAt: now.toISOString() });
+    actions[`overflow:${item.itemKey}`] = commit(item.created ? put.where((attr, op) => op.notExists(attr.itemKey)) : put.where((attr, op) => op.exists(attr.itemKey)));
+  }
+  for (const itemKey of layout.deletes) {
+    actions[`overflow:${itemKey}`] = commit(db.entities.balanceOverflow.delete({ userId, offerGroup, itemKey }).where((attr, op) => op.exists(attr.itemKey)));
+  }
+  return actions;
+}
+
+/**
+ * The actions that merge the small overflow items read in `view` into full ones (no
+ * grant or token changes; the balance item's version moves, so the merge is atomic with
+ * respect to every other writer): for a write that would touch too many small items
+ * (grants spilled one purchase at a time). At most {@link MAX_OVERFLOW_ACTIONS} overflow
+ * actions; run it again (after reading again) until the write fits.
+ * @returns undefined when merging would not lower the number of items
+ */
+export function mergeOverflowWrites(db: Db, view: BalanceView, now: Date): Record<string, TransactionItem> | undefined {
+  const small = view.loaded.filter((item) => item.grants.length < OVERFLOW_ITEM_GRANTS);
+  const chosen: OverflowItem[] = [];
+  let grants = 0;
+  for (const item of small) {
+    const items = Math.ceil((grants + item.grants.length) / OVERFLOW_ITEM_GRANTS);
+    if (chosen.length + 1 + items > MAX_OVERFLOW_ACTIONS) break;
+    chosen.push(item);
+    grants += item.grants.length;
+  }
+  const merged = byKey(chosen.flatMap((item) => item.grants));
+  if (Math.ceil(merged.length / OVERFLOW_ITEM_GRANTS) >= chosen.length) return undefined;
+  const { userId, offerGroup } = view.state;
+  const actions: Record<string, TransactionItem> = {
+    balance: commit(
+      db.entities.balance
+        .patch({ userId, offerGroup })
+        .add({ version: 1 })
+        .set({ updatedAt: now.toISOString() })
+        .where((attr, op) => op.eq(attr.version, view.state.version)),
+    ),
+  };
+  for (const item of chosen) {
+    actions[`overflow:${item.itemKey}`] = commit(db.entities.balanceOverflow.delete({ userId, offerGroup, itemKey: item.itemKey }).where((attr, op) => op.exists(attr.itemKey)));
+  }
+  for (let start = 0; start < merged.length; start += OVERFLOW_ITEM_GRANTS) {
+    const chunk = merged.slice(start, start + OVERFLOW_ITEM_GRANTS);
+    const itemKey = overflowItemKey(grantKey(chunk[0]!), newId(now));
+    actions[`overflow:${itemKey}`] = commit(
+      db.entities.balanceOverflow.put({ userId, offerGroup, itemKey, grants: chunk, updatedAt: now.toISOString() }).where((attr, op) => op.notExists(attr.itemKey)),
+    );
+  }
+  return actions;
 }
 
 /**
@@ -78,15 +374,20 @@ export async function readBalances(ctx: Pick<Context, "db">, userId: string): Pr
 export const MAX_GUARDED_DRAWS = 10;
 
 /**
- * The transaction action of a consumption covered by grants: relative, guarded updates
- * instead of a version check. Each drawn grant must still be at its place in the list
- * with at least the tokens taken (`remaining >= take`); the balance goes down by the
- * tokens and the version up by one (so writers that replace the whole item, which check
- * the version, retry). Concurrent consumptions therefore conflict only when a grant
- * they draw runs short, not whenever another write came first: 300 spenders of one
- * balance no longer cost each other a retry per success.
- * @param state the state the draws were planned on (for the grants' positions)
+ * The transaction action of a consumption covered by grants of the map: relative,
+ * guarded updates instead of a version check. Each drawn grant must still be at its place
+ * in the list with at least the tokens taken (`remaining >= take`); a grant the draw
+ * empties must hold exactly what is taken, and leaves the list (REMOVE; an expiring one
+ * is noted in `exhausted`, conditional on the note read, so concurrent draws cannot lose
+ * one), and a paid one's period is appended to `periods` (core/rules/periods.ts). The
+ * balance goes down by the tokens and the version up by one (so writers that
+ * replace the whole item, which check the version, retry). Concurrent consumptions
+ * therefore conflict only when a grant they draw runs short or moves, not whenever
+ * another write came first: 300 spenders of one balance no longer cost each other a
+ * retry per success.
+ * @param state the state the draws were planned on (a map read, not legacy: for the grants' positions)
  * @param range the balance the write must find: `> above`, `<= atMost` (core/rules/low-balance.ts)
+ * @throws RangeError for a draw from a grant not in the map, or a legacy state
  */
 export function balanceDrawWrite(
   db: Db,
@@ -96,23 +397,47 @@ export function balanceDrawWrite(
   now: Date,
   range: { above?: number | undefined; atMost?: number | undefined } = {},
 ): TransactionItem {
+  if (state.legacy) throw new RangeError("a legacy balance item is written whole");
+  let exhausted = state.exhausted;
+  const periods: PaidPeriod[] = [];
   const positions = draws.map((draw) => {
     const index = state.grants.findIndex((grant) => grant.grantId === draw.grantId);
     if (index < 0) throw new RangeError(`grant ${draw.grantId} is not in the balance`);
-    return { ...draw, index };
+    const grant = state.grants[index]!;
+    const empties = isExhausted({ tokens: grant.tokens, remaining: grant.remaining - draw.tokens });
+    if (empties) {
+      exhausted = withExhausted(exhausted, grant);
+      const period = periodOf(grant);
+      if (period) periods.push(period);
+    }
+    return { ...draw, index, empties };
   });
+  const seen = state.exhausted;
+  const noteChanged = exhausted !== undefined && (seen === undefined || seen.since !== exhausted.since || seen.due !== exhausted.due);
   return commit(
     db.entities.balance
       .patch({ userId: state.userId, offerGroup: state.offerGroup })
       .data((attr, op) => {
-        for (const { index, tokens: take } of positions) op.subtract(attr.grants[index]!.remaining, take);
+        for (const { index, tokens: take, empties } of positions) {
+          if (empties) op.remove(attr.grants[index]!);
+          else op.subtract(attr.grants[index]!.remaining, take);
+        }
+        if (noteChanged) op.set(attr.exhausted, exhausted!);
+        // Relative: concurrent draws each add theirs (the next whole write prunes the list).
+        if (periods.length > 0) op.append(attr.periods, periods);
         op.subtract(attr.balance, tokens);
         op.add(attr.version, 1);
         op.set(attr.updatedAt, now.toISOString());
       })
       .where((attr, op) =>
         [
-          ...positions.map(({ index, grantId, tokens: take }) => `${op.eq(attr.grants[index]!.grantId, grantId)} AND ${op.gte(attr.grants[index]!.remaining, take)}`),
+          ...positions.map(({ index, grantId, tokens: take, empties }) =>
+            `${op.eq(attr.grants[index]!.grantId, grantId)} AND ${empties ? op.eq(attr.grants[index]!.remaining, take) : op.gte(attr.grants[index]!.remaining, take)}`,
+          ),
+          ...(noteChanged
+            ? [seen ? `${op.eq(attr.exhausted.since, seen.since)} AND ${op.eq(attr.exhausted.due, seen.due)}` : op.notExists(attr.exhausted)]
+            : []),
+          op.exists(attr.layout),
           ...(range.above !== undefined ? [op.gt(attr.balance, range.above)] : []),
           ...(range.atMost !== undefined ? [op.lte(attr.balance, range.atMost)] : []),
         ].join(" AND "),
@@ -122,26 +447,41 @@ export function balanceDrawWrite(
 }
 
 /**
- * The transaction action that stores `next` if the item is still at `expectedVersion`
- * (absent when 0); the stored version becomes `expectedVersion + 1`.
+ * The transaction action that stores `next` as the balance item if it is still at
+ * `expectedVersion` (absent when 0); the stored version becomes `expectedVersion + 1`.
+ * `next.grants` is the map (at most `MAIN_GRANTS`, below `next.spilled.from`): a state
+ * with overflow grants in hand goes through {@link balanceWrites}, which lays it out.
  * @throws InvariantViolation when `next` breaks the balance invariant at `now`
- *   (core/rules/balance-state.ts `balanceStateProblem`): nothing is written
+ *   (core/rules/balance-state.ts `balanceStateProblem`) or the layout's
+ *   (core/rules/balance-layout.ts `layoutProblem`): nothing is written
  */
 export function balanceWrite(db: Db, next: BalanceState, expectedVersion: number, now: Date): TransactionItem {
-  const problem = balanceStateProblem(next, now);
+  const problem = balanceStateProblem(next, now) ?? layoutProblem(byKey(next.grants), next.spilled);
   if (problem) throw new InvariantViolation(`refused to store a broken balance: ${problem}`, { state: next, expectedVersion, at: now.toISOString() });
+  const periods = periodsBesides(next.periods ?? [], next.grants, now);
   return commit(
     db.entities.balance
-    .put({
-      userId: next.userId,
-      offerGroup: next.offerGroup,
-      balance: next.balance,
-      debt: next.debt,
-      version: expectedVersion + 1,
-      grants: next.grants,
-      updatedAt: now.toISOString(),
-    })
-    .where((attr, op) => (expectedVersion === 0 ? op.notExists(attr.version) : op.eq(attr.version, expectedVersion))),
+      .put({
+        userId: next.userId,
+        offerGroup: next.offerGroup,
+        balance: next.balance,
+        debt: next.debt,
+        version: expectedVersion + 1,
+        grants: byKey(next.grants),
+        ...(next.spilled ? { spilled: { grants: next.spilled.grants, tokens: next.spilled.tokens, from: next.spilled.from } } : {}),
+        ...(next.chainUntil !== undefined ? { chainUntil: next.chainUntil } : {}),
+        ...(periods.length > 0 ? { periods } : {}),
+        ...(next.exhausted ? { exhausted: next.exhausted } : {}),
+        layout: BALANCE_LAYOUT,
+        updatedAt: now.toISOString(),
+      })
+      .where((attr, op) => (expectedVersion === 0 ? op.notExists(attr.version) : op.eq(attr.version, expectedVersion))),
     { returnOld: true },
   );
+}
+
+/** True when the group may hold a grant due at `now` in its map or among its spilled grants. */
+export function hasDueGrants(state: BalanceState, now: Date): boolean {
+  const bound = dueBound(now);
+  return state.grants.some((grant) => grant.expires !== undefined && Date.parse(grant.expires) <= now.getTime()) || (state.spilled !== undefined && state.spilled.from < bound);
 }

@@ -9,18 +9,40 @@
  * `credits.low_balance` event when the consumption crosses the group's threshold),
  * whatever the number of grants. The balance change is guarded
  * per drawn grant (core/balances.ts `balanceDrawWrite`), or by the version when the
- * consumption goes into debt. Grants already past their expiry are first expired (one more transaction,
- * only when some are due). A version conflict (another writer went first) is retried
- * with jittered backoff.
+ * consumption goes into debt or draws many grants. Grants already past their expiry are
+ * first expired (one more transaction, only when some are due). A version conflict
+ * (another writer went first) is retried with jittered backoff.
+ *
+ * The balance item's map holds the group's first grants in drain order
+ * (core/rules/balance-layout.ts); when it cannot cover the consumption and grants are
+ * spilled to overflow items, those are read in key order (one Query per few items) until
+ * the plan is the plan on every grant (core/rules/drain.ts `planIsFinal`), and the write
+ * stores the map refilled from them, under the version. A consumption larger than the
+ * whole balance is refused without reading them.
  */
 import type { Context } from "./context.js";
-import { isDue, MAX_TOKENS, type BalanceState } from "./rules/balance-state.js";
-import { balanceDrawWrite, balanceWrite, MAX_GUARDED_DRAWS, readBalanceAndThreshold, toState } from "./balances.js";
+import { MAX_TOKENS, type BalanceState } from "./rules/balance-state.js";
+import {
+  balanceDrawWrite,
+  balanceWrites,
+  hasDueGrants,
+  layoutFor,
+  mapView,
+  MAX_GUARDED_DRAWS,
+  MAX_OVERFLOW_ACTIONS,
+  mergeOverflowWrites,
+  OVERFLOW_ITEMS_PER_READ,
+  overflowActionCount,
+  readBalanceAndThreshold,
+  readMoreOverflow,
+  toState,
+  type BalanceView,
+} from "./balances.js";
 import { eventWrite } from "./events.js";
 import { lowBalanceCrossing } from "./rules/low-balance.js";
 import type { BalanceItem } from "./db/service.js";
 import { conditionFailed, transactWrite } from "./db/transact.js";
-import { planConsumption } from "./rules/drain.js";
+import { planConsumption, planIsFinal, withoutEmptied, type ConsumptionPlan } from "./rules/drain.js";
 import { InsufficientCreditsError } from "./errors.js";
 import { expireDueGrants } from "./expiry.js";
 import {
@@ -76,19 +98,28 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
   return retryOnConflict(
     async () => {
       // A. Read the balance and the group's low-balance threshold (one consistent read);
-      //    settle grants already due.
+      //    settle grants already due (in the map or spilled).
       const now = ctx.clock.now();
       let state: BalanceState;
       if (returned) state = returned;
       else ({ state, lowBalanceThreshold: threshold } = await readBalanceAndThreshold(ctx, userId, offerGroup));
       returned = undefined;
-      if (state.grants.some((grant) => isDue(grant, now))) {
+      if (hasDueGrants(state, now)) {
         await expireDueGrants(ctx, state, now);
         throw new RetryableConflict("expired due grants; read again");
       }
 
-      // B. Plan. A refusal is stored for the key too, then thrown.
-      const plan = planConsumption({ state, tokens, allowOverdraft, now });
+      // B. Plan on the map; read spilled grants only while the map does not settle it (a
+      //    consumption larger than the whole balance is refused without them). A refusal
+      //    is stored for the key too, then thrown.
+      let view: BalanceView = mapView(state);
+      const planOn = (current: BalanceView) => planConsumption({ state: current.state, tokens, allowOverdraft, now });
+      let plan: ConsumptionPlan = planOn(view);
+      const beyondBalance = !allowOverdraft && tokens > state.balance;
+      for (let reads = 0; !beyondBalance && !planIsFinal(view.state, plan, now); reads++) {
+        view = await readMoreOverflow(ctx, view, overflowItemsToRead(view.state, tokens, reads));
+        plan = planOn(view);
+      }
       if (!plan.ok || plan.next.debt > MAX_TOKENS) {
         const error = new InsufficientCreditsError(offerGroup, state.balance, tokens);
         if (idempotency) {
@@ -116,12 +147,33 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
       );
       const result: ConsumptionResult = { entry, balance: plan.next.balance };
       const crossing = lowBalanceCrossing({ seen: state.balance, tokens, threshold });
-      const balanceChange =
-        plan.debtAdded === 0 && plan.draws.length <= MAX_GUARDED_DRAWS
-          ? balanceDrawWrite(ctx.db, state, plan.draws, tokens, now, crossing)
-          : balanceWrite(ctx.db, plan.next, state.version, now);
-      const written = await transactWrite(ctx.db, {
-        balance: balanceChange,
+      let balanceChange: Record<string, object>;
+      if (view.loaded.length === 0 && !state.legacy && plan.debtAdded === 0 && plan.draws.length <= MAX_GUARDED_DRAWS) {
+        balanceChange = { balance: balanceDrawWrite(ctx.db, state, plan.draws, tokens, now, crossing) };
+      } else {
+        // The grants in hand are laid out again: the map refilled from what was read
+        // (reading on while the overflow's smallest key is not settled).
+        let next = withoutEmptied(plan.next, plan.draws);
+        let layout = layoutFor(view, next, now);
+        while (!layout.complete) {
+          view = await readMoreOverflow(ctx, view);
+          const wider = planOn(view);
+          // A final plan stays the same on a wider view: same draws, same tokens.
+          if (!wider.ok || JSON.stringify(wider.draws) !== JSON.stringify(plan.draws)) throw new RetryableConflict("the plan changed with more grants read");
+          plan = wider;
+          next = withoutEmptied(plan.next, plan.draws);
+          layout = layoutFor(view, next, now);
+        }
+        if (overflowActionCount(layout) > MAX_OVERFLOW_ACTIONS) {
+          const merge = mergeOverflowWrites(ctx.db, view, now);
+          if (!merge) throw new RangeError(`a consumption of ${tokens} tokens would rewrite too many overflow items at once`);
+          await transactWrite(ctx.db, merge);
+          throw new RetryableConflict("merged small overflow items; plan again");
+        }
+        balanceChange = balanceWrites(ctx.db, view, next, now, layout);
+      }
+      const written = await transactWrite<string>(ctx.db, {
+        ...balanceChange,
         entry: ledgerEntryWrite(ctx.db, entry),
         key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now),
         // The crossing's event, in the same transaction (the range guard keeps it exact).
@@ -140,6 +192,18 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
     },
     { onRetry: () => retryStats.conflicts++ },
   );
+}
+
+/**
+ * How many overflow items the `reads`-th read of a consumption asks for: all of them when
+ * the consumption needs at least half of the spilled tokens (or overdraws), else a few,
+ * four times more on each further read (a refill usually needs one read).
+ */
+function overflowItemsToRead(state: BalanceState, tokens: number, reads: number): number | "all" {
+  const spilled = state.spilled?.tokens ?? 0;
+  const inHand = state.balance - spilled + state.debt;
+  if (tokens - inHand >= spilled / 2) return "all";
+  return OVERFLOW_ITEMS_PER_READ * 4 ** reads;
 }
 
 /**

@@ -5,13 +5,33 @@
  * `isUserAlreadySubscribed`, which ignored expiry).
  *
  * A read first expires any grant already past its instant (so the balance shown is
- * what can be spent); then it is one Query of the user's balance items.
+ * what can be spent); then it is one Query of the user's balance items, and, for a group
+ * with grants spilled to overflow items, one Query of those (core/balances.ts).
+ *
+ * Grants listed: those still holding tokens and the 0-token periods; a grant a
+ * consumption emptied has left the balance item (its grant item and the ledger keep it),
+ * and its period stays among `subscriptions` while it runs, unless its order has been
+ * refunded since (the order says so: one BatchGetItem of those orders). A group's
+ * `expires` is its appendDate chain head (the latest expiry of its unexpired grants,
+ * exhausted ones included).
  */
 import type { Context } from "./context.js";
-import { isDue, type BalanceState } from "./rules/balance-state.js";
-import { readBalances } from "./balances.js";
-import { expireUser } from "./expiry.js";
+import { chainHead, type BalanceState } from "./rules/balance-state.js";
+import { currentPeriod, periodEnded, periodOf, type PaidPeriod } from "./rules/periods.js";
+import { readBalances, withAllGrants } from "./balances.js";
+import { expireUser, hasExpiryWork } from "./expiry.js";
 import { getOrder, type Order } from "./orders.js";
+
+/** The orders among `orderIds` that have been refunded (read consistently, in one BatchGetItem per 100). */
+async function refundedOrders(ctx: Pick<Context, "db">, userId: string, orderIds: Iterable<string>): Promise<Set<string>> {
+  const ids = [...new Set(orderIds)];
+  const refunded = new Set<string>();
+  for (let at = 0; at < ids.length; at += 100) {
+    const { data } = await ctx.db.entities.order.get(ids.slice(at, at + 100).map((orderId) => ({ userId, orderId }))).go({ consistent: true, attributes: ["orderId", "status"] });
+    for (const order of data) if (order.status === "refunded") refunded.add(order.orderId);
+  }
+  return refunded;
+}
 
 /** One grant in the credits view. */
 export interface GrantView {
@@ -54,25 +74,27 @@ export interface Credits {
   subscriptions: SubscriptionView[];
 }
 
-async function settledBalances(ctx: Pick<Context, "db" | "clock">, userId: string): Promise<Map<string, BalanceState>> {
+/** The user's balances with nothing due, each with all its grants in hand. */
+async function settledBalances(ctx: Pick<Context, "db" | "clock">, userId: string): Promise<BalanceState[]> {
   const now = ctx.clock.now();
-  const balances = await readBalances(ctx, userId);
-  const anyDue = [...balances.values()].some((state) => state.grants.some((grant) => isDue(grant, now)));
-  if (!anyDue) return balances;
-  await expireUser(ctx, userId);
-  return readBalances(ctx, userId);
+  let balances = await readBalances(ctx, userId);
+  if ([...balances.values()].some((state) => hasExpiryWork(state, now))) {
+    await expireUser(ctx, userId);
+    balances = await readBalances(ctx, userId);
+  }
+  return Promise.all([...balances.values()].map((state) => withAllGrants(ctx, state)));
 }
 
-function groupView(state: BalanceState): GroupCredits {
+function groupView(state: BalanceState, now: Date): GroupCredits {
   const grants = [...state.grants].sort((a, b) => (a.starts < b.starts ? -1 : a.starts > b.starts ? 1 : a.grantId < b.grantId ? -1 : 1));
   const starts = grants.length > 0 ? grants[0]!.starts : null;
-  const expiries = grants.map((grant) => grant.expires).filter((at): at is string => at !== undefined).sort();
+  const head = chainHead(state, now);
   return {
     offerGroup: state.offerGroup,
     balance: state.balance,
     debt: state.debt,
     starts,
-    expires: expiries.length > 0 ? expiries[expiries.length - 1]! : null,
+    expires: head ? head.toISOString() : null,
     grants: grants.map((grant) => ({
       grantId: grant.grantId,
       orderId: grant.orderId ?? null,
@@ -85,38 +107,60 @@ function groupView(state: BalanceState): GroupCredits {
   };
 }
 
-/** The user's credits now: every group they ever had, with its active grants. */
+/**
+ * The user's credits now: every group they ever had, with the grants it holds (tokens
+ * left, or a 0-token period), and the running paid periods as subscriptions (those of
+ * the grants listed, then those of exhausted grants, from the group's `periods`).
+ */
 export async function getCredits(ctx: Pick<Context, "db" | "clock">, userId: string): Promise<Credits> {
-  const balances = await settledBalances(ctx, userId);
-  const groups = [...balances.values()].sort((a, b) => (a.offerGroup < b.offerGroup ? -1 : 1)).map(groupView);
+  const now = ctx.clock.now();
+  const balances = (await settledBalances(ctx, userId)).sort((a, b) => (a.offerGroup < b.offerGroup ? -1 : 1));
+  const groups = balances.map((state) => groupView(state, now));
   const subscriptions: SubscriptionView[] = [];
-  for (const group of groups) {
+  const fromPeriods: SubscriptionView[] = [];
+  balances.forEach((state, index) => {
+    const group = groups[index]!;
+    const listed = new Set<string>();
     for (const grant of group.grants) {
       if (grant.orderId === null || grant.offerId === null) continue;
-      subscriptions.push({
-        orderId: grant.orderId,
-        offerId: grant.offerId,
-        offerGroup: group.offerGroup,
-        status: "paid",
-        starts: grant.starts,
-        expires: grant.expires,
-      });
+      listed.add(`${grant.orderId}|${grant.starts}|${grant.expires}`);
+      subscriptions.push({ orderId: grant.orderId, offerId: grant.offerId, offerGroup: group.offerGroup, status: "paid", starts: grant.starts, expires: grant.expires });
     }
-  }
+    for (const period of state.periods ?? []) {
+      const expires = period.expires ?? null;
+      if (periodEnded(period, now) || listed.has(`${period.orderId}|${period.starts}|${expires}`)) continue;
+      fromPeriods.push({ orderId: period.orderId, offerId: period.offerId, offerGroup: group.offerGroup, status: "paid", starts: period.starts, expires });
+    }
+  });
+  const refunded = fromPeriods.length > 0 ? await refundedOrders(ctx, userId, fromPeriods.map((view) => view.orderId)) : new Set<string>();
+  subscriptions.push(...fromPeriods.filter((view) => !refunded.has(view.orderId)));
   return { userId, groups, subscriptions };
 }
 
 /**
- * Whether the user holds an active grant (started or future, not expired) from a paid
- * order of `offerId`, and that order (the current period's when there are several).
+ * Whether the user holds an active grant (started or future, not expired, exhausted or
+ * not) from a paid order of `offerId`, and that order (the current period's when there
+ * are several: the one that starts first). Reads the balance items' `periods` (which keep
+ * exhausted grants' periods, core/rules/periods.ts) and the grants in their maps: one
+ * Query, then the order (an order refunded since its grants left the map is passed over).
  */
 export async function checkSubscription(ctx: Context, userId: string, offerId: string): Promise<{ subscribed: boolean; order: Order | null }> {
   const now = ctx.clock.now();
   const balances = await readBalances(ctx, userId);
-  const grants = [...balances.values()]
-    .flatMap((state) => state.grants)
-    .filter((grant) => grant.orderOfferId === offerId && grant.orderId !== undefined && !isDue(grant, now))
-    .sort((a, b) => (a.starts < b.starts ? -1 : 1));
-  if (grants.length === 0) return { subscribed: false, order: null };
-  return { subscribed: true, order: await getOrder(ctx, userId, grants[0]!.orderId!) };
+  const periods: PaidPeriod[] = [];
+  for (const state of balances.values()) {
+    periods.push(...(state.periods ?? []));
+    for (const grant of state.grants) {
+      const period = periodOf(grant);
+      if (period) periods.push(period);
+    }
+  }
+  // The current period's order; one refunded since its grants left the map no longer counts.
+  for (;;) {
+    const current = currentPeriod(periods, offerId, now);
+    if (!current) return { subscribed: false, order: null };
+    const order = await getOrder(ctx, userId, current.orderId);
+    if (order.status !== "refunded") return { subscribed: true, order };
+    for (let i = periods.length - 1; i >= 0; i--) if (periods[i]!.orderId === current.orderId) periods.splice(i, 1);
+  }
 }

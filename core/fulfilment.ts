@@ -12,7 +12,7 @@
  * (which also gives the appendDate chain heads), one transaction.
  */
 import type { Context } from "./context.js";
-import { balanceWrite, readBalances } from "./balances.js";
+import { balanceWrites, mapView, readBalances } from "./balances.js";
 import type { Db, OrderItem } from "./db/service.js";
 import { conditionFailed, transactWrite, type TransactionItem } from "./db/transact.js";
 import { grantWrite } from "./grants.js";
@@ -20,7 +20,7 @@ import { newId } from "./ids.js";
 import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
 import { orderActions } from "./order-writes.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
-import type { BalanceState } from "./rules/balance-state.js";
+import { emptyBalance, type BalanceState } from "./rules/balance-state.js";
 import { isPayable, transition } from "./rules/order-lifecycle.js";
 import { planPurchase, type PurchasePlan } from "./rules/purchase-plan.js";
 import { webhookEventWrite, type WebhookEventRecord } from "./webhook-events.js";
@@ -83,7 +83,8 @@ function paidOrder(order: OrderItem, plan: PurchasePlan, confirmation: PaymentCo
 
 /**
  * The named actions that pay `order` from the `balances` read: `order` and `orderEvent`
- * (`order.paid`), `balance:<offerGroup>` per touched group, `grant:<grantId>` and
+ * (`order.paid`), `balance:<offerGroup>` per touched group (and `overflow:<offerGroup>:<itemKey>`
+ * for the grants it spills to an overflow item), `grant:<grantId>` and
  * `entry:<grantId>` (its ledger `purchase` entry) per grant, and `webhookEvent` when a
  * webhook event confirmed it.
  * @param newOrder true for a free order created and paid in the same transaction
@@ -104,7 +105,11 @@ export function purchaseWrites(input: {
     ...orderActions(db, { from: input.newOrder ? null : order, to: paid, trigger: "paymentSucceeded" }, now),
   };
   for (const [group, next] of plan.balances) {
-    actions[`balance:${group}`] = balanceWrite(db, next, balances.get(group)?.version ?? 0, now);
+    // The balance item, and the overflow items of grants it spills (core/balances.ts).
+    const before = balances.get(group) ?? emptyBalance(order.userId, group);
+    for (const [name, action] of Object.entries(balanceWrites(db, mapView(before), next, now))) {
+      actions[name === "balance" ? `balance:${group}` : `overflow:${group}:${name.slice("overflow:".length)}`] = action;
+    }
   }
   for (const grant of plan.grants) {
     actions[`grant:${grant.grantId}`] = grantWrite(

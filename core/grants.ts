@@ -5,7 +5,7 @@
  */
 import type { Context } from "./context.js";
 import { addGrant } from "./rules/balance-state.js";
-import { balanceWrite, readBalance } from "./balances.js";
+import { balanceWrites, mapView, readBalance } from "./balances.js";
 import type { Db, GrantItem } from "./db/service.js";
 import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
 import { ValidationError } from "./errors.js";
@@ -134,8 +134,9 @@ export async function createPromotionalGrant(ctx: Context, input: PromotionalGra
       },
       now,
     );
-    const written = await transactWrite(ctx.db, {
-      balance: balanceWrite(ctx.db, next, state.version, now),
+    const written = await transactWrite<string>(ctx.db, {
+      // The balance item, and an overflow item when the grant (or what it pushes out of the map) spills.
+      ...balanceWrites(ctx.db, mapView(state), next, now),
       grant: grantWrite(ctx.db, grant, now),
       entry: ledgerEntryWrite(ctx.db, entry),
     });

@@ -10,12 +10,12 @@
  * inside DynamoDB's 100 ({@link MAX_TRANSACTION_ACTIONS}; checked before writing).
  */
 import type { Context } from "./context.js";
-import { balanceWrite, readBalances } from "./balances.js";
+import { balanceWrites, mapView, readBalances, readMoreOverflow, type BalanceView } from "./balances.js";
 import type { GrantItem, OrderItem } from "./db/service.js";
 import { commit, type TransactionItem } from "./db/transact.js";
 import { InvariantViolation } from "./errors.js";
 import { ledgerEntryWrite, newLedgerEntry, type LedgerEntryDraft } from "./ledger.js";
-import type { BalanceState, GrantState } from "./rules/balance-state.js";
+import { endOrderPeriods, type BalanceState, type GrantState } from "./rules/balance-state.js";
 import type { GrantFacts } from "./rules/give-back.js";
 
 /** DynamoDB's limit on the actions of one `TransactWriteItems`. */
@@ -28,10 +28,10 @@ export interface OrderGrant {
   state: GrantState | undefined;
 }
 
-/** An order's grants and the balances of their groups, read consistently. */
+/** An order's grants and the balances of their groups (every grant in hand, overflow items included), read consistently. */
 export interface OrderGrants {
   grants: OrderGrant[];
-  balances: Map<string, BalanceState>;
+  balances: Map<string, BalanceView>;
 }
 
 /** The grant's facts as the give-back rule needs them (core/rules/give-back.ts `GrantFacts`). */
@@ -49,23 +49,29 @@ export function grantFacts(item: GrantItem): GrantFacts {
 
 /**
  * Reads the order's grants (one consistent `BatchGetItem`) and the user's balances (one
- * consistent Query).
+ * consistent Query), with every overflow item of the order's groups that have some (one
+ * Query each: a grant of the order may sit there, core/balances.ts).
  * @throws InvariantViolation when a grant of a paid order has no item
  */
 export async function readOrderGrants(ctx: Pick<Context, "db">, order: Pick<OrderItem, "userId" | "orderId" | "grantIds">): Promise<OrderGrants> {
-  const [balances, found] = await Promise.all([
+  const [maps, found] = await Promise.all([
     readBalances(ctx, order.userId),
     order.grantIds.length === 0
       ? Promise.resolve({ data: [] as GrantItem[] })
       : ctx.db.entities.grant.get(order.grantIds.map((grantId) => ({ userId: order.userId, grantId }))).go({ consistent: true }),
   ]);
   const byId = new Map(found.data.map((item) => [item.grantId, item]));
-  const grants = order.grantIds.map((grantId) => {
+  const items = order.grantIds.map((grantId) => {
     const item = byId.get(grantId);
     if (!item) throw new InvariantViolation(`grant ${grantId} of order ${order.orderId} has no item`, { orderId: order.orderId, grantId });
-    const state = balances.get(item.offerGroup)?.grants.find((grant) => grant.grantId === grantId);
-    return { item, state };
+    return item;
   });
+  const balances = new Map<string, BalanceView>();
+  for (const group of new Set(items.map((item) => item.offerGroup))) {
+    const state = maps.get(group);
+    if (state) balances.set(group, state.spilled ? await readMoreOverflow(ctx, mapView(state), "all") : mapView(state));
+  }
+  const grants = items.map((item) => ({ item, state: balances.get(item.offerGroup)?.state.grants.find((grant) => grant.grantId === item.grantId) }));
   return { grants, balances };
 }
 
@@ -81,13 +87,13 @@ export class TokenMovement {
   private readonly expired = new Map<string, { item: GrantItem; tokens: number }>();
 
   constructor(
-    private readonly read: ReadonlyMap<string, BalanceState>,
+    private readonly read: ReadonlyMap<string, BalanceView>,
     private readonly now: Date,
   ) {}
 
-  /** The group's state as the movement has made it so far (the read state at first). */
+  /** The group's state as the movement has made it so far (the read state, every grant in hand, at first). */
   state(userId: string, offerGroup: string): BalanceState {
-    return this.next.get(offerGroup) ?? this.read.get(offerGroup) ?? { userId, offerGroup, balance: 0, debt: 0, version: 0, grants: [] };
+    return this.next.get(offerGroup) ?? this.read.get(offerGroup)?.state ?? { userId, offerGroup, balance: 0, debt: 0, version: 0, grants: [] };
   }
 
   /** Sets the group's next state. */
@@ -125,7 +131,8 @@ export class TokenMovement {
   }
 
   /**
-   * The named actions: `balance:<group>`, `entry:<n>`, `grant:<grantId>`.
+   * The named actions: `balance:<group>` and `overflow:<group>:<itemKey>` (core/balances.ts
+   * `balanceWrites`), `entry:<n>`, `grant:<grantId>`.
    * @param reserved actions the caller adds (order, event, idempotency record), counted
    *   against {@link MAX_TRANSACTION_ACTIONS}
    * @throws InvariantViolation when the transaction would exceed DynamoDB's limit, or a
@@ -133,7 +140,10 @@ export class TokenMovement {
    */
   actions(ctx: Pick<Context, "db">, reserved: number): Record<string, TransactionItem> {
     const actions: Record<string, TransactionItem> = {};
-    for (const [group, state] of this.next) actions[`balance:${group}`] = balanceWrite(ctx.db, state, this.read.get(group)?.version ?? 0, this.now);
+    for (const [group, state] of this.next) {
+      const view = this.read.get(group) ?? mapView({ ...state, balance: 0, debt: 0, version: 0, grants: [] });
+      for (const [name, action] of Object.entries(balanceWrites(ctx.db, view, state, this.now))) actions[`${name}:${group}`] = action;
+    }
     this.entries.forEach((draft, index) => (actions[`entry:${index}`] = ledgerEntryWrite(ctx.db, newLedgerEntry(draft, this.now))));
     for (const item of this.ended.values()) {
       actions[`grant:${item.grantId}`] = commit(
@@ -163,13 +173,20 @@ export class TokenMovement {
 
 /**
  * Removes what remains of each of the order's grants and ends them all, 0-token period
- * grants included (a refunded order neither counts as subscribed nor unlocks offers):
+ * grants included, and the periods its grants left on the balance items (a refunded order
+ * neither counts as subscribed nor unlocks offers):
  * one ledger entry of `reason` per grant that still held tokens (`-remaining`, with its
  * draw, as an expiry writes it).
  * @returns the tokens removed per grant
  */
 export function endOrderGrants(movement: TokenMovement, order: Pick<OrderItem, "userId" | "orderId">, grants: readonly OrderGrant[], reason: "refund" | "adjust", metadata?: Record<string, unknown>): Array<{ grantId: string; tokens: number }> {
   const taken: Array<{ grantId: string; tokens: number }> = [];
+  // The periods of its grants that left the map (emptied, spilled) end with the order.
+  for (const group of new Set(grants.map(({ item }) => item.offerGroup))) {
+    const state = movement.state(order.userId, group);
+    const ended = endOrderPeriods(state, order.orderId);
+    if (ended !== state) movement.update(ended);
+  }
   for (const { item } of grants) {
     const state = movement.state(order.userId, item.offerGroup);
     const live = state.grants.find((grant) => grant.grantId === item.grantId);

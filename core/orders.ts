@@ -35,6 +35,7 @@ import { isDue, type BalanceState } from "./rules/balance-state.js";
 import { canTransition, transition } from "./rules/order-lifecycle.js";
 import { planOrder, type OrderRequest } from "./rules/order-plan.js";
 import { groupsUnlockedBy } from "./rules/visibility.js";
+import { rootRunning } from "./rules/periods.js";
 import { pendingKeys } from "./rules/work-index.js";
 
 /** An order as the API shows it (API.md `Order`). */
@@ -300,8 +301,11 @@ async function createFreeOrder(ctx: Context, draft: OrderItem, idempotency: Idem
   return retryOnConflict(async () => {
     const now = ctx.clock.now();
     const balances = await readBalances(ctx, userId);
-    const active = [...balances.values()].some((state) =>
-      state.grants.some((grant) => grant.orderOfferId === draft.offerId && grant.offerId === draft.offerId && !isDue(grant, now)),
+    // A root grant of the offer still running: in a map, or (exhausted, or spilled) in a group's periods.
+    const active = [...balances.values()].some(
+      (state) =>
+        rootRunning(state.periods ?? [], draft.offerId, now) ||
+        state.grants.some((grant) => grant.orderOfferId === draft.offerId && grant.offerId === draft.offerId && !isDue(grant, now)),
     );
     if (active) {
       const error = new DomainError("already_subscribed", "A grant from this free offer is still active.", { offerId: draft.offerId });

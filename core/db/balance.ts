@@ -1,13 +1,37 @@
 /**
  * Balance entity: one item per (user, offerGroup) holding the balance, the debt, a
- * version for optimistic concurrency, and the `remaining` of each active grant with
- * its dates (core/rules/balance-state.ts `GrantState`). A consumption reads this one item
+ * version for optimistic concurrency, and the `remaining` of the group's first grants in
+ * drain order with their dates (core/rules/balance-state.ts `GrantState`; at most
+ * `MAIN_GRANTS`, core/rules/balance-layout.ts), the rest being in overflow items
+ * (core/db/balance-overflow.ts) summed up in `spilled`. A consumption reads this one item
  * and writes it back conditionally (on its drawn grants, or on its version), whatever
  * the number of grants (DESIGN.md, "Balance item"; core/balances.ts).
  *
- * Invariant (core/ledger.ts): balance = Σ grants[].remaining − debt = Σ ledger tokens.
+ * Invariant (core/ledger.ts): balance = Σ grants[].remaining + spilled.tokens − debt = Σ ledger tokens.
  */
 import { SERVICE, pk, sk } from "./keys.js";
+
+/** The stored shape of one grant (a balance item's map, an overflow item): core/rules/balance-state.ts `GrantState`. */
+export const grantStateList = {
+  type: "list",
+  required: true,
+  items: {
+    type: "map",
+    properties: {
+      grantId: { type: "string", required: true },
+      orderId: { type: "string" },
+      offerId: { type: "string" },
+      orderOfferId: { type: "string" },
+      tokens: { type: "number", required: true },
+      remaining: { type: "number", required: true },
+      starts: { type: "string", required: true },
+      expires: { type: "string" },
+    },
+  },
+} as const;
+
+/** The layout version written by this code; an item without it predates issue 9 (core/balances.ts reads it as legacy). */
+export const BALANCE_LAYOUT = 2;
 
 /** ElectroDB schema of a balance item. */
 export const balanceSchema = {
@@ -18,23 +42,42 @@ export const balanceSchema = {
     balance: { type: "number", required: true },
     debt: { type: "number", required: true },
     version: { type: "number", required: true },
-    grants: {
+    grants: grantStateList,
+    /** Grants spilled to overflow items: count, tokens, smallest key (core/rules/balance-state.ts `OverflowSummary`). */
+    spilled: {
+      type: "map",
+      properties: {
+        grants: { type: "number", required: true },
+        tokens: { type: "number", required: true },
+        from: { type: "string", required: true },
+      },
+    },
+    /** Latest expiry of any expiring grant the group held: the appendDate chain head while in the future. */
+    chainUntil: { type: "string" },
+    /** Periods of the group's paid grants (core/rules/periods.ts `PaidPeriod`). */
+    periods: {
       type: "list",
-      required: true,
       items: {
         type: "map",
         properties: {
-          grantId: { type: "string", required: true },
-          orderId: { type: "string" },
-          offerId: { type: "string" },
-          orderOfferId: { type: "string" },
-          tokens: { type: "number", required: true },
-          remaining: { type: "number", required: true },
+          offerId: { type: "string", required: true },
+          orderId: { type: "string", required: true },
           starts: { type: "string", required: true },
           expires: { type: "string" },
+          root: { type: "boolean", required: true },
         },
       },
     },
+    /** Exhausted expiring grants still waiting for their expiry (core/rules/balance-state.ts `ExhaustedGrants`). */
+    exhausted: {
+      type: "map",
+      properties: {
+        since: { type: "string", required: true },
+        due: { type: "string", required: true },
+      },
+    },
+    /** {@link BALANCE_LAYOUT} when written by this code. */
+    layout: { type: "number" },
     updatedAt: { type: "string", required: true },
   },
   indexes: {

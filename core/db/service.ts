@@ -7,12 +7,14 @@
  */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { Entity, Service, type EntityItem } from "electrodb";
-import type { GrantState } from "../rules/balance-state.js";
+import type { ExhaustedGrants, GrantState, OverflowSummary } from "../rules/balance-state.js";
+import type { PaidPeriod } from "../rules/periods.js";
 import type { OrderableOffer } from "../rules/order-plan.js";
 import type { OrderRecord } from "../rules/order-lifecycle.js";
 import type { VisibilityOffer } from "../rules/visibility.js";
 import type { OfferGroupSettings } from "../rules/warnings.js";
 import { balanceSchema } from "./balance.js";
+import { balanceOverflowSchema } from "./balance-overflow.js";
 import { eventSchema } from "./event.js";
 import { grantSchema } from "./grant.js";
 import { idempotencyRecordSchema } from "./idempotency-record.js";
@@ -29,6 +31,7 @@ function entities() {
     order: new Entity(orderSchema),
     grant: new Entity(grantSchema),
     balance: new Entity(balanceSchema),
+    balanceOverflow: new Entity(balanceOverflowSchema),
     ledgerEntry: new Entity(ledgerEntrySchema),
     idempotencyRecord: new Entity(idempotencyRecordSchema),
     webhookEvent: new Entity(webhookEventSchema),
@@ -59,6 +62,8 @@ export type OrderItem = EntityItem<Entities["order"]>;
 export type GrantItem = EntityItem<Entities["grant"]>;
 /** A balance item as stored. */
 export type BalanceItem = EntityItem<Entities["balance"]>;
+/** A balance overflow item as stored. */
+export type BalanceOverflowItem = EntityItem<Entities["balanceOverflow"]>;
 /** A ledger entry as stored. */
 export type LedgerEntryItem = EntityItem<Entities["ledgerEntry"]>;
 /** An event as stored. */
@@ -75,8 +80,12 @@ type Fits<A, B> = [A] extends [B] ? true : false;
 const storedShapes: {
   order: Same<OrderItem, OrderRecord>;
   balanceGrant: Same<BalanceItem["grants"][number], GrantState>;
+  overflowGrant: Same<BalanceOverflowItem["grants"][number], GrantState>;
+  balanceSpilled: Same<NonNullable<BalanceItem["spilled"]>, Omit<OverflowSummary, "inexact">>;
+  balancePeriod: Same<NonNullable<BalanceItem["periods"]>[number], PaidPeriod>;
+  balanceExhausted: Same<NonNullable<BalanceItem["exhausted"]>, ExhaustedGrants>;
   offerOrderable: Fits<OfferItem, OrderableOffer>;
   offerVisible: Fits<OfferItem, VisibilityOffer>;
   settings: Fits<Required<Pick<OfferGroupSettingsItem, "offerGroup" | "expiryWarningDays">>, Pick<OfferGroupSettings, "offerGroup" | "expiryWarningDays">>;
-} = { order: true, balanceGrant: true, offerOrderable: true, offerVisible: true, settings: true };
+} = { order: true, balanceGrant: true, overflowGrant: true, balanceSpilled: true, balancePeriod: true, balanceExhausted: true, offerOrderable: true, offerVisible: true, settings: true };
 void storedShapes;

@@ -9,8 +9,16 @@
  * 3. for started grants, equal expiry: the older grant first (grant ids are ULIDs, so
  *    id order is creation order); future grants go by start, then the same rules.
  * Grants past their expiry (`isDue`) and empty grants are never drawn.
+ *
+ * A grant a consumption empties leaves the balance in that consumption's write
+ * ({@link withoutEmptied}; DESIGN.md "The balance item stays small, whatever the
+ * history"): its grant item and the ledger keep its history, and if it expires,
+ * `exhausted` remembers that its item still waits for its expiry. A plan is made on the
+ * grants in hand; when the group has grants spilled to
+ * overflow items, {@link planIsFinal} says whether it is the plan on all of them.
  */
-import { isDue, type BalanceState, type GrantState } from "./balance-state.js";
+import { grantKey, isDue, isExhausted, withExhausted, type BalanceState, type GrantState } from "./balance-state.js";
+import { periodOf } from "./periods.js";
 
 const NEVER = Number.POSITIVE_INFINITY;
 
@@ -91,4 +99,44 @@ export function planConsumption(input: {
     }),
   };
   return { ok: true, draws, debtAdded: left, next };
+}
+
+/**
+ * What a consumption stores: `next` (its plan's next state) without the grants its
+ * `draws` emptied. They leave the balance in the write that empties them (DESIGN.md "The
+ * balance item stays small, whatever the history"); an expiring one is noted in
+ * `exhausted` (its grant item waits for its expiry), a paid one's period in `periods`
+ * (core/rules/periods.ts). Grants at 0 that were not drawn (0-token periods, frozen ones) stay.
+ */
+export function withoutEmptied(next: BalanceState, draws: readonly Draw[]): BalanceState {
+  const drawn = new Set(draws.map((draw) => draw.grantId));
+  let exhausted = next.exhausted;
+  let periods = next.periods ?? [];
+  const grants: GrantState[] = [];
+  for (const grant of next.grants) {
+    if (drawn.has(grant.grantId) && isExhausted(grant)) {
+      exhausted = withExhausted(exhausted, grant);
+      const period = periodOf(grant);
+      if (period) periods = [...periods, period];
+    } else grants.push(grant);
+  }
+  if (grants.length === next.grants.length) return next;
+  return { ...next, grants, ...(exhausted ? { exhausted } : {}), ...(periods.length > 0 ? { periods } : {}) };
+}
+
+/**
+ * True when `plan`, made on the grants in hand of `state` at `now`, is the plan on all the
+ * group's grants: nothing is spilled to overflow items not read, or every grant drawn has
+ * started and sits below every spilled grant (so none of those comes first in drain
+ * order), and no debt is planned (and no refusal made) while spilled grants hold tokens.
+ */
+export function planIsFinal(state: BalanceState, plan: ConsumptionPlan, now: Date): boolean {
+  const spilled = state.spilled;
+  if (!spilled) return true;
+  if (!plan.ok || plan.debtAdded > 0) return spilled.tokens === 0;
+  const byId = new Map(state.grants.map((grant) => [grant.grantId, grant]));
+  return plan.draws.every((draw) => {
+    const grant = byId.get(draw.grantId)!;
+    return Date.parse(grant.starts) <= now.getTime() && grantKey(grant) < spilled.from;
+  });
 }

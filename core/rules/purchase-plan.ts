@@ -20,6 +20,8 @@
  *   root grant's dates.
  * - A purchase never shortens or replaces an existing grant and always adds its tokens;
  *   debt in a group is repaid first from the new grant (core/rules/balance-state.ts).
+ * - The chain head counts exhausted grants that left the balance item too (its
+ *   `chainUntil`, core/rules/balance-state.ts `chainHead`).
  */
 import { addGrant, chainHead, emptyBalance, type BalanceState } from "./balance-state.js";
 import { expiryDate, LAST_INSTANT_MS, withinCalendar, type CycleTerms } from "./cycles.js";

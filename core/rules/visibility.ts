@@ -13,6 +13,7 @@
  * The result is sorted by `offerId`, so it does not depend on storage order.
  */
 import { isDue, type BalanceState } from "./balance-state.js";
+import { anyPeriodRunning } from "./periods.js";
 
 /** The offer fields visibility reads. */
 export interface VisibilityOffer {
@@ -27,13 +28,15 @@ export interface VisibilityOffer {
 
 /**
  * The offerGroups a user's purchase history unlocks at `now`: those holding a grant from a
- * paid order (bundle items and 0-token subscription grants included) that has not expired,
- * whether it has started or not. Promotional grants (no order) unlock nothing.
+ * paid order (bundle items and 0-token subscription grants included, exhausted ones too)
+ * that has not expired, whether it has started or not. Promotional grants (no order)
+ * unlock nothing. Exhausted grants leave the balance item: their periods stay in its
+ * `periods` (core/rules/periods.ts), which this reads with the grants in hand.
  */
 export function groupsUnlockedBy(balances: Iterable<BalanceState>, now: Date): Set<string> {
   const groups = new Set<string>();
   for (const state of balances) {
-    if (state.grants.some((grant) => grant.orderId !== undefined && !isDue(grant, now))) groups.add(state.offerGroup);
+    if (anyPeriodRunning(state.periods ?? [], now) || state.grants.some((grant) => grant.orderId !== undefined && !isDue(grant, now))) groups.add(state.offerGroup);
   }
   return groups;
 }

@@ -101,14 +101,20 @@ describe("consume", () => {
     ]);
   });
 
-  it("costs one consistent read and one transaction, with 1 grant and with 50 grants", async () => {
+  // Issue 9 (the balance item's map holds at most MAIN_GRANTS grants): a consumption the
+  // map covers costs one read and one transaction whatever the number of grants; one wider
+  // than the map reads the spilled grants too (one Query here), and refills the map.
+  it("costs one consistent read and one transaction, with 1 grant and with 50 grants (one Query more to drain past the map)", async () => {
     t.clock.set(NOW);
     await grant("count-1", 100, "2026-04-01T00:00:00.000Z");
     for (let i = 0; i < 50; i++) await grant("count-50", 10, `2026-04-${String(1 + (i % 28)).padStart(2, "0")}T00:00:00.000Z`);
-    for (const [userId, tokens] of [["count-1", 60], ["count-50", 495]] as const) {
+    t.requests.reset();
+    await consume(t.ctx, { userId: "count-50", offerGroup: "calls", tokens: 60 });
+    expect(t.requests.byCommand).toEqual({ BatchGetItemCommand: 1, TransactWriteItemsCommand: 1 });
+    for (const [userId, tokens, queries] of [["count-1", 60, 0], ["count-50", 435, 1]] as const) {
       t.requests.reset();
       await consume(t.ctx, { userId, offerGroup: "calls", tokens });
-      expect(t.requests.byCommand).toEqual({ BatchGetItemCommand: 1, TransactWriteItemsCommand: 1 });
+      expect(t.requests.byCommand).toEqual({ BatchGetItemCommand: 1, TransactWriteItemsCommand: 1, ...(queries > 0 ? { QueryCommand: queries } : {}) });
       t.requests.reset();
       await consume(t.ctx, { userId, offerGroup: "calls", tokens: 1, idempotency: { scope: "consumptions", key: `k-${userId}`, requestHash: "h" } });
       expect(t.requests.total).toBe(2);

@@ -16,6 +16,7 @@ import { createManualProvider } from "../../core/payments/manual.js";
 import { createStripeProvider } from "../../core/payments/stripe.js";
 import type { StripeEvent } from "../../core/payments/stripe-webhook.js";
 import { refundOrder } from "../../core/refunds.js";
+import { createPromotionalGrant } from "../../core/grants.js";
 import { handleStripeEvent } from "../../core/webhooks.js";
 import { anOffer } from "../helpers/factories.js";
 import { useIntegrationContext } from "../helpers/context.js";
@@ -284,5 +285,41 @@ describe("transaction size", () => {
     expect(refund).toEqual({ GetItemCommand: 1, BatchGetItemCommand: 1, QueryCommand: 1, TransactWriteItemsCommand: 1, PutItemCommand: 1 });
     expect(opened).toEqual({ GetItemCommand: 1, BatchGetItemCommand: 1, QueryCommand: 1, TransactWriteItemsCommand: 1 });
     expect(refundsAt(paymentIntentId)).toHaveLength(1);
+  });
+});
+
+describe("grants in an overflow item (a long history)", () => {
+  /** A paid order whose grant is pushed out of the balance item by 12 grants that drain before it. */
+  async function spilledOrder(userId: string) {
+    const paid = await paidOrder(userId);
+    for (let i = 0; i < 12; i++) await createPromotionalGrant(t.ctx, { userId, offerGroup: "calls", tokens: 10, expires: "2026-04-17T08:00:00.000Z" });
+    const { data } = await t.ctx.db.entities.balance.get({ userId, offerGroup: "calls" }).go({ consistent: true });
+    expect(data!.grants.map((grant) => grant.grantId)).not.toContain(paid.order.grantIds[0]); // spilled
+    return paid;
+  }
+
+  it("a refund takes the tokens of a grant that sits in an overflow item", async () => {
+    const { order } = await spilledOrder("spilled-refund");
+    const refunded = await refundOrder(t.ctx, { userId: "spilled-refund", orderId: order.orderId, mode: "unused" });
+    expect(refunded.refunds![0]).toMatchObject({ amount: 1000, tokens: 100 });
+    expect(await balanceOf("spilled-refund")).toBe(120);
+    expect((await getCredits(t.ctx, "spilled-refund")).subscriptions).toEqual([]);
+  });
+
+  it("a dispute freezes and gives back the tokens of a grant in an overflow item", async () => {
+    const { order, paymentIntentId } = await spilledOrder("spilled-dispute");
+    const dispute = stripe.openDispute(paymentIntentId);
+    await deliver("charge.dispute.created", dispute);
+    expect(await balanceOf("spilled-dispute")).toBe(120);
+    await deliver("charge.dispute.closed", stripe.closeDispute(dispute.id as string, "won"));
+    expect(await balanceOf("spilled-dispute")).toBe(220);
+    expect(await getOrder(t.ctx, "spilled-dispute", order.orderId)).toMatchObject({ status: "paid" });
+  });
+
+  it("a refunded order whose grant was spent no longer counts as subscribed", async () => {
+    const { order } = await paidOrder("spent-refund");
+    await spend("spent-refund", 100);
+    await refundOrder(t.ctx, { userId: "spent-refund", orderId: order.orderId, mode: "full" });
+    expect((await getCredits(t.ctx, "spent-refund")).subscriptions).toEqual([]);
   });
 });

@@ -1,17 +1,26 @@
 /**
  * The ledger invariants (core/ledger.ts), checked over a whole test table:
  *   1. each stored balance = Σ tokens of its (user, offerGroup) ledger entries;
- *   2. balance = Σ remaining of its active grants − debt, debt >= 0, remaining in [0, tokens];
+ *   2. balance = Σ remaining of its active grants (map and overflow items) − debt, debt >= 0,
+ *      remaining in [0, tokens];
  *   3. each active grant's remaining = tokens − debt it repaid − its draws (consume,
  *      expire, refund entries);
- *   4. every grant in a balance item has an `active` grant item; every expired grant has
- *      left its balance item, and its expire entry holds exactly its `expiredTokens`;
- *   5. balance >= 0 unless a consumption of the pair asked for an overdraft.
+ *   4. every grant in a balance item or its overflow items has an `active` grant item;
+ *      every expired grant has left them, and its expire entry holds exactly its `expiredTokens`;
+ *   5. balance >= 0 unless a consumption of the pair asked for an overdraft;
+ *   6. the layout (core/rules/balance-layout.ts): at most MAIN_GRANTS grants in the map, in
+ *      key order, below the overflow; the balance item's `spilled` summary is exactly its
+ *      overflow items' count, tokens and smallest key; each item's key is a lower bound of its
+ *      grants; no grant is held twice;
+ *   7. every expiring grant whose item is `active` but which has left the balance
+ *      (exhausted) is covered by the balance item's `exhausted` note (grant id >= `since`,
+ *      expiry >= `due`), so that expiry finds it.
  * Returns the violations (empty when all hold).
  */
 import { ScanCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
-import { balanceStateProblem } from "../../core/rules/balance-state.js";
+import { balanceStateProblem, grantKey } from "../../core/rules/balance-state.js";
+import { itemLowerBound, layoutProblem } from "../../core/rules/balance-layout.js";
 
 type Item = Record<string, any>;
 
@@ -35,31 +44,62 @@ export async function invariantViolations(client: DynamoDBClient, tableName: str
   const grants = new Map(of("grant").map((g) => [`${g.userId}\u0000${g.grantId}`, g]));
   const problems: string[] = [];
 
+  const overflowItems = of("balanceOverflow");
   for (const b of balances) {
     const pair = `${b.userId}/${b.offerGroup}`;
     const entries = ledger.filter((e) => e.userId === b.userId && e.offerGroup === b.offerGroup);
     const sum = entries.reduce((total, e) => total + e.tokens, 0);
     if (sum !== b.balance) problems.push(`${pair}: balance ${b.balance} != ledger sum ${sum}`);
-    const stateProblem = balanceStateProblem({ userId: b.userId, offerGroup: b.offerGroup, balance: b.balance, debt: b.debt, version: b.version, grants: b.grants });
+    const stateProblem = balanceStateProblem({ userId: b.userId, offerGroup: b.offerGroup, balance: b.balance, debt: b.debt, version: b.version, grants: b.grants, spilled: b.spilled });
     if (stateProblem) problems.push(`${pair}: ${stateProblem}`);
     const overdrawn = entries.some((e) => e.reason === "consume" && (e.debt ?? 0) > 0);
     if (b.balance < 0 && !overdrawn) problems.push(`${pair}: negative balance ${b.balance} without an overdraft`);
 
-    for (const g of b.grants as Item[]) {
+    // 6. The layout: map, overflow items, summary.
+    const items = overflowItems.filter((o) => o.userId === b.userId && o.offerGroup === b.offerGroup);
+    const spilledGrants = items.flatMap((o) => o.grants as Item[]);
+    if (b.layout !== undefined) {
+      const layout = layoutProblem(b.grants, b.spilled);
+      if (layout) problems.push(`${pair}: ${layout}`);
+    }
+    for (const o of items) {
+      if (o.grants.length === 0) problems.push(`${pair}: empty overflow item ${o.itemKey}`);
+      for (const g of o.grants as Item[]) if (grantKey(g as never) < itemLowerBound(o.itemKey)) problems.push(`${pair}: grant ${g.grantId} below its overflow item's key ${o.itemKey}`);
+    }
+    const spilledTokens = spilledGrants.reduce((total, g) => total + g.remaining, 0);
+    const spilledFrom = spilledGrants.map((g) => grantKey(g as never)).sort()[0];
+    if ((b.spilled?.grants ?? 0) !== spilledGrants.length || (b.spilled?.tokens ?? 0) !== spilledTokens || b.spilled?.from !== spilledFrom) {
+      problems.push(`${pair}: spilled ${JSON.stringify(b.spilled ?? null)} != overflow items (${spilledGrants.length} grants, ${spilledTokens} tokens, from ${spilledFrom})`);
+    }
+    const all = [...(b.grants as Item[]), ...spilledGrants];
+    const ids = new Set(all.map((g) => g.grantId));
+    if (ids.size !== all.length) problems.push(`${pair}: a grant is held twice`);
+
+    // 7. Exhausted grants that left, still active, are covered by the note.
+    for (const g of grants.values()) {
+      if (g.userId !== b.userId || g.offerGroup !== b.offerGroup || g.status !== "active" || g.expires === undefined || ids.has(g.grantId)) continue;
+      const note = b.exhausted;
+      if (!note || g.grantId < note.since || Date.parse(g.expires) < Date.parse(note.due)) {
+        problems.push(`${pair}: grant ${g.grantId} left the balance but its expiry is not noted (${JSON.stringify(note ?? null)})`);
+      }
+    }
+
+    // Per grant, computed once (a long history holds thousands of entries).
+    const creditedTo = new Map<string, number>();
+    const drawnFrom = new Map<string, number>();
+    for (const e of entries) {
+      if (e.grantId !== undefined && e.tokens > 0) creditedTo.set(e.grantId, (creditedTo.get(e.grantId) ?? 0) + e.tokens - (e.debtRepaid ?? 0));
+      if (e.tokens < 0) for (const d of (e.draws ?? []) as Item[]) drawnFrom.set(d.grantId, (drawnFrom.get(d.grantId) ?? 0) + d.tokens);
+    }
+    for (const g of all) {
       const item = grants.get(`${b.userId}\u0000${g.grantId}`);
       if (!item) problems.push(`${pair}: grant ${g.grantId} has no grant item`);
       else if (item.status !== "active") problems.push(`${pair}: grant ${g.grantId} is ${item.status} but still in the balance`);
       // Credits to the grant (its purchase or grant, and tokens given back to it: entries
       // with its id and tokens > 0, less the debt they repaid) minus what left it (the
       // draws of entries with tokens < 0: consume, expire, refund, a dispute's freeze).
-      const credited = entries
-        .filter((e) => e.grantId === g.grantId && e.tokens > 0)
-        .reduce((total, e) => total + e.tokens - (e.debtRepaid ?? 0), 0);
-      const drawn = entries
-        .filter((e) => e.tokens < 0)
-        .flatMap((e) => (e.draws ?? []) as Item[])
-        .filter((d) => d.grantId === g.grantId)
-        .reduce((total, d) => total + d.tokens, 0);
+      const credited = creditedTo.get(g.grantId) ?? 0;
+      const drawn = drawnFrom.get(g.grantId) ?? 0;
       if (g.remaining !== credited - drawn) {
         problems.push(`${pair}: grant ${g.grantId} remaining ${g.remaining} != credited ${credited} − drawn ${drawn}`);
       }
@@ -74,7 +114,8 @@ export async function invariantViolations(client: DynamoDBClient, tableName: str
     }
     if (g.status !== "expired") continue;
     const balance = balances.find((b) => b.userId === g.userId && b.offerGroup === g.offerGroup);
-    if (balance?.grants.some((x: Item) => x.grantId === g.grantId)) problems.push(`grant ${g.grantId} expired but still in the balance`);
+    const held = [...(balance?.grants ?? []), ...overflowItems.filter((o) => o.userId === g.userId && o.offerGroup === g.offerGroup).flatMap((o) => o.grants)];
+    if (held.some((x: Item) => x.grantId === g.grantId)) problems.push(`grant ${g.grantId} expired but still in the balance`);
     const removed = ledger.filter((e) => e.reason === "expire" && e.grantId === g.grantId).reduce((t, e) => t - e.tokens, 0);
     if (removed !== (g.expiredTokens ?? 0)) problems.push(`grant ${g.grantId}: expire entries remove ${removed}, expiredTokens ${g.expiredTokens}`);
     if (g.expiryBucket !== undefined) problems.push(`grant ${g.grantId} expired but still in the work index`);
