@@ -26,7 +26,7 @@ import { eventWrite } from "./events.js";
 import { fulfilOrder } from "./fulfilment.js";
 import { noteAction, orderActions, recordPayment } from "./order-writes.js";
 import type { Payment, PaymentIntentState, PaymentRequest } from "./payments/provider.js";
-import { finishPendingRefunds } from "./refunds.js";
+import { applyStripeRefunds, finishPendingRefunds } from "./refunds.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { noted } from "./rules/order-lifecycle.js";
 import { webhookEventWrite, type WebhookEventRecord } from "./webhook-events.js";
@@ -113,6 +113,8 @@ export async function applySucceededPayment(
   const outcome = (outcome: PaymentOutcome["outcome"], reason: string): PaymentOutcome => ({ outcome, reason, orderId: ref.orderId });
   if (result.applied) {
     await closeOtherAttempts(ctx, result.order, intent.id);
+    // Refunded in Stripe before the payment was applied (its events were ignored then): take the tokens back now.
+    if (intent.amountRefunded > 0) await applyStripeRefunds(ctx, intent.id);
     return outcome("applied", "order paid");
   }
   if (result.reason === "unknown_order") return outcome("ignored", "unknown order");

@@ -264,6 +264,7 @@ async function applyStripeRefund(ctx: PaymentContext, ref: { userId: string; ord
     const now = ctx.clock.now();
     const { data: order } = await ctx.db.entities.order.get(ref).go({ consistent: true });
     if (!order) return false;
+    if (order.status === "pending" || order.status === "error" || order.status === "refused") return false; // not paid yet: read again when it is
     if (paidIntentOf(order) !== paymentIntentId) return false; // a duplicate payment's refund, or not this order's payment
     const known = order.refunds ?? [];
     if (known.some((refund) => refund.refundId === stripeRefund.id)) return false;

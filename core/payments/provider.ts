@@ -36,6 +36,8 @@ export interface PaymentIntentState {
   amount: number;
   /** Integer, minor units actually received (0 until succeeded). */
   amountReceived: number;
+  /** Integer, minor units of its charge already refunded (0 when none, or not read). */
+  amountRefunded: number;
   currency: string;
   metadata: Record<string, string>;
   /** The failure message of the last attempt, if any. */

@@ -87,6 +87,7 @@ const intentState = (intent: Stripe.PaymentIntent): PaymentIntentState => ({
   status: intent.status,
   amount: intent.amount,
   amountReceived: intent.amount_received,
+  amountRefunded: typeof intent.latest_charge === "object" && intent.latest_charge !== null ? intent.latest_charge.amount_refunded : 0,
   currency: intent.currency,
   metadata: intent.metadata ?? {},
   lastPaymentError: intent.last_payment_error?.message ?? undefined,
@@ -188,7 +189,8 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
 
     async retrievePaymentIntent(paymentIntentId): Promise<PaymentIntentState> {
       try {
-        return intentState(await stripe.paymentIntents.retrieve(paymentIntentId));
+        // With its charge, so that a refund made before the payment was applied is seen.
+        return intentState(await stripe.paymentIntents.retrieve(paymentIntentId, { expand: ["latest_charge"] }));
       } catch (error) {
         throw providerError(`read PaymentIntent ${paymentIntentId}`, error);
       }

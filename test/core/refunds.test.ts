@@ -162,6 +162,20 @@ describe("refunds made in Stripe (charge.refunded)", () => {
     expect(await balanceOf("short")).toBe(0);
   });
 
+  it("a refund made before the payment was applied (late webhook) takes the tokens back when the payment is applied", async () => {
+    t.clock.set(NOW);
+    const { order, payment } = await createOrder(t.ctx, { userId: "refunded-first", offerId: "pack" });
+    if (payment?.provider !== "stripe") throw new Error("expected a PaymentIntent");
+    const intent = stripe.succeed(payment.paymentIntentId);
+    expect(await deliver("charge.refunded", stripe.dashboardRefund(payment.paymentIntentId))).toMatchObject({ outcome: "ignored" });
+    expect(await getOrder(t.ctx, "refunded-first", order.orderId)).toMatchObject({ status: "pending", refunds: [] });
+
+    await deliver("payment_intent.succeeded", intent);
+
+    expect(await getOrder(t.ctx, "refunded-first", order.orderId)).toMatchObject({ status: "refunded", refunds: [{ source: "stripe", amount: 1000, tokens: 100 }] });
+    expect(await balanceOf("refunded-first")).toBe(0);
+  });
+
   it("refund.failed is noted with an order.refund_failed event; the tokens stay removed", async () => {
     const { order, paymentIntentId } = await paidOrder("failed-refund");
     const refunded = await refundOrder(t.ctx, { userId: "failed-refund", orderId: order.orderId, mode: "full" });

@@ -257,7 +257,12 @@ export class StripeStandIn {
     let match = /^\/v1\/payment_intents\/([^/]+)$/.exec(path);
     if (method === "GET" && match) {
       const intent = this.paymentIntents.get(match[1]!);
-      return intent ? { status: 200, body: clone(intent) } : notFound("payment_intent");
+      if (!intent) return notFound("payment_intent");
+      const body = clone(intent);
+      // `expand[]=latest_charge`: the charge object in place of its id (Stripe docs, "Expanding responses").
+      const expand = ([] as unknown[]).concat(params.expand ?? []);
+      if (expand.includes("latest_charge") && typeof intent.latest_charge === "string") body.latest_charge = clone(this.charges.get(intent.latest_charge) ?? null);
+      return { status: 200, body };
     }
     match = /^\/v1\/payment_intents\/([^/]+)\/cancel$/.exec(path);
     if (method === "POST" && match) {
