@@ -26,6 +26,7 @@ import { eventWrite } from "./events.js";
 import { fulfilOrder } from "./fulfilment.js";
 import { noteAction, orderActions, recordPayment } from "./order-writes.js";
 import type { Payment, PaymentIntentState, PaymentRequest } from "./payments/provider.js";
+import { applyDispute } from "./disputes.js";
 import { applyStripeRefunds, finishPendingRefunds } from "./refunds.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { noted } from "./rules/order-lifecycle.js";
@@ -115,6 +116,8 @@ export async function applySucceededPayment(
     await closeOtherAttempts(ctx, result.order, intent.id);
     // Refunded in Stripe before the payment was applied (its events were ignored then): take the tokens back now.
     if (intent.amountRefunded > 0) await applyStripeRefunds(ctx, intent.id);
+    // Disputed before it was applied (the dispute's events found no paid order then): apply them now.
+    if (intent.disputed) for (const dispute of await ctx.payments.listDisputes(intent.id)) await applyDispute(ctx, dispute.id);
     return outcome("applied", "order paid");
   }
   if (result.reason === "unknown_order") return outcome("ignored", "unknown order");

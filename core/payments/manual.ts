@@ -32,6 +32,9 @@ export function createManualProvider(): PaymentProvider {
     async listRefunds(paymentIntentId) {
       throw new PaymentProviderError(`No Stripe key is configured; cannot list the refunds of PaymentIntent ${paymentIntentId}.`);
     },
+    async listDisputes(paymentIntentId) {
+      throw new PaymentProviderError(`No Stripe key is configured; cannot list the disputes of PaymentIntent ${paymentIntentId}.`);
+    },
     async retrieveDispute(disputeId) {
       throw new PaymentProviderError(`No Stripe key is configured; cannot read dispute ${disputeId}.`);
     },

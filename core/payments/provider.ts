@@ -38,6 +38,8 @@ export interface PaymentIntentState {
   amountReceived: number;
   /** Integer, minor units of its charge already refunded (0 when none, or not read). */
   amountRefunded: number;
+  /** True when its charge is disputed (false when none, or not read). */
+  disputed: boolean;
   currency: string;
   metadata: Record<string, string>;
   /** The failure message of the last attempt, if any. */
@@ -148,4 +150,9 @@ export interface PaymentProvider {
    * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails
    */
   retrieveDispute(disputeId: string): Promise<DisputeState>;
+  /**
+   * Every dispute of a PaymentIntent's charge.
+   * @throws PaymentProviderError when the provider fails
+   */
+  listDisputes(paymentIntentId: string): Promise<DisputeState[]>;
 }

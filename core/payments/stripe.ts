@@ -88,6 +88,7 @@ const intentState = (intent: Stripe.PaymentIntent): PaymentIntentState => ({
   amount: intent.amount,
   amountReceived: intent.amount_received,
   amountRefunded: typeof intent.latest_charge === "object" && intent.latest_charge !== null ? intent.latest_charge.amount_refunded : 0,
+  disputed: typeof intent.latest_charge === "object" && intent.latest_charge !== null ? intent.latest_charge.disputed : false,
   currency: intent.currency,
   metadata: intent.metadata ?? {},
   lastPaymentError: intent.last_payment_error?.message ?? undefined,
@@ -260,6 +261,16 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
         return refunds;
       } catch (error) {
         throw providerError(`list the refunds of PaymentIntent ${paymentIntentId}`, error);
+      }
+    },
+
+    async listDisputes(paymentIntentId): Promise<DisputeState[]> {
+      try {
+        const disputes: DisputeState[] = [];
+        for await (const dispute of stripe.disputes.list({ payment_intent: paymentIntentId, limit: 100 })) disputes.push(disputeState(dispute));
+        return disputes;
+      } catch (error) {
+        throw providerError(`list the disputes of PaymentIntent ${paymentIntentId}`, error);
       }
     },
 

@@ -228,6 +228,22 @@ describe("disputes", () => {
     expect(await balanceOf("out-of-order")).toBe(0);
   });
 
+  it("a dispute opened before the payment was applied (late webhook) freezes the tokens when the payment is applied", async () => {
+    t.clock.set(NOW);
+    const { order, payment } = await createOrder(t.ctx, { userId: "disputed-first", offerId: "pack" });
+    if (payment?.provider !== "stripe") throw new Error("expected a PaymentIntent");
+    const intent = stripe.succeed(payment.paymentIntentId);
+    const dispute = stripe.openDispute(payment.paymentIntentId);
+    expect(await deliver("charge.dispute.created", dispute)).toMatchObject({ outcome: "ignored" });
+
+    await deliver("payment_intent.succeeded", intent);
+
+    expect(await getOrder(t.ctx, "disputed-first", order.orderId)).toMatchObject({ status: "disputed", disputes: [{ disputeId: dispute.id, frozen: [{ tokens: 100 }] }] });
+    expect(await balanceOf("disputed-first")).toBe(0);
+    await deliver("charge.dispute.closed", stripe.closeDispute(dispute.id as string, "lost"));
+    expect(await getOrder(t.ctx, "disputed-first", order.orderId)).toMatchObject({ status: "refunded" });
+  });
+
   it("won after the grant expired: the tokens given back expire at once; debt is repaid first", async () => {
     const { order, paymentIntentId } = await paidOrder("won-late");
     const dispute = stripe.openDispute(paymentIntentId);

@@ -5,7 +5,7 @@
  *   POST /v1/payment_intents/:id/cancel, POST /v1/checkout/sessions,
  *   GET /v1/checkout/sessions/:id, POST /v1/checkout/sessions/:id/expire,
  *   POST /v1/refunds, GET /v1/refunds/:id, GET /v1/refunds?charge=|payment_intent=,
- *   GET /v1/charges/:id, GET /v1/disputes/:id.
+ *   GET /v1/charges/:id, GET /v1/disputes/:id, GET /v1/disputes?payment_intent=.
  * Objects are Stripe's own example objects (test/fixtures/stripe-objects.json) with the
  * request's values laid over them. Idempotency keys behave as Stripe documents: the
  * same key and parameters replay the first response; other parameters -> 400
@@ -305,6 +305,10 @@ export class StripeStandIn {
     if (method === "GET" && match) {
       const refund = this.refunds.get(match[1]!);
       return refund ? { status: 200, body: clone(refund) } : notFound("refund");
+    }
+    if (method === "GET" && path === "/v1/disputes") {
+      const data = [...this.disputes.values()].filter((dispute) => !params.payment_intent || dispute.payment_intent === params.payment_intent).reverse();
+      return { status: 200, body: { object: "list", data: clone(data), has_more: false, url: "/v1/disputes" } };
     }
     match = /^\/v1\/disputes\/([^/]+)$/.exec(path);
     if (method === "GET" && match) {
