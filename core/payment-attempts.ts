@@ -114,10 +114,7 @@ export async function applySucceededPayment(
   const outcome = (outcome: PaymentOutcome["outcome"], reason: string): PaymentOutcome => ({ outcome, reason, orderId: ref.orderId });
   if (result.applied) {
     await closeOtherAttempts(ctx, result.order, intent.id);
-    // Refunded in Stripe before the payment was applied (its events were ignored then): take the tokens back now.
-    if (intent.amountRefunded > 0) await applyStripeRefunds(ctx, intent.id);
-    // Disputed before it was applied (the dispute's events found no paid order then): apply them now.
-    if (intent.disputed) for (const dispute of await ctx.payments.listDisputes(intent.id)) await applyDispute(ctx, dispute.id);
+    await catchUp(ctx, intent);
     return outcome("applied", "order paid");
   }
   if (result.reason === "unknown_order") return outcome("ignored", "unknown order");
@@ -133,11 +130,26 @@ export async function applySucceededPayment(
   }
   // Paid already (or since refunded, disputed, expired): by this payment, or by another one.
   const order = result.order!;
-  if (order.paidPaymentIntentId === intent.id) return outcome("ignored", "already paid");
+  if (order.paidPaymentIntentId === intent.id) {
+    // A redelivery after a catch-up failed (5xx) does it again; both apply each refund and dispute once.
+    await catchUp(ctx, intent);
+    return outcome("ignored", "already paid");
+  }
   if (!order.paidPaymentIntentId || !paysOrder(order, intent)) {
     return outcome("ignored", result.reason.replace(/_/g, " "));
   }
   return refundDuplicate(ctx, order, intent, origin);
+}
+
+/**
+ * What happened to a payment at Stripe before it was applied, applied now: its refunds
+ * (their `charge.refunded` found no paid order then) and its disputes. Each applies once
+ * (by Stripe id), so running it again changes nothing.
+ * @throws PaymentProviderError when Stripe fails (the caller answers 5xx; a redelivery runs it again)
+ */
+async function catchUp(ctx: PaymentContext, intent: PaymentIntentState): Promise<void> {
+  if (intent.amountRefunded > 0) await applyStripeRefunds(ctx, intent.id);
+  if (intent.disputed) for (const dispute of await ctx.payments.listDisputes(intent.id)) await applyDispute(ctx, dispute.id);
 }
 
 /**

@@ -176,6 +176,21 @@ describe("refunds made in Stripe (charge.refunded)", () => {
     expect(await balanceOf("refunded-first")).toBe(0);
   });
 
+  it("a catch-up that failed after the payment was applied is done again by the redelivery", async () => {
+    t.clock.set(NOW);
+    const { order, payment } = await createOrder(t.ctx, { userId: "catch-up", offerId: "pack" });
+    if (payment?.provider !== "stripe") throw new Error("expected a PaymentIntent");
+    const intent = stripe.succeed(payment.paymentIntentId);
+    stripe.dashboardRefund(payment.paymentIntentId, 400);
+    stripe.failNext(1, undefined, 1); // the read-back goes through; the refunds' read fails
+    await expect(deliver("payment_intent.succeeded", intent)).rejects.toMatchObject({ code: "payment_provider_error" });
+    expect(await getOrder(t.ctx, "catch-up", order.orderId)).toMatchObject({ status: "paid", refunds: [] });
+
+    expect(await deliver("payment_intent.succeeded", intent)).toMatchObject({ outcome: "ignored", reason: "already paid" });
+    expect(await getOrder(t.ctx, "catch-up", order.orderId)).toMatchObject({ status: "paid", refunds: [{ amount: 400, tokens: 40 }] });
+    expect(await balanceOf("catch-up")).toBe(60);
+  });
+
   it("refund.failed is noted with an order.refund_failed event; the tokens stay removed", async () => {
     const { order, paymentIntentId } = await paidOrder("failed-refund");
     const refunded = await refundOrder(t.ctx, { userId: "failed-refund", orderId: order.orderId, mode: "full" });

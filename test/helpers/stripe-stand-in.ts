@@ -43,7 +43,7 @@ export class StripeStandIn {
   readonly disputes = new Map<string, Json>();
   readonly requests: StandInRequest[] = [];
   private readonly idempotency = new Map<string, { hash: string; status: number; body: Json }>();
-  private failures: Array<{ status: number; type: string; message: string; code?: string }> = [];
+  private failures: Array<{ status: number; type: string; message: string; code?: string } | null> = [];
   private delays: number[] = [];
   private server?: Server;
   url = "";
@@ -95,8 +95,9 @@ export class StripeStandIn {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
-  /** The next `count` requests fail with this error (e.g. 500 api_error, 402 card_error). */
-  failNext(count: number, error: { status: number; type: string; message: string; code?: string } = { status: 500, type: "api_error", message: "stand-in failure" }): void {
+  /** The next `count` requests (after `skip` that go through) fail with this error (e.g. 500 api_error, 402 card_error). */
+  failNext(count: number, error: { status: number; type: string; message: string; code?: string } = { status: 500, type: "api_error", message: "stand-in failure" }, skip = 0): void {
+    for (let i = 0; i < skip; i++) this.failures.push(null);
     for (let i = 0; i < count; i++) this.failures.push(error);
   }
 
