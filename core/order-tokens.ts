@@ -15,7 +15,7 @@ import type { GrantItem, OrderItem } from "./db/service.js";
 import { commit, type TransactionItem } from "./db/transact.js";
 import { InvariantViolation } from "./errors.js";
 import { ledgerEntryWrite, newLedgerEntry, type LedgerEntryDraft } from "./ledger.js";
-import { endOrderPeriods, type BalanceState, type GrantState } from "./rules/balance-state.js";
+import { emptyBalance, endOrderPeriods, type BalanceState, type GrantState } from "./rules/balance-state.js";
 import type { GrantFacts } from "./rules/give-back.js";
 
 /** DynamoDB's limit on the actions of one `TransactWriteItems`. */
@@ -93,7 +93,7 @@ export class TokenMovement {
 
   /** The group's state as the movement has made it so far (the read state, every grant in hand, at first). */
   state(userId: string, offerGroup: string): BalanceState {
-    return this.next.get(offerGroup) ?? this.read.get(offerGroup)?.state ?? { userId, offerGroup, balance: 0, debt: 0, version: 0, grants: [] };
+    return this.next.get(offerGroup) ?? this.read.get(offerGroup)?.state ?? emptyBalance(userId, offerGroup);
   }
 
   /** Sets the group's next state. */
@@ -141,7 +141,7 @@ export class TokenMovement {
   actions(ctx: Pick<Context, "db">, reserved: number): Record<string, TransactionItem> {
     const actions: Record<string, TransactionItem> = {};
     for (const [group, state] of this.next) {
-      const view = this.read.get(group) ?? mapView({ ...state, balance: 0, debt: 0, version: 0, grants: [] });
+      const view = this.read.get(group) ?? mapView(emptyBalance(state.userId, group));
       for (const [name, action] of Object.entries(balanceWrites(ctx.db, view, state, this.now))) actions[`${name}:${group}`] = action;
     }
     this.entries.forEach((draft, index) => (actions[`entry:${index}`] = ledgerEntryWrite(ctx.db, newLedgerEntry(draft, this.now))));

@@ -241,7 +241,9 @@ async function withCurrentAttempt(ctx: PaymentContext, order: OrderItem): Promis
   if (order.status !== "pending" && order.status !== "refused") return order;
   if (order.provider !== "stripe" && order.provider !== "stripe_checkout") return order;
   const payment: Payment = await ctx.payments.createPayment(paymentRequest(order, order.attempt));
-  await recordPayment(ctx.db, order, order.attempt, payment, ctx.clock.now());
+  const recorded = await recordPayment(ctx.db, order, order.attempt, payment, ctx.clock.now());
+  if (recorded) return recorded;
+  // Recorded meanwhile by another request, or the order moved to another attempt: as it is now.
   const { data } = await ctx.db.entities.order.get({ userId: order.userId, orderId: order.orderId }).go({ consistent: true });
   return data ?? order;
 }

@@ -4,6 +4,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { aFrozenBalance } from "../../helpers/factories.js";
 import { balanceStateProblem, isDue, type BalanceState, type GrantState } from "../../../core/rules/balance-state.js";
 import { compareDrainOrder, drainOrder, planConsumption } from "../../../core/rules/drain.js";
 
@@ -39,18 +40,7 @@ function aOnceGrant(overrides: Partial<GrantState> & { grantId: string }): Grant
 }
 
 /** A consistent balance of the given grants (balance = Σ remaining − debt), frozen. */
-function aState(grants: GrantState[], debt = 0): BalanceState {
-  const sum = grants.reduce((total, grant) => total + grant.remaining, 0);
-  return deepFreeze({ userId: "u1", offerGroup: "calls", balance: sum - debt, debt, version: 7, grants });
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object") {
-    for (const inner of Object.values(value)) deepFreeze(inner);
-    Object.freeze(value);
-  }
-  return value;
-}
+const aState = aFrozenBalance;
 
 function ids(grants: readonly GrantState[]): string[] {
   return grants.map((grant) => grant.grantId);

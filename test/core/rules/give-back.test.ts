@@ -8,6 +8,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { aFrozenBalance } from "../../helpers/factories.js";
 import { balanceStateProblem, isDue, type BalanceState, type GrantState } from "../../../core/rules/balance-state.js";
 import { planConsumption } from "../../../core/rules/drain.js";
 import { freezePlan, giveBackPlan, type GiveBack, type GrantFacts } from "../../../core/rules/give-back.js";
@@ -29,18 +30,7 @@ function aGrant(overrides: Partial<GrantState> & { grantId: string }): GrantStat
 }
 
 /** A consistent balance of the given grants (balance = Σ remaining − debt), frozen. */
-function aState(grants: GrantState[], debt = 0): BalanceState {
-  const sum = grants.reduce((total, grant) => total + grant.remaining, 0);
-  return deepFreeze({ userId: "u1", offerGroup: "calls", balance: sum - debt, debt, version: 7, grants });
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object") {
-    for (const inner of Object.values(value)) deepFreeze(inner);
-    Object.freeze(value);
-  }
-  return value;
-}
+const aState = aFrozenBalance;
 
 /** The grant's facts: all the balance item holds but `remaining`. */
 function factsOf(grant: GrantState): GrantFacts {
