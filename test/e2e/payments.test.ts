@@ -23,6 +23,9 @@ import type Stripe from "stripe";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { createDynamoClient } from "../../core/db/client.js";
+import { createDb } from "../../core/db/service.js";
+import { ManualClock } from "../../core/clock.js";
+import { seedHistory, type SeededGrant } from "../helpers/seed.js";
 import { createStripeClient } from "../../core/payments/stripe.js";
 import { invariantViolations } from "../helpers/invariants.js";
 import { runExpire, startLocalRunner, type LocalRunner } from "../helpers/local-runner.js";
@@ -625,4 +628,25 @@ describe("orders refused at creation write nothing", () => {
     expect(await checkedLedger(u)).toEqual([]);
     expect(intentsCreated()).toBe(before);
   });
+});
+
+describe("a user with 10,000 purchases and promotional grants in one group", () => {
+  it("is still credited through the webhook and spends through the API, refunds included", async () => {
+    const u = "long-history@example.com";
+    // The history, seeded straight into npm start's table the way the code stores it (test/helpers/seed.ts).
+    const seeding = { db: createDb(dynamo, tableName), clock: new ManualClock(new Date()) };
+    const history: SeededGrant[] = Array.from({ length: 10_000 }, (_, i) =>
+      i % 10 === 0 ? { tokens: 3, expires: null, spent: 0 } : { tokens: 10, expires: null, offerId: "pack-10", spent: 10 },
+    );
+    await seedHistory(seeding, u, "calls", history);
+    expect(await balanceOf(u)).toBe(3_000);
+
+    const { order } = await paidOrder(u);
+    expect(await balanceOf(u)).toBe(3_100);
+    const spent = await api.request("POST", `${user(u)}/consumptions`, { body: { offerGroup: "calls", tokens: 50 }, headers: { "idempotency-key": "long-1" } });
+    expect(spent).toMatchObject({ status: 201, body: { balance: 3_050 } });
+    const refunded = await refund(u, order.orderId, { mode: "unused" });
+    expect(refunded.status, JSON.stringify(refunded.body)).toBe(200);
+    expect(await balanceOf(u)).toBe(3_050 - (refunded.body.refunds[0].tokens as number));
+  }, 120_000);
 });
