@@ -18,7 +18,7 @@ import { Hono, type Context as HonoContext } from "hono";
 import { handle } from "hono/aws-lambda";
 import { routePath } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { z } from "zod";
+import * as z from "zod";
 import { DomainError, InvariantViolation, isTransient, ValidationError, type ErrorCode } from "../core/errors.js";
 import { hashRequest, type IdempotentRequest } from "../core/idempotency.js";
 import { logger, runtime, type Runtime } from "./runtime.js";

@@ -2,7 +2,7 @@
  * Request schemas (zod) of the HTTP API, one per body, path and query (API.md). Field
  * limits keep every number a safe integer and every id a valid key.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { MAX_TOKENS } from "../core/rules/balance-state.js";
 import { CYCLES } from "../core/rules/cycles.js";
 import { DAY_MS } from "../core/rules/time.js";
