@@ -13,6 +13,7 @@ export const HTTP_FUNCTIONS = {
   credits: "functions/credits.handler",
   expiry: "functions/expiry.handler",
   webhook: "functions/webhook.handler",
+  openapi: "functions/openapi.handler",
   notFound: "functions/not-found.handler",
 } as const;
 
@@ -41,10 +42,14 @@ export const ROUTES = [
   { route: "GET /users/{userId}/events", fn: "credits" },
   { route: "POST /users/{userId}/expiry-check", fn: "expiry" },
   { route: "POST /webhooks/stripe", fn: "webhook" },
+  { route: "GET /openapi.json", fn: "openapi" },
 ] as const satisfies ReadonlyArray<{ route: string; fn: HttpFunctionName }>;
 
 /** The route key API Gateway uses for requests no route matches. */
 export const DEFAULT_ROUTE = { route: "$default", fn: "notFound" } as const;
 
-/** The one route that needs no API key (it verifies a Stripe signature instead). */
-export const UNAUTHENTICATED_ROUTES: readonly string[] = ["POST /webhooks/stripe"];
+/**
+ * The routes that need no API key: the Stripe webhook (it verifies a Stripe signature
+ * instead) and the OpenAPI document (public, like the contract it describes).
+ */
+export const UNAUTHENTICATED_ROUTES: readonly string[] = ["POST /webhooks/stripe", "GET /openapi.json"];

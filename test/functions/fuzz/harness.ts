@@ -20,6 +20,7 @@ import { handler as notFound } from "../../../functions/not-found.js";
 import { handler as offers } from "../../../functions/offers.js";
 import { handler as orders } from "../../../functions/orders.js";
 import { handler as webhook } from "../../../functions/webhook.js";
+import { handler as openapi } from "../../../functions/openapi.js";
 import { localLambdaContext } from "../../../scripts/local-gateway.js";
 import type { createTestDb } from "../../helpers/db.js";
 import { anOffer } from "../../helpers/factories.js";
@@ -32,7 +33,7 @@ import { API_KEYS, WEBHOOK_SECRET } from "./secrets.js";
 
 type Handler = (event: APIGatewayProxyEventV2, context: any) => Promise<APIGatewayProxyStructuredResultV2>;
 
-const HANDLERS = { offers, orders, consumption, credits, expiry, webhook, notFound } satisfies Record<HttpFunctionName, Handler>;
+const HANDLERS = { offers, orders, consumption, credits, expiry, webhook, openapi, notFound } satisfies Record<HttpFunctionName, Handler>;
 
 /** The test file's table, as `createTestDb` makes it. */
 export type TestTable = Awaited<ReturnType<typeof createTestDb>>;

@@ -249,6 +249,7 @@ export function routeSpecs(seeded: Seeded): Record<RouteKey, RouteSpec> {
     },
     "GET /users/{userId}/events": { query: pageQuery(seeded, "events") },
     "POST /webhooks/stripe": {},
+    "GET /openapi.json": {},
   };
 }
 
