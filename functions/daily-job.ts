@@ -13,8 +13,12 @@ import type { Context as LambdaContext, ScheduledEvent, SQSEvent } from "aws-lam
 import { runDailyJob, type DailyJobSummary } from "../core/daily-job.js";
 import { publishOutbox } from "../core/events.js";
 import { DAY_MS } from "../core/rules/time.js";
-import { continuationOf, MAX_CONTINUATIONS } from "./continuation.js";
-import { runtime } from "./runtime.js";
+import { continuationOf, createSqsContinuation, MAX_CONTINUATIONS } from "./continuation.js";
+import "./eventbridge-bus.js"; // publishes the outbox, as a backstop
+import { provideAdapters, runtime } from "./runtime.js";
+import "./stripe-payments.js"; // abandoning an order cancels its PaymentIntent or Checkout Session
+
+provideAdapters({ continuation: createSqsContinuation });
 
 /** What a run returns: the job's summary, its place in a continuation chain, what it published. */
 export type JobRunSummary = DailyJobSummary & { continuation: number; continuedAs?: number; published?: number; publishFailed?: number };

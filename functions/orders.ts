@@ -4,6 +4,7 @@ import { syncOrder } from "../core/payment-attempts.js";
 import { refundOrder } from "../core/refunds.js";
 import { createApi, honoPath, idempotencyOf, jsonBody, lambdaHandler, parsedBody, pathParams, queryParams, validate } from "./http.js";
 import { emptyBody, orderBody, orderListQuery, refundBody, userOrderPath, userPath } from "./schemas.js";
+import "./stripe-payments.js"; // orders create, read and refund Stripe payments
 
 /** The function's app. */
 export const app = createApi();

@@ -1,7 +1,7 @@
 /**
  * The event publisher: subscribed to the table's DynamoDB stream, filtered to the inserts
  * of event items (infra/bus.ts), it publishes the outbox to the EventBridge bus
- * (`Resource.Events`, or `EVENT_BUS_NAME`): first the batch's own events, re-read from
+ * (`EVENT_BUS_NAME`): first the batch's own events, re-read from
  * the table (the outbox index may not show them yet), then whatever else the outbox index
  * holds (core/events.ts). Only unpublished events go out, so a record's retry, a
  * duplicate record or a concurrent run only finds less to do. When the bus refused some events the handler throws, and Lambda
@@ -10,6 +10,7 @@
  */
 import type { Context as LambdaContext, DynamoDBStreamEvent } from "aws-lambda";
 import { publishEvents, publishOutbox, type PublishSummary } from "../core/events.js";
+import "./eventbridge-bus.js";
 import { runtime } from "./runtime.js";
 
 /**
@@ -19,7 +20,7 @@ import { runtime } from "./runtime.js";
  */
 export async function handler(event: DynamoDBStreamEvent, context?: LambdaContext): Promise<PublishSummary> {
   const { core, bus } = await runtime();
-  if (!bus) throw new Error("No event bus: link the Events bus or set EVENT_BUS_NAME.");
+  if (!bus) throw new Error("No event bus: set EVENT_BUS_NAME.");
   const remaining = context?.getRemainingTimeInMillis?.();
   // First the batch's own events, read from the table (the outbox index may lag behind
   // the stream); then whatever else the outbox holds.

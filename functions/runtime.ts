@@ -1,22 +1,33 @@
 /**
  * The process-wide runtime of the Lambda handlers (and of the local runner, which
  * serves the same handlers): configuration from environment variables (the API
- * contract's table) or, in the cloud, from SST-linked secrets and resources; one DynamoDB
- * client; the payment provider; the event bus when one is configured; a Powertools
- * logger. Built once per process, on first use.
+ * contract's table) or, for secrets in the cloud, from SST-linked secrets; one DynamoDB
+ * client; the payment provider; the event bus and the daily job's continuation queue when
+ * they are configured; a Powertools logger. Built once per process,
+ * on first use.
+ *
+ * The SDKs of Stripe, EventBridge and SQS are not imported here: each Lambda bundle holds
+ * only what its handler calls (scripts/bundles.ts checks it). A handler that calls one
+ * registers its adapter with {@link provideAdapters} when its module loads
+ * (functions/stripe-payments.ts for Stripe; the publisher and the daily job for the bus and
+ * the queue). The runtime builds an adapter on first use, so registering before or after
+ * the runtime is built makes no difference; a handler that uses an adapter nobody
+ * registered gets an `InvariantViolation` (a wiring fault, never a request's fault).
  */
-import { Logger } from "@aws-lambda-powertools/logger";
+import { Resource } from "sst/resource";
 import { systemClock, type Clock } from "../core/clock.js";
-import { createEventBridgeBus } from "../core/bus/eventbridge.js";
 import type { Context } from "../core/context.js";
+import { InvariantViolation } from "../core/errors.js";
 import type { EventBus } from "../core/events.js";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { createDynamoClient } from "../core/db/client.js";
-import { createSqsContinuation, type Continuation } from "./continuation.js";
+import type { Continuation } from "./continuation.js";
 import { createDb } from "../core/db/service.js";
 import { TABLE } from "../core/db/table.js";
 import { createManualProvider } from "../core/payments/manual.js";
-import { createStripeProvider } from "../core/payments/stripe.js";
+import type { PaymentProvider } from "../core/payments/provider.js";
+import type { StripeProviderOptions } from "../core/payments/stripe.js";
+import { Logger } from "@aws-lambda-powertools/logger";
 
 /** Configuration (API.md "Configuration"). */
 export interface RuntimeConfig {
@@ -28,11 +39,11 @@ export interface RuntimeConfig {
   defaultCurrency: string;
   tableName: string;
   dynamoEndpoint?: string | undefined;
-  /** The EventBridge bus events are published to (`EVENT_BUS_NAME`, or the linked `Events` bus); none: no publishing. */
+  /** The EventBridge bus events are published to (`EVENT_BUS_NAME`); none: no publishing. */
   eventBusName?: string | undefined;
   /** Another EventBridge endpoint than AWS's (`EVENTBRIDGE_ENDPOINT`, e.g. a local stand-in). */
   eventBridgeEndpoint?: string | undefined;
-  /** The daily job's continuation queue (`EXPIRY_CONTINUATION_QUEUE_URL`, or the linked `ExpiryJobContinuations`); none: a stopped run waits for the next schedule. */
+  /** The daily job's continuation queue (`EXPIRY_CONTINUATION_QUEUE_URL`); none: a stopped run waits for the next schedule. */
   continuationQueueUrl?: string | undefined;
   /** Another SQS endpoint than AWS's (`SQS_ENDPOINT`, e.g. a local stand-in). */
   sqsEndpoint?: string | undefined;
@@ -41,24 +52,17 @@ export interface RuntimeConfig {
 }
 
 /**
- * A property of a resource linked by SST (`Resource.<name>.<property>`: a secret's
- * `value`, a bus's `name`, a queue's `url`), or undefined outside SST.
+ * A secret linked by SST (`Resource.<name>.value`, SST's `sst/resource`), or undefined
+ * outside SST (no `SST_RESOURCE_*` variable and no `SST_KEY_FILE`: tests, `npm start`).
  */
-async function linked(name: string, property: "value" | "name" | "url"): Promise<string | undefined> {
+function linkedSecret(name: string): string | undefined {
   if (!Object.keys(process.env).some((key) => key.startsWith("SST_RESOURCE_") || key === "SST_KEY_FILE")) return undefined;
   try {
-    const { Resource } = await import("sst");
-    const resource = (Resource as unknown as Record<string, Record<string, unknown> | undefined>)[name];
-    const value = resource?.[property];
+    const value = (Resource as unknown as Record<string, { value?: unknown } | undefined>)[name]?.value;
     return typeof value === "string" && value ? value : undefined;
   } catch {
-    return undefined;
+    return undefined; // not linked to this function
   }
-}
-
-/** A secret linked by SST (`Resource.<name>.value`), or undefined outside SST. */
-function linkedSecret(name: string): Promise<string | undefined> {
-  return linked(name, "value");
 }
 
 /** A Stripe setting, or undefined when unset or `none` (an SST secret must have a value). */
@@ -67,25 +71,27 @@ function stripeSetting(value: string | undefined): string | undefined {
 }
 
 /**
- * Reads the configuration: environment variables first, then SST-linked secrets. A
- * Stripe secret set to `none` counts as unset (manual provider, webhooks refused).
+ * Reads the configuration: environment variables first, then, for the three secrets,
+ * SST-linked secrets. The bus and the continuation queue come from `EVENT_BUS_NAME` and
+ * `EXPIRY_CONTINUATION_QUEUE_URL` only (the infrastructure sets them). A Stripe secret set
+ * to `none` counts as unset (manual provider, webhooks refused).
  */
 export async function readConfig(env: NodeJS.ProcessEnv = process.env): Promise<RuntimeConfig> {
-  const apiKey = env.API_KEY || (await linkedSecret("ApiKey"));
+  const apiKey = env.API_KEY || linkedSecret("ApiKey");
   return {
     apiKeys: (apiKey ?? "")
       .split(",")
       .map((key) => key.trim())
       .filter((key) => key.length > 0),
-    stripeSecretKey: stripeSetting(env.STRIPE_SECRET_KEY || (await linkedSecret("StripeSecretKey"))),
-    stripeWebhookSecret: stripeSetting(env.STRIPE_WEBHOOK_SECRET || (await linkedSecret("StripeWebhookSecret"))),
+    stripeSecretKey: stripeSetting(env.STRIPE_SECRET_KEY || linkedSecret("StripeSecretKey")),
+    stripeWebhookSecret: stripeSetting(env.STRIPE_WEBHOOK_SECRET || linkedSecret("StripeWebhookSecret")),
     stripeApiUrl: env.STRIPE_API_URL || undefined,
     defaultCurrency: (env.DEFAULT_CURRENCY || "usd").toLowerCase(),
     tableName: env.TABLE_NAME || TABLE.defaultName,
     dynamoEndpoint: env.DYNAMODB_ENDPOINT || undefined,
-    eventBusName: env.EVENT_BUS_NAME || (await linked("Events", "name")),
+    eventBusName: env.EVENT_BUS_NAME || undefined,
     eventBridgeEndpoint: env.EVENTBRIDGE_ENDPOINT || undefined,
-    continuationQueueUrl: env.EXPIRY_CONTINUATION_QUEUE_URL || (await linked("ExpiryJobContinuations", "url")),
+    continuationQueueUrl: env.EXPIRY_CONTINUATION_QUEUE_URL || undefined,
     sqsEndpoint: env.SQS_ENDPOINT || undefined,
     abandonOrdersAfterDays: positiveNumber(env.ABANDON_ORDERS_AFTER_DAYS),
   };
@@ -110,11 +116,75 @@ export interface Runtime {
   continuation?: Continuation | undefined;
 }
 
+/**
+ * The adapters a handler registers for the services it calls (each an SDK that only its
+ * bundles should hold). Options are the runtime's configuration.
+ */
+export interface RuntimeAdapters {
+  /** The Stripe payment provider (core/payments/stripe.ts `createStripeProvider`). */
+  stripe: (options: StripeProviderOptions) => PaymentProvider;
+  /** The EventBridge bus (core/bus/eventbridge.ts `createEventBridgeBus`). */
+  eventBus: (options: { busName: string; endpoint?: string | undefined }) => EventBus;
+  /** The SQS continuation queue (functions/continuation.ts `createSqsContinuation`). */
+  continuation: (options: { queueUrl: string; endpoint?: string | undefined }) => Continuation;
+}
+
+const adapters: Partial<RuntimeAdapters> = {};
+
+/**
+ * Registers adapters (called at module load by the handlers that call these services).
+ * Registering one again replaces it for the adapters not built yet (each is built on its first use).
+ */
+export function provideAdapters(provided: Partial<RuntimeAdapters>): void {
+  Object.assign(adapters, provided);
+}
+
+/**
+ * Builds the `kind` adapter once, on first use.
+ * @throws InvariantViolation when no handler of this bundle registered it
+ */
+function lazily<K extends keyof RuntimeAdapters>(kind: K, build: (factory: RuntimeAdapters[K]) => ReturnType<RuntimeAdapters[K]>) {
+  let built: ReturnType<RuntimeAdapters[K]> | undefined;
+  return (): ReturnType<RuntimeAdapters[K]> => {
+    if (built) return built;
+    const factory = adapters[kind];
+    if (!factory) {
+      throw new InvariantViolation(`This function does not call ${kind}: no ${kind} adapter is registered (functions/runtime.ts provideAdapters).`, { adapter: kind });
+    }
+    built = build(factory as RuntimeAdapters[K]);
+    return built;
+  };
+}
+
+/**
+ * The Stripe provider, built on its first call from the registered factory; a function
+ * whose bundle registered none refuses every call with an InvariantViolation. `name` is
+ * `stripe` from the start (core reads it to tell Stripe orders from manual ones).
+ */
+function stripePayments(options: StripeProviderOptions): PaymentProvider {
+  const provider = lazily("stripe", (create) => create(options));
+  return {
+    name: "stripe",
+    checkAmount: (amount, currency) => provider().checkAmount(amount, currency),
+    createPayment: async (request) => provider().createPayment(request),
+    retrievePaymentIntent: async (id) => provider().retrievePaymentIntent(id),
+    cancelPaymentIntent: async (id) => provider().cancelPaymentIntent(id),
+    retrieveCheckoutSession: async (id) => provider().retrieveCheckoutSession(id),
+    expireCheckoutSession: async (id) => provider().expireCheckoutSession(id),
+    refund: async (request) => provider().refund(request),
+    listRefunds: async (id) => provider().listRefunds(id),
+    retrieveDispute: async (id) => provider().retrieveDispute(id),
+    listDisputes: async (id) => provider().listDisputes(id),
+  };
+}
+
 let current: Promise<Runtime> | undefined;
 
 /**
  * Builds the runtime from `config` (exported for tests that need their own clock, or
- * their own DynamoDB client, e.g. one that injects faults).
+ * their own DynamoDB client, e.g. one that injects faults). With a Stripe secret key the
+ * payment provider is Stripe's (functions/stripe-payments.ts), otherwise the manual one;
+ * the bus and the continuation exist when configured (their adapters are built on first use).
  */
 export function buildRuntime(
   config: RuntimeConfig,
@@ -122,15 +192,16 @@ export function buildRuntime(
   client: DynamoDBClient = createDynamoClient({ endpoint: config.dynamoEndpoint }),
 ): Runtime {
   const payments = config.stripeSecretKey
-    ? createStripeProvider({ secretKey: config.stripeSecretKey, apiUrl: config.stripeApiUrl })
+    ? stripePayments({ secretKey: config.stripeSecretKey, apiUrl: config.stripeApiUrl })
     : createManualProvider();
+  const { eventBusName, continuationQueueUrl } = config;
+  const bus = eventBusName ? lazily("eventBus", (create) => create({ busName: eventBusName, endpoint: config.eventBridgeEndpoint })) : undefined;
+  const queue = continuationQueueUrl ? lazily("continuation", (create) => create({ queueUrl: continuationQueueUrl, endpoint: config.sqsEndpoint })) : undefined;
   return {
     config,
     core: { db: createDb(client, config.tableName), clock, payments, config: { defaultCurrency: config.defaultCurrency }, logger },
-    bus: config.eventBusName ? createEventBridgeBus({ busName: config.eventBusName, endpoint: config.eventBridgeEndpoint }) : undefined,
-    continuation: config.continuationQueueUrl
-      ? createSqsContinuation({ queueUrl: config.continuationQueueUrl, endpoint: config.sqsEndpoint })
-      : undefined,
+    bus: bus ? { publish: async (events) => bus().publish(events) } : undefined,
+    continuation: queue ? { send: async (n) => queue().send(n) } : undefined,
   };
 }
 

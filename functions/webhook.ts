@@ -9,6 +9,7 @@ import { verifyStripeEvent } from "../core/payments/stripe-webhook.js";
 import { handleStripeEvent } from "../core/webhooks.js";
 import { createApi, lambdaHandler, refuseContentCoding } from "./http.js";
 import { logger } from "./runtime.js";
+import "./stripe-payments.js"; // applying an event reads the PaymentIntent, refunds, disputes
 
 /** The function's app. */
 export const app = createApi({ auth: false });

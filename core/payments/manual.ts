@@ -6,7 +6,16 @@
 import { PaymentProviderError } from "../errors.js";
 import type { PaymentProvider } from "./provider.js";
 
-/** Creates the manual provider: any non-negative amount is accepted. */
+/** Every Stripe call refuses the same way: `cannot <what>` (there is no Stripe to ask). */
+function refuse(what: string): never {
+  throw new PaymentProviderError(`No Stripe key is configured; cannot ${what}.`);
+}
+
+/**
+ * Creates the manual provider: any non-negative amount is accepted, and a payment is
+ * `{ provider: "manual" }`. Every call that needs Stripe (reading, cancelling or expiring
+ * a payment, refunds, disputes) throws a PaymentProviderError naming what it could not do.
+ */
 export function createManualProvider(): PaymentProvider {
   return {
     name: "manual",
@@ -14,29 +23,13 @@ export function createManualProvider(): PaymentProvider {
     async createPayment() {
       return { provider: "manual" };
     },
-    async retrievePaymentIntent(paymentIntentId) {
-      throw new PaymentProviderError(`No Stripe key is configured; cannot read PaymentIntent ${paymentIntentId}.`);
-    },
-    async cancelPaymentIntent(paymentIntentId) {
-      throw new PaymentProviderError(`No Stripe key is configured; cannot cancel PaymentIntent ${paymentIntentId}.`);
-    },
-    async retrieveCheckoutSession(checkoutSessionId) {
-      throw new PaymentProviderError(`No Stripe key is configured; cannot read Checkout Session ${checkoutSessionId}.`);
-    },
-    async expireCheckoutSession(checkoutSessionId) {
-      throw new PaymentProviderError(`No Stripe key is configured; cannot expire Checkout Session ${checkoutSessionId}.`);
-    },
-    async refund(request) {
-      throw new PaymentProviderError(`No Stripe key is configured; cannot refund PaymentIntent ${request.paymentIntentId}.`);
-    },
-    async listRefunds(paymentIntentId) {
-      throw new PaymentProviderError(`No Stripe key is configured; cannot list the refunds of PaymentIntent ${paymentIntentId}.`);
-    },
-    async listDisputes(paymentIntentId) {
-      throw new PaymentProviderError(`No Stripe key is configured; cannot list the disputes of PaymentIntent ${paymentIntentId}.`);
-    },
-    async retrieveDispute(disputeId) {
-      throw new PaymentProviderError(`No Stripe key is configured; cannot read dispute ${disputeId}.`);
-    },
+    retrievePaymentIntent: async (id) => refuse(`read PaymentIntent ${id}`),
+    cancelPaymentIntent: async (id) => refuse(`cancel PaymentIntent ${id}`),
+    retrieveCheckoutSession: async (id) => refuse(`read Checkout Session ${id}`),
+    expireCheckoutSession: async (id) => refuse(`expire Checkout Session ${id}`),
+    refund: async (request) => refuse(`refund PaymentIntent ${request.paymentIntentId}`),
+    listRefunds: async (id) => refuse(`list the refunds of PaymentIntent ${id}`),
+    listDisputes: async (id) => refuse(`list the disputes of PaymentIntent ${id}`),
+    retrieveDispute: async (id) => refuse(`read dispute ${id}`),
   };
 }
