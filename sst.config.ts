@@ -3,8 +3,9 @@
 /**
  * The cloud side of user-credits, as a table of contents: the app's settings, then one
  * `infra/` module per concern. Reading `infra/` answers "what runs in the cloud, and what
- * may touch what". Deploy with `npx sst deploy --stage <stage>` once the secrets are set
- * (README, "Deploying").
+ * may touch what" (infra/permissions.ts: each function's secrets and IAM actions;
+ * infra/settings.ts: what a stage may set). Deploy with `npx sst deploy --stage <stage>`
+ * once the secrets are set (README, "Deploying").
  */
 export default $config({
   app(input) {
@@ -24,6 +25,7 @@ export default $config({
     const { api } = await import("./infra/api");
     const { bus } = await import("./infra/bus");
     await import("./infra/cron");
+    await import("./infra/alarms");
     const { STRIPE_WEBHOOK_EVENTS } = await import("./core/payments/stripe-events");
     return {
       api: api.url,

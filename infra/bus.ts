@@ -8,7 +8,11 @@
  * least once. The daily job publishes the outbox too (infra/cron.ts), as a backstop.
  */
 import { EVENT_INSERTS } from "../functions/stream-filters";
-import { table } from "./table";
+import { accessOf, statementsOf } from "./permissions";
+import { FUNCTION_DEFAULTS, runtimeEnvironment, stageSettings } from "./settings";
+import { table, tableArns } from "./table";
+
+const settings = stageSettings();
 
 /** The bus: entries with `source` "user-credits", `detail-type` the event type, `detail` the event. */
 export const bus = new sst.aws.Bus("Events");
@@ -18,18 +22,17 @@ export const bus = new sst.aws.Bus("Events");
  * (`EVENT_INSERTS`: ElectroDB's entity attribute `__edb_e__` = "event"). A batch it fails
  * (the bus refused some events) is retried up to 10 times, then dropped: nothing is lost
  * with it, since the events stay in the outbox until the bus accepts them, for the next
- * batch or the daily job.
+ * batch or the daily job. Its grants are infra/permissions.ts's; SST adds the stream's
+ * read actions itself.
  */
 export const publisher = table.subscribe(
   "Publisher",
   {
     handler: "functions/publisher.handler",
-    runtime: "nodejs22.x",
-    architecture: "arm64",
-    memory: "1024 MB",
+    ...FUNCTION_DEFAULTS,
     timeout: "1 minute",
-    link: [table, bus],
-    environment: { TABLE_NAME: table.name, DEFAULT_CURRENCY: "usd" },
+    permissions: statementsOf(accessOf("publisher").actions, { ...tableArns, bus: bus.arn }),
+    environment: { ...runtimeEnvironment(settings, table.name), EVENT_BUS_NAME: bus.name },
   },
   {
     filters: [EVENT_INSERTS],

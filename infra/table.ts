@@ -1,7 +1,7 @@
 /**
  * The service's storage: one DynamoDB table (DESIGN.md, "The single table").
  */
-import { sstDynamoArgs } from "../core/db/table";
+import { sstDynamoArgs, TABLE } from "../core/db/table";
 
 /**
  * The single table. Its keys, work index and TTL attribute come from `core/db/table.ts`,
@@ -15,3 +15,10 @@ export const table = new sst.aws.Dynamo("Table", {
   stream: "new-image",
   deletionProtection: $app.protect,
 });
+
+/** The ARNs permissions name (infra/permissions.ts): the table, its work index, its stream. */
+export const tableArns = {
+  table: table.arn,
+  workIndex: $interpolate`${table.arn}/index/${TABLE.workIndex.name}`,
+  tableStream: table.nodes.table.streamArn,
+};
