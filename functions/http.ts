@@ -6,57 +6,30 @@
  *   constant time) on every route but the Stripe webhook;
  * - JSON bodies: over 1 MB -> 413, not `application/json` or content-coded -> 415,
  *   invalid JSON -> 400;
- * - validation with zod: 400 `validation_error` naming each bad field;
+ * - validation with zod (the `zod/mini` schemas of functions/schemas.ts): 400
+ *   `validation_error` naming each bad field;
  * - domain errors mapped to statuses in one table; anything unexpected -> 500 (or 503
  *   when transient) with no stack or secret in the body;
  * - unknown routes -> 404 `not_found`.
  * Handlers then read: parse -> validate -> call core -> map.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context as LambdaContext } from "aws-lambda";
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { Hono, type Context as HonoContext } from "hono";
-import { handle } from "hono/aws-lambda";
 import { routePath } from "hono/route";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
-import * as z from "zod";
-import { DomainError, InvariantViolation, isTransient, ValidationError, type ErrorCode } from "../core/errors.js";
+import * as z from "zod/mini";
+import { DomainError, InvariantViolation, isTransient, ValidationError } from "../core/errors.js";
 import { hashRequest, type IdempotentRequest } from "../core/idempotency.js";
+import { errorBody, STATUS_OF } from "./lambda-edge.js";
 import { logger, runtime, type Runtime } from "./runtime.js";
+
+export { errorBody, lambdaHandler, STATUS_OF } from "./lambda-edge.js";
 
 /** Largest accepted body (API.md: 413 over 1 MB). */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-/** HTTP status of each error code (API.md error table). */
-export const STATUS_OF: Record<ErrorCode, ContentfulStatusCode> = {
-  validation_error: 400,
-  invalid_signature: 400,
-  unauthorized: 401,
-  insufficient_credits: 402,
-  not_found: 404,
-  conflict: 409,
-  idempotency_conflict: 409,
-  idempotency_in_progress: 409,
-  already_subscribed: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  offer_locked: 422,
-  quantity_limit_exceeded: 422,
-  currency_not_offered: 422,
-  start_in_past: 422,
-  amount_out_of_range: 422,
-  period_out_of_range: 422,
-  internal_error: 500,
-  payment_provider_error: 502,
-  service_unavailable: 503,
-};
-
 /** Hono environment of the handlers: the runtime and the raw body bytes. */
 export type ApiEnv = { Variables: { runtime: Runtime; rawBody: Buffer } };
-
-/** The JSON error body (API.md "Errors"). */
-export function errorBody(code: ErrorCode, message: string, details?: Record<string, unknown>) {
-  return { error: details === undefined ? { code, message } : { code, message, details } };
-}
 
 /** Maps any thrown value to a JSON error response. */
 export function errorResponse(c: HonoContext, error: unknown): Response {
@@ -131,53 +104,6 @@ export function refuseContentCoding(c: HonoContext<ApiEnv>): void {
   }
 }
 
-/**
- * The headers of `event` the adapter cannot put on a request, each with what is wrong: a
- * NUL, CR or LF in the value, an invalid name, a lone surrogate (the adapter
- * percent-encodes non-ASCII values, which throws on those). Undefined when all are fine.
- */
-function unreadableHeaders(event: APIGatewayProxyEventV2): Record<string, string> | undefined {
-  const details: Record<string, string> = Object.create(null);
-  for (const [name, value] of Object.entries(event.headers ?? {})) {
-    if (!value) continue;
-    try {
-      new Headers([[name, /[^\x00-\x7F]/.test(value) ? encodeURIComponent(value) : value]]);
-    } catch {
-      details[name] = "is not a valid HTTP header";
-    }
-  }
-  return Object.keys(details).length > 0 ? details : undefined;
-}
-
-/** A JSON error result, for answers given before the app runs. */
-function errorResult(status: number, body: ReturnType<typeof errorBody>): APIGatewayProxyStructuredResultV2 {
-  return { statusCode: status, headers: { "content-type": "application/json" }, body: JSON.stringify(body), isBase64Encoded: false };
-}
-
-/**
- * The Lambda handler (API Gateway HTTP API v2 events) of an app. A body sent with GET
- * or HEAD is dropped (it has no meaning, and the Fetch API refuses it); headers that
- * cannot be put on a request get a 400 naming them; an event the adapter still cannot
- * turn into a request gets a JSON error, never plain text.
- */
-export function lambdaHandler(app: Hono<ApiEnv>) {
-  const handler = handle(app);
-  return async (event: APIGatewayProxyEventV2, context?: LambdaContext): Promise<APIGatewayProxyStructuredResultV2> => {
-    const unreadable = unreadableHeaders(event);
-    if (unreadable) return errorResult(400, errorBody("validation_error", "The request could not be read.", unreadable));
-    const method = event.requestContext?.http?.method?.toUpperCase();
-    const input = (method === "GET" || method === "HEAD") && event.body ? { ...event, body: undefined, isBase64Encoded: false } : event;
-    const result = (await handler(input as never, context as never)) as APIGatewayProxyStructuredResultV2;
-    const type = String((result.headers ?? {})["content-type"] ?? "");
-    if ((result.statusCode ?? 200) >= 400 && !type.startsWith("application/json")) {
-      return result.statusCode === 400
-        ? errorResult(400, errorBody("validation_error", "The request could not be read.", { request: "could not be read" }))
-        : errorResult(500, errorBody("internal_error", "Something went wrong."));
-    }
-    return result;
-  };
-}
-
 /** Hono path syntax (`:id`) from API Gateway's (`{id}`). */
 export function honoPath(route: string): string {
   return route.replace(/\{(\w+)\}/g, ":$1");
@@ -187,7 +113,7 @@ export function honoPath(route: string): string {
  * Turns zod issues into `{ field: message }`, field paths dotted (`prices.0.amount`). The
  * map has no prototype, so that fields named `__proto__` or `constructor` are named too.
  */
-export function fieldErrors(error: z.ZodError, prefix?: string): Record<string, string> {
+export function fieldErrors(error: z.core.$ZodError, prefix?: string): Record<string, string> {
   const details: Record<string, string> = Object.create(null);
   for (const issue of error.issues) {
     const keys =
@@ -200,9 +126,12 @@ export function fieldErrors(error: z.ZodError, prefix?: string): Record<string, 
   return details;
 }
 
-/** Validates `value` against `schema`; throws a ValidationError naming each bad field. */
-export function validate<S extends z.ZodType>(schema: S, value: unknown, prefix?: string): z.output<S> {
-  const result = schema.safeParse(value);
+/**
+ * Validates `value` against `schema` (any zod 4 schema, `zod/mini` or classic); throws a
+ * ValidationError naming each bad field.
+ */
+export function validate<S extends z.core.$ZodType>(schema: S, value: unknown, prefix?: string): z.output<S> {
+  const result = z.safeParse(schema, value);
   if (!result.success) throw new ValidationError(fieldErrors(result.error, prefix));
   return result.data;
 }
@@ -211,7 +140,7 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, prefix?
  * The request's JSON body, validated. An empty body counts as `{}` (routes without a
  * body); a body that is not `application/json`, or is content-coded -> 415; invalid JSON -> 400.
  */
-export function jsonBody<S extends z.ZodType>(c: HonoContext<ApiEnv>, schema: S): z.output<S> {
+export function jsonBody<S extends z.core.$ZodType>(c: HonoContext<ApiEnv>, schema: S): z.output<S> {
   return validate(schema, parsedBody(c));
 }
 
@@ -245,7 +174,7 @@ function decodes(encoded: string): boolean {
 }
 
 /** The path parameters, validated; a parameter whose raw segment is malformed percent-encoding is refused. */
-export function pathParams<S extends z.ZodType>(c: HonoContext<ApiEnv>, schema: S): z.output<S> {
+export function pathParams<S extends z.core.$ZodType>(c: HonoContext<ApiEnv>, schema: S): z.output<S> {
   const names = routePath(c).split("/");
   const segments = new URL(c.req.url).pathname.split("/");
   const malformed: Record<string, string> = Object.create(null);
@@ -257,7 +186,7 @@ export function pathParams<S extends z.ZodType>(c: HonoContext<ApiEnv>, schema: 
 }
 
 /** The query parameters (first value of each), validated; malformed percent-encoding is refused. */
-export function queryParams<S extends z.ZodType>(c: HonoContext<ApiEnv>, schema: S): z.output<S> {
+export function queryParams<S extends z.core.$ZodType>(c: HonoContext<ApiEnv>, schema: S): z.output<S> {
   const malformed: Record<string, string> = Object.create(null);
   for (const pair of new URL(c.req.url).search.replace(/^\?/, "").split("&")) {
     const [name = "", value = ""] = pair.replace(/\+/g, " ").split(/=(.*)/s);

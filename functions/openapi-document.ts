@@ -13,12 +13,12 @@
  * - each route's error statuses with the JSON error body and the codes each may carry.
  * Loads no runtime, AWS SDK or database code: the `openapi` function has no permissions.
  */
-import * as z from "zod";
+import * as z from "zod/mini";
 import type { ErrorCode } from "../core/errors.js";
 import { ROUTES, UNAUTHENTICATED_ROUTES } from "./routes.js";
 import * as requests from "./schemas.js";
 import * as responses from "./response-schemas.js";
-import { ERROR_STATUS } from "./response-schemas.js";
+import { STATUS_OF } from "./lambda-edge.js";
 
 /** A JSON Schema, or any part of the document, as plain JSON. */
 type Json = Record<string, unknown>;
@@ -65,7 +65,7 @@ const COMPONENTS = {
   Event: responses.serviceEvent,
   EventPage: responses.eventPage,
   WebhookReceived: responses.webhookReceived,
-} satisfies Record<string, z.ZodType>;
+} satisfies Record<string, z.core.$ZodType>;
 
 /** Name of a schema in `components.schemas`. */
 type ComponentName = keyof typeof COMPONENTS;
@@ -80,9 +80,9 @@ interface Operation {
   summary: string;
   description?: string;
   /** zod schema of the path parameters (a strict object), as the handler validates them. */
-  path?: z.ZodType;
+  path?: z.core.$ZodType;
   /** zod schema of the query (a strict object), as the handler validates it. */
-  query?: z.ZodType;
+  query?: z.core.$ZodType;
   /** The JSON body: its schema and whether it may be left out (an empty body counts as `{}`). */
   body?: { schema: BodySchema; required: boolean };
   /** The handler reads an `Idempotency-Key` (functions/http.ts `idempotencyOf`). */
@@ -313,7 +313,7 @@ function commonErrors(route: RouteKey, operation: Operation): ErrorCode[] {
 }
 
 /** A JSON Schema from zod (draft 2020-12, the request side), without `$schema` (the document's dialect applies). */
-function jsonSchema(schema: z.ZodType): Json {
+function jsonSchema(schema: z.core.$ZodType): Json {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { target: "draft-2020-12", io: "input" }) as Json;
   return rest;
 }
@@ -350,7 +350,7 @@ const PARAMETER_NOTES: Record<"path" | "query", Record<string, string>> = {
 };
 
 /** The parameters (`in` path or query) described by a strict zod object. */
-function parameters(where: "path" | "query", schema: z.ZodType | undefined): Json[] {
+function parameters(where: "path" | "query", schema: z.core.$ZodType | undefined): Json[] {
   if (!schema) return [];
   const object = jsonSchema(schema) as { properties?: Record<string, Json>; required?: string[] };
   return Object.entries(object.properties ?? {}).map(([name, property]) => {
@@ -375,7 +375,7 @@ const bodySchema = (schema: BodySchema) => (typeof schema === "string" ? ref(sch
 /** The error responses of a route: one per status, naming the codes it may carry. */
 function errorResponses(codes: ErrorCode[]): Record<string, Json> {
   const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of new Set(codes)) byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
+  for (const code of new Set(codes)) byStatus.set(STATUS_OF[code], [...(byStatus.get(STATUS_OF[code]) ?? []), code]);
   return Object.fromEntries(
     [...byStatus.entries()]
       .sort(([a], [b]) => a - b)

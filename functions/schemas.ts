@@ -1,11 +1,38 @@
 /**
- * Request schemas (zod) of the HTTP API, one per body, path and query (API.md). Field
- * limits keep every number a safe integer and every id a valid key.
+ * Request schemas of the HTTP API, one per body, path and query (API.md). Field limits
+ * keep every number a safe integer and every id a valid key.
+ *
+ * Written with `zod/mini` (zod 4's functional, tree-shakable API over the same core as
+ * classic `zod`): the HTTP functions' bundles then carry neither classic zod's method
+ * chains nor its JSON Schema code, and every schema validates and words its issues as the
+ * classic one did (`z.number().int("m")` is `z.number().check(z.int("m"))`, `.default(v)`
+ * is `z._default(schema, v)`, `.transform(f)` is `z.pipe(schema, z.transform(f))`).
+ * Each schema is built through {@link schema}, marked free of side effects, so that a
+ * Lambda bundle builds (and carries) only the schemas its handler uses.
  */
-import * as z from "zod";
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { MAX_TOKENS } from "../core/rules/balance-state.js";
 import { CYCLES } from "../core/rules/cycles.js";
 import { DAY_MS } from "../core/rules/time.js";
+
+/**
+ * zod's English messages ("Invalid input: expected string, received number", "Unrecognized
+ * key: ..."), which the API answers with. Classic `zod` installs them when its first schema
+ * is built; `zod/mini` installs none (every default message would read "Invalid input").
+ * Process-wide: zod keeps one configuration for all its entry points.
+ */
+z.config(en());
+
+/**
+ * Returns `build()`: a schema built at import. Marked `@__NO_SIDE_EFFECTS__` (esbuild, as SST
+ * bundles, and Rollup honour it), so that a bundle drops every schema its handler does not
+ * reach; building one only allocates.
+ */
+// @__NO_SIDE_EFFECTS__
+function schema<T>(build: () => T): T {
+  return build();
+}
 
 /** Largest token count in one request (core's limit per grant and on debt). */
 export { MAX_TOKENS };
@@ -19,88 +46,120 @@ export const MAX_QUANTITY = 1_000_000;
 export const MAX_METADATA_DEPTH = 8;
 
 /** Free text: any string but lone UTF-16 surrogates, which are not Unicode and cannot be stored as UTF-8. */
-const text = () => z.string().regex(/^[^\p{Cs}]*$/u, "must be well-formed Unicode (no lone surrogates)");
+const text = () => z.string().check(z.regex(/^[^\p{Cs}]*$/u, "must be well-formed Unicode (no lone surrogates)"));
 
 /** Operator-chosen ids: offer ids and offerGroups (`[A-Za-z0-9_.:-]{1,64}`). */
-export const operatorId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must match [A-Za-z0-9_.:-]{1,64}");
+export const operatorId = schema(() => z.string().check(z.regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must match [A-Za-z0-9_.:-]{1,64}")));
 
 /** User ids: the customer's own ids, 1-128 printable characters (emails, `auth0|123`). */
-export const userId = z
-  .string()
-  .min(1, "must not be empty")
-  .max(128, "must be at most 128 characters")
-  .regex(/^[^\p{C}]+$/u, "must be printable characters");
+export const userId = schema(() =>
+  z
+    .string()
+    .check(z.minLength(1, "must not be empty"), z.maxLength(128, "must be at most 128 characters"), z.regex(/^[^\p{C}]+$/u, "must be printable characters")),
+);
 
 /** Generated ids (ULIDs). */
-export const generatedId = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, "must be a ULID");
+export const generatedId = schema(() => z.string().check(z.regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, "must be a ULID")));
 
 /** Lowercase ISO 4217 currency code. */
-export const currency = z.string().regex(/^[a-z]{3}$/, "must be a lowercase ISO 4217 code");
+export const currency = schema(() => z.string().check(z.regex(/^[a-z]{3}$/, "must be a lowercase ISO 4217 code")));
 
 /** An ISO 8601 instant with a zone (`2026-11-23T10:00:00.000Z`). */
-export const instant = z.iso.datetime({ offset: true, message: "must be an ISO 8601 date-time" });
+export const instant = schema(() => z.iso.datetime({ offset: true, message: "must be an ISO 8601 date-time" }));
 
-const tokens = z.number().int("must be an integer").min(1, "must be >= 1").max(MAX_TOKENS, `must be <= ${MAX_TOKENS}`);
+/**
+ * An integer number within `[min, max]` (classic `z.number().int(message).min(min).max(max)`:
+ * the integer check is zod's `safeint` format, added as a check, so that a non-number is
+ * still "expected number"). `messages` words the integer, lower and upper bound issues;
+ * zod's English ones where left out.
+ */
+const integer = (min: number, max: number, messages: { int?: string; min?: string; max?: string } = {}) =>
+  z.number().check(z.int(messages.int), z.gte(min, messages.min), z.lte(max, messages.max));
+
+/** A token count of one request: an integer, 1 to {@link MAX_TOKENS}. */
+const tokens = schema(() => integer(1, MAX_TOKENS, { int: "must be an integer", min: "must be >= 1", max: `must be <= ${MAX_TOKENS}` }));
 
 /** `PUT /offers/{offerId}` body. */
-export const offerBody = z
-  .strictObject({
-    name: text().min(1).max(200),
-    kind: z.enum(["tokens", "subscription", "expertise"]).default("tokens"),
-    offerGroup: operatorId,
-    cycle: z.enum(CYCLES),
-    customCycleSeconds: z.number().int().min(1).max(100 * 366 * 86_400).nullable().default(null),
-    appendDate: z.boolean().default(false),
-    tokenCount: z.number().int("must be an integer").min(0).max(MAX_TOKENS),
-    prices: z
-      .array(z.strictObject({ amount: z.number().int("must be an integer in minor units").min(0).max(MAX_AMOUNT), currency }))
-      .min(1, "needs at least one price")
-      .max(50)
-      .refine((prices) => new Set(prices.map((p) => p.currency)).size === prices.length, "one price per currency"),
-    quantityLimit: z.number().int().min(1).max(MAX_QUANTITY).nullable().default(null),
-    tags: z.array(text().min(1).max(64)).max(50).default([]),
-    unlockedBy: z.array(operatorId).max(50).default([]),
-    overridingKey: text().min(1).max(64).nullable().default(null),
-    weight: z.number().int().min(-1_000_000).max(1_000_000).default(0),
-    popular: z.number().int().min(0).max(1_000_000).default(0),
-    combinedItems: z
-      .array(z.strictObject({ offerId: operatorId, quantity: z.number().int().min(1).max(MAX_QUANTITY) }))
-      .max(30, "at most 30 bundle items")
-      .default([]),
-    active: z.boolean().default(true),
-  })
-  .superRefine((offer, ctx) => {
-    if (offer.cycle === "custom" && offer.customCycleSeconds === null) {
-      ctx.addIssue({ code: "custom", path: ["customCycleSeconds"], message: "required when cycle is custom" });
-    }
-  });
+export const offerBody = schema(() =>
+  z
+    .strictObject({
+      name: text().check(z.minLength(1), z.maxLength(200)),
+      kind: z._default(z.enum(["tokens", "subscription", "expertise"]), "tokens"),
+      offerGroup: operatorId,
+      cycle: z.enum(CYCLES),
+      customCycleSeconds: z._default(z.nullable(integer(1, 100 * 366 * 86_400)), null),
+      appendDate: z._default(z.boolean(), false),
+      tokenCount: integer(0, MAX_TOKENS, { int: "must be an integer" }),
+      prices: z
+        .array(z.strictObject({ amount: integer(0, MAX_AMOUNT, { int: "must be an integer in minor units" }), currency }))
+        .check(
+          z.minLength(1, "needs at least one price"),
+          z.maxLength(50),
+          z.refine((prices) => new Set(prices.map((p) => p.currency)).size === prices.length, "one price per currency"),
+        ),
+      quantityLimit: z._default(z.nullable(integer(1, MAX_QUANTITY)), null),
+      tags: z._default(z.array(text().check(z.minLength(1), z.maxLength(64))).check(z.maxLength(50)), []),
+      unlockedBy: z._default(z.array(operatorId).check(z.maxLength(50)), []),
+      overridingKey: z._default(z.nullable(text().check(z.minLength(1), z.maxLength(64))), null),
+      weight: z._default(integer(-1_000_000, 1_000_000), 0),
+      popular: z._default(integer(0, 1_000_000), 0),
+      combinedItems: z._default(
+        z.array(z.strictObject({ offerId: operatorId, quantity: integer(1, MAX_QUANTITY) })).check(z.maxLength(30, "at most 30 bundle items")),
+        [],
+      ),
+      active: z._default(z.boolean(), true),
+    })
+    .check(
+      z.superRefine((offer, ctx) => {
+        if (offer.cycle === "custom" && offer.customCycleSeconds === null) {
+          ctx.addIssue({ code: "custom", path: ["customCycleSeconds"], message: "required when cycle is custom" });
+        }
+      }),
+    ),
+);
 
 /** `PUT /offer-groups/{offerGroup}` body. */
-export const offerGroupBody = z.strictObject({
-  lowBalanceThreshold: z.number().int("must be an integer").min(0).max(MAX_TOKENS).nullable().default(null),
-  expiryWarningDays: z.number().int("must be an integer").min(0).max(366).default(7),
-});
+export const offerGroupBody = schema(() =>
+  z.strictObject({
+    lowBalanceThreshold: z._default(z.nullable(integer(0, MAX_TOKENS, { int: "must be an integer" })), null),
+    expiryWarningDays: z._default(integer(0, 366, { int: "must be an integer" }), 7),
+  }),
+);
+
+/** `"true"` or `"false"` in a query, read as a boolean (absent: false). */
+const queryFlag = () =>
+  z.pipe(
+    z.optional(z.enum(["true", "false"])),
+    z.transform((value: "true" | "false" | undefined) => value === "true"),
+  );
 
 /** `GET /offers` query. */
-export const offerQuery = z.strictObject({
-  userId: userId.optional(),
-  tags: z
-    .string()
-    .optional()
-    .transform((value) => (value ? value.split(",").map((tag) => tag.trim()).filter(Boolean) : [])),
-  allTags: z.enum(["true", "false"]).optional().transform((value) => value === "true"),
-  all: z.enum(["true", "false"]).optional().transform((value) => value === "true"),
-  currency: currency.optional(),
-});
+export const offerQuery = schema(() =>
+  z.strictObject({
+    userId: z.optional(userId),
+    tags: z.pipe(
+      z.optional(z.string()),
+      z.transform((value: string | undefined) => (value ? value.split(",").map((tag) => tag.trim()).filter(Boolean) : [])),
+    ),
+    allTags: queryFlag(),
+    all: queryFlag(),
+    currency: z.optional(currency),
+  }),
+);
+
+/** A checkout return URL: well-formed Unicode, a URL, at most 2048 characters. */
+const returnUrl = () => z.pipe(text(), z.url().check(z.maxLength(2048)));
 
 /** `POST /users/{userId}/orders` body. */
-export const orderBody = z.strictObject({
-  offerId: operatorId,
-  quantity: z.number().int("must be an integer").min(1, "must be >= 1").max(MAX_QUANTITY).default(1),
-  currency: currency.optional(),
-  starts: instant.nullable().optional(),
-  checkout: z.strictObject({ successUrl: text().pipe(z.url().max(2048)), cancelUrl: text().pipe(z.url().max(2048)) }).optional(),
-});
+export const orderBody = schema(() =>
+  z.strictObject({
+    offerId: operatorId,
+    quantity: z._default(integer(1, MAX_QUANTITY, { int: "must be an integer", min: "must be >= 1" }), 1),
+    currency: z.optional(currency),
+    starts: z.optional(z.nullable(instant)),
+    checkout: z.optional(z.strictObject({ successUrl: returnUrl(), cancelUrl: returnUrl() })),
+  }),
+);
 
 /**
  * Why a JSON value cannot be stored as a DynamoDB attribute, or undefined when it can:
@@ -159,55 +218,67 @@ function unstorableKeyPaths(value: unknown, depth: number, path: Array<string | 
  * Free-form JSON metadata, stored exactly as sent or refused: a JSON object whose keys
  * and values DynamoDB can hold (see `unstorable`), with no key in {@link UNSTORABLE_KEYS}.
  * Those keys are looked for on the raw parsed value, before zod's record copy drops a
- * top-level `__proto__`; each is named in its own issue (`metadata.a.constructor`).
+ * top-level `__proto__`; each is named in its own issue (`metadata.a.constructor`). A
+ * preprocessing step (classic `z.preprocess`): a transform piped into the record, so that
+ * the document's input schema is the record's.
  */
 const freeFormJson = () =>
-  z.preprocess(
-    (value, ctx) => {
+  z.pipe(
+    z.transform((value: unknown, payload) => {
       for (const path of unstorableKeyPaths(value, MAX_METADATA_DEPTH)) {
-        ctx.addIssue({ code: "custom", path, input: value, message: `a key named ${String(path.at(-1))} cannot be stored; rename it` });
+        payload.issues.push({ code: "custom", path, input: value, message: `a key named ${String(path.at(-1))} cannot be stored; rename it` });
       }
       return value;
-    },
-    z.record(z.string().max(128), z.unknown()).superRefine((metadata, ctx) => {
-      // Depth first: JSON.stringify overflows the stack on very deep values.
-      const reason =
-        unstorable(metadata, MAX_METADATA_DEPTH) ??
-        (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES ? `must be at most ${MAX_METADATA_BYTES} bytes of JSON` : undefined);
-      if (reason) ctx.addIssue({ code: "custom", message: reason });
     }),
+    z.record(z.string().check(z.maxLength(128)), z.unknown()).check(
+      z.superRefine((metadata, ctx) => {
+        // Depth first: JSON.stringify overflows the stack on very deep values.
+        const reason =
+          unstorable(metadata, MAX_METADATA_DEPTH) ??
+          (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES ? `must be at most ${MAX_METADATA_BYTES} bytes of JSON` : undefined);
+        if (reason) ctx.addIssue({ code: "custom", message: reason });
+      }),
+    ),
   );
 
 /** Body of routes that take none (`confirm`, `pay`): absent, or an empty JSON object. */
-export const emptyBody = z.strictObject({});
+export const emptyBody = schema(() => z.strictObject({}));
 
 /** `POST /users/{userId}/orders/{orderId}/refund` body (API.md). */
-export const refundBody = z.strictObject({
-  mode: z.enum(["unused", "full"]),
-  reason: text().min(1).max(500).optional(),
-});
+export const refundBody = schema(() =>
+  z.strictObject({
+    mode: z.enum(["unused", "full"]),
+    reason: z.optional(text().check(z.minLength(1), z.maxLength(500))),
+  }),
+);
 
 /** `POST /users/{userId}/consumptions` body. */
-export const consumptionBody = z.strictObject({
-  offerGroup: operatorId,
-  tokens,
-  allowOverdraft: z.boolean().default(false),
-  metadata: freeFormJson().optional(),
-});
+export const consumptionBody = schema(() =>
+  z.strictObject({
+    offerGroup: operatorId,
+    tokens,
+    allowOverdraft: z._default(z.boolean(), false),
+    metadata: z.optional(freeFormJson()),
+  }),
+);
 
 /** `POST /users/{userId}/grants` body. */
-export const grantBody = z.strictObject({
-  offerGroup: operatorId,
-  tokens,
-  expires: instant.nullable().default(null),
-  reason: text().max(500).optional(),
-});
+export const grantBody = schema(() =>
+  z.strictObject({
+    offerGroup: operatorId,
+    tokens,
+    expires: z._default(z.nullable(instant), null),
+    reason: z.optional(text().check(z.maxLength(500))),
+  }),
+);
 
 /** `POST /users/{userId}/expiry-check` body. */
-export const expiryCheckBody = z.strictObject({
-  warnMs: z.number().int().min(0).max(10 * 366 * DAY_MS).optional(),
-  low: z.array(z.strictObject({ offerGroup: operatorId, min: z.number().int().min(0).max(MAX_TOKENS) })).max(100).optional(),
-});
+export const expiryCheckBody = schema(() =>
+  z.strictObject({
+    warnMs: z.optional(integer(0, 10 * 366 * DAY_MS)),
+    low: z.optional(z.array(z.strictObject({ offerGroup: operatorId, min: integer(0, MAX_TOKENS) })).check(z.maxLength(100))),
+  }),
+);
 
 /** True when `cursor` has the shape of a page cursor: base64url JSON `{ pk, sk }`, both non-empty strings. */
 function isCursor(cursor: string): boolean {
@@ -227,37 +298,43 @@ function isCursor(cursor: string): boolean {
 
 /** Pagination query (`limit` 1-1000, default 100; `cursor`, as returned by the previous page). */
 export const pageQuery = {
-  limit: z.coerce.number().int("must be an integer").min(1).max(1000).default(100),
-  cursor: z.string().min(1).max(2048).refine(isCursor, "is not a cursor returned by this list").optional(),
+  limit: schema(() => z._default(z.coerce.number().check(z.int("must be an integer"), z.gte(1), z.lte(1000)), 100)),
+  cursor: schema(() =>
+    z.optional(z.string().check(z.minLength(1), z.maxLength(2048), z.refine(isCursor, "is not a cursor returned by this list"))),
+  ),
 };
 
 /** `GET /users/{userId}/ledger` query (`from` inclusive, `to` exclusive, `from` <= `to`). */
-export const ledgerQuery = z
-  .strictObject({
-    offerGroup: operatorId.optional(),
-    from: instant.optional(),
-    to: instant.optional(),
-    ...pageQuery,
-  })
-  .superRefine((query, ctx) => {
-    if (query.from && query.to && Date.parse(query.from) > Date.parse(query.to)) {
-      ctx.addIssue({ code: "custom", path: ["to"], message: "must not be before from" });
-    }
-  });
+export const ledgerQuery = schema(() =>
+  z
+    .strictObject({
+      offerGroup: z.optional(operatorId),
+      from: z.optional(instant),
+      to: z.optional(instant),
+      ...pageQuery,
+    })
+    .check(
+      z.superRefine((query, ctx) => {
+        if (query.from && query.to && Date.parse(query.from) > Date.parse(query.to)) {
+          ctx.addIssue({ code: "custom", path: ["to"], message: "must not be before from" });
+        }
+      }),
+    ),
+);
 
 /** `GET /users/{userId}/events` query. */
-export const eventListQuery = z.strictObject({ ...pageQuery });
+export const eventListQuery = schema(() => z.strictObject({ ...pageQuery }));
 
 /** `GET /users/{userId}/orders` query. */
-export const orderListQuery = z.strictObject({ ...pageQuery });
+export const orderListQuery = schema(() => z.strictObject({ ...pageQuery }));
 
 /** Path parameters of `/users/{userId}/...`. */
-export const userPath = z.strictObject({ userId });
+export const userPath = schema(() => z.strictObject({ userId }));
 /** Path parameters of `/offer-groups/{offerGroup}`. */
-export const offerGroupPath = z.strictObject({ offerGroup: operatorId });
+export const offerGroupPath = schema(() => z.strictObject({ offerGroup: operatorId }));
 /** Path parameters of `/offers/{offerId}`. */
-export const offerPath = z.strictObject({ offerId: operatorId });
+export const offerPath = schema(() => z.strictObject({ offerId: operatorId }));
 /** Path parameters of `/users/{userId}/orders/{orderId}/...`. */
-export const userOrderPath = z.strictObject({ userId, orderId: generatedId });
+export const userOrderPath = schema(() => z.strictObject({ userId, orderId: generatedId }));
 /** Path parameters of `/users/{userId}/subscriptions/{offerId}`. */
-export const userOfferPath = z.strictObject({ userId, offerId: operatorId });
+export const userOfferPath = schema(() => z.strictObject({ userId, offerId: operatorId }));

@@ -24,7 +24,7 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import { build } from "esbuild";
 import openapiTS, { astToString } from "openapi-typescript";
 import ts from "typescript";
-import type * as z from "zod";
+import type * as z from "zod/mini";
 import { ManualClock } from "../../core/clock.js";
 import type { Credits } from "../../core/credits.js";
 import type { ServiceEvent } from "../../core/events.js";
@@ -181,7 +181,6 @@ describe("the document", () => {
       for (const parameter of operationOf(route).parameters ?? []) if (!parameter.$ref) expect(parameter.description, `${route} ${parameter.name}`).toBeTruthy();
     }
     expect(doc.components.schemas.Error.properties.error.properties.code.enum).toEqual(Object.keys(STATUS_OF));
-    expect(responses.ERROR_STATUS).toEqual(STATUS_OF);
   });
 
   it("holds only valid JSON Schema 2020-12 (ajv compiles every schema in strict mode)", () => {
@@ -199,7 +198,7 @@ describe("the document", () => {
 
   it("accepts and refuses request bodies as the handlers' zod schemas do", () => {
     const { compile } = documentAjv({ close: false });
-    const samples: Array<[z.ZodType, string, unknown[]]> = [
+    const samples: Array<[z.ZodMiniType, string, unknown[]]> = [
       [
         requests.consumptionBody,
         "ConsumptionRequest",
