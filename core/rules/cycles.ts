@@ -15,7 +15,9 @@
  *   which {@link withinCalendar} tells apart.
  */
 import { addDays, addMonths, addSeconds, addYears } from "date-fns";
-import { UTCDate } from "@date-fns/utc";
+// UTCDateMini: UTC calendar math without the formatting overrides (we format with toISOString),
+// which spares each cold start the Intl.DateTimeFormat objects UTCDate builds on import (scripts/bundles.ts).
+import { UTCDateMini as UTCDate } from "@date-fns/utc/date/mini";
 
 /** Every cycle an offer may have. */
 export const CYCLES = [

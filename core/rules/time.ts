@@ -4,7 +4,9 @@
  * "Time is UTC").
  */
 import { addDays } from "date-fns";
-import { UTCDate } from "@date-fns/utc";
+// UTCDateMini: UTC calendar math without the formatting overrides (we format with toISOString),
+// which spares each cold start the Intl.DateTimeFormat objects UTCDate builds on import (scripts/bundles.ts).
+import { UTCDateMini as UTCDate } from "@date-fns/utc/date/mini";
 
 /** Milliseconds in a day (24 hours; calendar months and years go through core/rules/cycles.ts). */
 export const DAY_MS = 24 * 60 * 60 * 1000;
