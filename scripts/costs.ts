@@ -100,7 +100,7 @@ const PRICES = {
   pitr: {
     usd: 0.2,
     unit: "per GB-month of continuous backups (point-in-time recovery), on the table's size (indexes other than LSIs not counted)",
-    source: "AWS's list price for DynamoDB continuous backups (https://aws.amazon.com/dynamodb/pricing/on-demand/); the stored copies found show the billing rule (developer guide, \"Enable point-in-time recovery\": charged on the table's size) but not the figure: verify it",
+    source: "figure: finops.com.py \"DynamoDB backups\" (Continuous backups: $0.20 per GB-month, quoting https://aws.amazon.com/dynamodb/pricing/on-demand/); rule: DynamoDB developer guide, \"Point-in-time backups\" (priced on the size of the table and its LSIs)",
     asOf: "2026-11-30",
   },
   lambdaGbSecond: {
