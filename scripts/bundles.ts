@@ -7,9 +7,10 @@
  * gives ESM code `require`, `__filename` and `__dirname`, and, outside `sst dev`, the three
  * minify flags (whitespace, syntax, identifiers) when `nodejs.minify` is on: the component
  * documents it as default `true` (`.sst/platform/src/components/aws/function.ts`,
- * `nodejs.minify`). The esbuild is the one SST pins: `github.com/evanw/esbuild v0.21.5` in
+ * `nodejs.minify`), and the infra sets it (infra/settings.ts `FUNCTION_DEFAULTS`). The esbuild is the one SST pins: `github.com/evanw/esbuild v0.21.5` in
  * sst's `go.mod`, and `"esbuild": "0.21.5"` in `.sst/platform/package.json`; this project's
- * dev dependency is the same 0.21.5 (checked at build). Two differences, neither of which
+ * dev dependency `esbuild-sst` is that same 0.21.5 under an npm alias (checked at build), so
+ * that the top-level `esbuild` stays the one vite and tsx need. Two differences, neither of which
  * changes the code that runs: SST also writes a linked source map (uploaded apart and left
  * out of the zip; here none), and it names the file `bundle.mjs` in the function's own
  * folder (here `<name>/<file>.mjs`).
@@ -30,7 +31,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build, version as esbuildVersion, type BuildOptions, type Metafile } from "esbuild";
+import { build, version as esbuildVersion, type BuildOptions, type Metafile } from "esbuild-sst";
 import { HTTP_FUNCTIONS } from "../functions/routes.js";
 
 /** The project's root folder (where `functions/` is). */

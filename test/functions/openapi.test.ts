@@ -21,7 +21,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } fr
 import Ajv2020, { type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { Validator } from "@seriousme/openapi-schema-validator";
-import { build } from "esbuild";
+import { build } from "esbuild-sst";
 import openapiTS, { astToString } from "openapi-typescript";
 import ts from "typescript";
 import type * as z from "zod/mini";
