@@ -1,6 +1,7 @@
 /** Small factories for test data: `anOffer({ cycle: "monthly" })`. */
 import type { OfferInput } from "../../core/offers.js";
 import type { BalanceState, GrantState } from "../../core/rules/balance-state.js";
+import type { GrantFacts } from "../../core/rules/give-back.js";
 
 /** An offer's terms: 100 tokens of `calls` for 10.00 usd a month, unless overridden. */
 export function anOffer(overrides: Partial<OfferInput> = {}): OfferInput {
@@ -38,4 +39,26 @@ export function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** A started, unspent 100-token grant of order-1 in `calls`, from 10 days before `now` to 30 days after it, unless overridden. */
+export function aGrantAt(now: Date, overrides: Partial<GrantState> & { grantId: string }): GrantState {
+  const tokens = overrides.tokens ?? 100;
+  const day = 86_400_000;
+  return {
+    orderId: "order-1",
+    offerId: "calls-60",
+    orderOfferId: "calls-60",
+    tokens,
+    remaining: tokens,
+    starts: new Date(now.getTime() - 10 * day).toISOString(),
+    expires: new Date(now.getTime() + 30 * day).toISOString(),
+    ...overrides,
+  };
+}
+
+/** The grant's facts: all the balance item holds but `remaining`. */
+export function grantFactsOf(grant: GrantState): GrantFacts {
+  const { remaining: _remaining, ...facts } = grant;
+  return facts;
 }
