@@ -52,6 +52,8 @@ import {
   type OverflowItem,
 } from "./rules/balance-layout.js";
 import { addPeriod, periodOf, periodsBesides, type PaidPeriod } from "./rules/periods.js";
+import { grantsHeld, holdsProblem, type HoldState } from "./rules/holds.js";
+import type { GrantFacts } from "./rules/give-back.js";
 import type { BalanceItem, BalanceOverflowItem, Db } from "./db/service.js";
 import { BALANCE_LAYOUT } from "./db/balance.js";
 import { BatchGetCommand } from "@aws-sdk/lib-dynamodb";
@@ -108,8 +110,57 @@ export function toState(item: BalanceItem): BalanceState {
   if (item.chainUntil !== undefined) state.chainUntil = item.chainUntil;
   if (item.periods) state.periods = item.periods;
   if (item.exhausted) state.exhausted = { ...item.exhausted };
+  if (item.liveHolds && item.liveHolds.length > 0) state.holds = expandHolds(item.liveHolds, item.heldGrants ?? []);
   if (item.layout === undefined) return legacyState(state);
   return state;
+}
+
+/**
+ * Most live holds a group keeps on its balance item (API.md "Reservations"; DESIGN.md:
+ * holds count toward the item's size bound). A hold of one grant takes about 150 bytes,
+ * plus about 200 per distinct grant drawn (`heldGrants`): 100 holds stay under about 35
+ * KB, far below DynamoDB's 400 KB item limit (each write then costs up to ~35 write units,
+ * twice that in a transaction). core/reservations.ts refuses a hold beyond it (409 `conflict`).
+ */
+export const MAX_HOLDS = 100;
+
+/** The stored holds (draws by grant id) with their grants' facts put back ({@link compactHolds} undone). */
+function expandHolds(stored: NonNullable<BalanceItem["liveHolds"]>, heldGrants: NonNullable<BalanceItem["heldGrants"]>): HoldState[] {
+  const facts = new Map(heldGrants.map((grant) => [grant.grantId, grant]));
+  return stored.map((hold) => ({
+    reservationId: hold.reservationId,
+    tokens: hold.tokens,
+    expires: hold.expires,
+    createdAt: hold.createdAt,
+    draws: hold.draws.map((draw) => {
+      const grant = facts.get(draw.grantId);
+      if (!grant) throw new InvariantViolation(`hold ${hold.reservationId} draws grant ${draw.grantId} whose facts are not stored`, { hold });
+      return { grant: { ...grant }, tokens: draw.tokens };
+    }),
+  }));
+}
+
+/** The holds as stored: draws by grant id, and the facts of each grant drawn once (in first-drawn order). */
+function compactHolds(holds: readonly HoldState[]): { liveHolds: NonNullable<BalanceItem["liveHolds"]>; heldGrants: GrantFacts[] } {
+  const facts = new Map<string, GrantFacts>();
+  for (const hold of holds) for (const draw of hold.draws) if (!facts.has(draw.grant.grantId)) facts.set(draw.grant.grantId, draw.grant);
+  return {
+    liveHolds: holds.map((hold) => ({
+      reservationId: hold.reservationId,
+      tokens: hold.tokens,
+      expires: hold.expires,
+      createdAt: hold.createdAt,
+      draws: hold.draws.map((draw) => ({ grantId: draw.grant.grantId, tokens: draw.tokens })),
+    })),
+    heldGrants: [...facts.values()].map((grant) => {
+      const stored: GrantFacts = { grantId: grant.grantId, tokens: grant.tokens, starts: grant.starts };
+      if (grant.orderId !== undefined) stored.orderId = grant.orderId;
+      if (grant.offerId !== undefined) stored.offerId = grant.offerId;
+      if (grant.orderOfferId !== undefined) stored.orderOfferId = grant.orderOfferId;
+      if (grant.expires !== undefined) stored.expires = grant.expires;
+      return stored;
+    }),
+  };
 }
 
 /** The state of an item stored before this layout (see {@link toState}). */
@@ -398,13 +449,15 @@ export function balanceDrawWrite(
   range: { above?: number | undefined; atMost?: number | undefined } = {},
 ): TransactionItem {
   if (state.legacy) throw new RangeError("a legacy balance item is written whole");
+  const held = grantsHeld(state.holds ?? []);
   let exhausted = state.exhausted;
   const periods: PaidPeriod[] = [];
   const positions = draws.map((draw) => {
     const index = state.grants.findIndex((grant) => grant.grantId === draw.grantId);
     if (index < 0) throw new RangeError(`grant ${draw.grantId} is not in the balance`);
     const grant = state.grants[index]!;
-    const empties = isExhausted({ tokens: grant.tokens, remaining: grant.remaining - draw.tokens });
+    // A grant a live hold drew from stays in the list at 0 (its hold's tokens come back to it).
+    const empties = isExhausted({ tokens: grant.tokens, remaining: grant.remaining - draw.tokens }) && !held.has(draw.grantId);
     if (empties) {
       exhausted = withExhausted(exhausted, grant);
       const period = periodOf(grant);
@@ -456,7 +509,12 @@ export function balanceDrawWrite(
  *   (core/rules/balance-layout.ts `layoutProblem`): nothing is written
  */
 export function balanceWrite(db: Db, next: BalanceState, expectedVersion: number, now: Date): TransactionItem {
-  const problem = balanceStateProblem(next, now) ?? layoutProblem(byKey(next.grants), next.spilled);
+  const holds = next.holds ?? [];
+  const problem =
+    balanceStateProblem(next, now) ??
+    layoutProblem(byKey(next.grants), next.spilled) ??
+    holdsProblem(next, holds) ??
+    (holds.length > MAX_HOLDS ? `${holds.length} live holds, more than ${MAX_HOLDS}` : null);
   if (problem) throw new InvariantViolation(`refused to store a broken balance: ${problem}`, { state: next, expectedVersion, at: now.toISOString() });
   const periods = periodsBesides(next.periods ?? [], next.grants, now);
   return commit(
@@ -472,6 +530,7 @@ export function balanceWrite(db: Db, next: BalanceState, expectedVersion: number
         ...(next.chainUntil !== undefined ? { chainUntil: next.chainUntil } : {}),
         ...(periods.length > 0 ? { periods } : {}),
         ...(next.exhausted ? { exhausted: next.exhausted } : {}),
+        ...(holds.length > 0 ? compactHolds(holds) : {}),
         layout: BALANCE_LAYOUT,
         updatedAt: now.toISOString(),
       })

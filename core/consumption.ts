@@ -10,7 +10,10 @@
  * whatever the number of grants. The balance change is guarded
  * per drawn grant (core/balances.ts `balanceDrawWrite`), or by the version when the
  * consumption goes into debt or draws many grants. Grants already past their expiry are
- * first expired (one more transaction, only when some are due). A version conflict
+ * first expired (one more transaction, only when some are due). The group's holds past
+ * their expiry are released in the consumption's own transaction (core/reservations.ts
+ * `settleExpiredHolds`, under the version), and a grant a live hold drew from stays in the
+ * balance item when the consumption empties it. A version conflict
  * (another writer went first) is retried with jittered backoff.
  *
  * The balance item's map holds the group's first grants in drain order
@@ -42,7 +45,9 @@ import { eventWrite } from "./events.js";
 import { lowBalanceCrossing } from "./rules/low-balance.js";
 import type { BalanceItem } from "./db/service.js";
 import { conditionFailed, transactWrite } from "./db/transact.js";
-import { planConsumption, planIsFinal, withoutEmptied, type ConsumptionPlan } from "./rules/drain.js";
+import { planConsumption, planIsFinal, type ConsumptionPlan } from "./rules/drain.js";
+import { withoutEmptiedUnheld } from "./rules/holds.js";
+import { settleExpiredHolds } from "./reservations.js";
 import { InsufficientCreditsError } from "./errors.js";
 import { expireDueGrants } from "./expiry.js";
 import {
@@ -109,10 +114,14 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
         throw new RetryableConflict("expired due grants; read again");
       }
 
+      // The group's expired holds are released first, in the same transaction (core/reservations.ts).
+      const settled = await settleExpiredHolds(ctx, mapView(state), now);
+      if (settled) state = settled.view.state;
+
       // B. Plan on the map; read spilled grants only while the map does not settle it (a
       //    consumption larger than the whole balance is refused without them). A refusal
       //    is stored for the key too, then thrown.
-      let view: BalanceView = mapView(state);
+      let view: BalanceView = settled?.view ?? mapView(state);
       const planOn = (current: BalanceView) => planConsumption({ state: current.state, tokens, allowOverdraft, now });
       let plan: ConsumptionPlan = planOn(view);
       const beyondBalance = !allowOverdraft && tokens > state.balance;
@@ -148,12 +157,14 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
       const result: ConsumptionResult = { entry, balance: plan.next.balance };
       const crossing = lowBalanceCrossing({ seen: state.balance, tokens, threshold });
       let balanceChange: Record<string, object>;
-      if (view.loaded.length === 0 && !state.legacy && plan.debtAdded === 0 && plan.draws.length <= MAX_GUARDED_DRAWS) {
+      if (!settled && view.loaded.length === 0 && !state.legacy && plan.debtAdded === 0 && plan.draws.length <= MAX_GUARDED_DRAWS) {
         balanceChange = { balance: balanceDrawWrite(ctx.db, state, plan.draws, tokens, now, crossing) };
       } else {
         // The grants in hand are laid out again: the map refilled from what was read
         // (reading on while the overflow's smallest key is not settled).
-        let next = withoutEmptied(plan.next, plan.draws);
+        // A grant a live hold drew from stays at 0 (core/rules/holds.ts `withoutEmptiedUnheld`).
+        const leave = (current: ConsumptionPlan & { ok: true }) => withoutEmptiedUnheld(current.next, current.draws.map((draw) => draw.grantId), current.next.holds ?? []);
+        let next = leave(plan);
         let layout = layoutFor(view, next, now);
         while (!layout.complete) {
           view = await readMoreOverflow(ctx, view);
@@ -161,7 +172,7 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
           // A final plan stays the same on a wider view: same draws, same tokens.
           if (!wider.ok || JSON.stringify(wider.draws) !== JSON.stringify(plan.draws)) throw new RetryableConflict("the plan changed with more grants read");
           plan = wider;
-          next = withoutEmptied(plan.next, plan.draws);
+          next = leave(plan);
           layout = layoutFor(view, next, now);
         }
         if (overflowActionCount(layout) > MAX_OVERFLOW_ACTIONS) {
@@ -174,6 +185,7 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
       }
       const written = await transactWrite<string>(ctx.db, {
         ...balanceChange,
+        ...settled?.actions,
         entry: ledgerEntryWrite(ctx.db, entry),
         key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now),
         // The crossing's event, in the same transaction (the range guard keeps it exact).

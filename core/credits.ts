@@ -5,7 +5,8 @@
  * `isUserAlreadySubscribed`, which ignored expiry).
  *
  * A read first expires any grant already past its instant (so the balance shown is
- * what can be spent); then it is one Query of the user's balance items, and, for a group
+ * what can be spent) and releases any hold past its expiry (status `expired`, one
+ * transaction per group that has some); then it is one Query of the user's balance items, and, for a group
  * with grants spilled to overflow items, one Query of those (core/balances.ts).
  *
  * Grants listed: those still holding tokens and the 0-token periods; a grant a
@@ -20,6 +21,8 @@ import { chainHead, type BalanceState } from "./rules/balance-state.js";
 import { currentPeriod, periodEnded, periodOf, type PaidPeriod } from "./rules/periods.js";
 import { readBalances, withAllGrants } from "./balances.js";
 import { expireUser, hasExpiryWork } from "./expiry.js";
+import { EXPIRED_HOLDS_PER_WRITE, hasExpiredHolds, releaseExpiredHolds } from "./reservations.js";
+import { heldTokens } from "./rules/holds.js";
 import { getOrder, type Order } from "./orders.js";
 
 /** The orders among `orderIds` that have been refunded (read consistently, in one BatchGetItem per 100). */
@@ -47,8 +50,10 @@ export interface GrantView {
 /** One offerGroup in the credits view. */
 export interface GroupCredits {
   offerGroup: string;
-  /** Σ remaining − debt; negative with debt. */
+  /** Σ remaining − debt (spendable now, live holds not counted); negative with debt. */
   balance: number;
+  /** Tokens in the group's live reservations (core/reservations.ts): Σ of their holds. */
+  held: number;
   debt: number;
   /** Earliest start of its active grants, or null without any. */
   starts: string | null;
@@ -82,6 +87,17 @@ async function settledBalances(ctx: Pick<Context, "db" | "clock">, userId: strin
     await expireUser(ctx, userId);
     balances = await readBalances(ctx, userId);
   }
+  // Holds past their expiry go back first (core/reservations.ts), so that `held` counts live ones only.
+  const expiredHolds = [...balances.values()].filter((state) => hasExpiredHolds(state, now));
+  if (expiredHolds.length > 0) {
+    for (const state of expiredHolds) {
+      // At most EXPIRED_HOLDS_PER_WRITE per transaction: again while a full batch went.
+      let released: number;
+      do released = await releaseExpiredHolds(ctx, userId, state.offerGroup);
+      while (released === EXPIRED_HOLDS_PER_WRITE);
+    }
+    balances = await readBalances(ctx, userId);
+  }
   return Promise.all([...balances.values()].map((state) => withAllGrants(ctx, state)));
 }
 
@@ -92,6 +108,7 @@ function groupView(state: BalanceState, now: Date): GroupCredits {
   return {
     offerGroup: state.offerGroup,
     balance: state.balance,
+    held: heldTokens(state.holds ?? []),
     debt: state.debt,
     starts,
     expires: head ? head.toISOString() : null,

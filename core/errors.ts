@@ -12,6 +12,7 @@ export type ErrorCode =
   | "insufficient_credits"
   | "not_found"
   | "conflict"
+  | "reservation_expired"
   | "idempotency_conflict"
   | "idempotency_in_progress"
   | "already_subscribed"
@@ -78,6 +79,16 @@ export class InsufficientCreditsError extends DomainError {
 export class ConflictError extends DomainError {
   constructor(message: string, details?: Record<string, unknown>) {
     super("conflict", message, details);
+  }
+}
+
+/**
+ * A commit of a reservation past its `expires` (API.md "Reservations": `409
+ * reservation_expired`): its hold has been (or is being) released, nothing is consumed.
+ */
+export class ReservationExpiredError extends DomainError {
+  constructor(reservationId: string, expires: string) {
+    super("reservation_expired", `Reservation ${JSON.stringify(reservationId)} expired at ${expires}.`, { reservationId, expires });
   }
 }
 

@@ -23,7 +23,7 @@ export interface LedgerEntry {
   entryId: string;
   userId: string;
   offerGroup: string;
-  /** Signed token count: + purchase/adjust, − consume/expire/refund. */
+  /** Signed token count: + purchase/adjust/release/reverse, − consume/expire/refund/hold. */
   tokens: number;
   reason: LedgerEntryItem["reason"];
   orderId?: string;
@@ -31,8 +31,10 @@ export interface LedgerEntry {
   draws?: Array<{ grantId: string; tokens: number }>;
   /** Overdraft a consumption added to the group's debt. */
   debt?: number;
-  /** Debt a purchase repaid. */
+  /** Debt a purchase (or tokens given back) repaid. */
   debtRepaid?: number;
+  /** The reservation the entry belongs to (`hold`, `release`, a commit's `consume`, core/reservations.ts). */
+  reservationId?: string;
   createdAt: string;
   metadata?: Record<string, unknown>;
 }
@@ -60,6 +62,7 @@ export function toLedgerEntry(item: LedgerEntryItem): LedgerEntry {
   if (item.draws !== undefined) entry.draws = item.draws;
   if (item.debt !== undefined) entry.debt = item.debt;
   if (item.debtRepaid !== undefined) entry.debtRepaid = item.debtRepaid;
+  if (item.reservationId !== undefined) entry.reservationId = item.reservationId;
   if (item.metadata !== undefined) entry.metadata = item.metadata as Record<string, unknown>;
   return entry;
 }

@@ -20,6 +20,7 @@ export const STATUS_OF: Record<ErrorCode, ContentfulStatusCode> = {
   insufficient_credits: 402,
   not_found: 404,
   conflict: 409,
+  reservation_expired: 409,
   idempotency_conflict: 409,
   idempotency_in_progress: 409,
   already_subscribed: 409,

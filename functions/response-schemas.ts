@@ -205,6 +205,7 @@ export const credits = z
       z.object({
         offerGroup: operatorId,
         balance: int().check(z.describe("Spendable now: sum of the grants' remaining tokens minus debt.")),
+        held: int().check(z.describe("Tokens in the group's live reservations.")),
         debt: int(),
         starts: z.nullable(instantUtc).check(z.describe("Earliest start of its active grants.")),
         expires: z.nullable(instantUtc).check(z.describe("Latest expiry of its active grants; null if none expires.")),

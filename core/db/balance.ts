@@ -5,7 +5,10 @@
  * `MAIN_GRANTS`, core/rules/balance-layout.ts), the rest being in overflow items
  * (core/db/balance-overflow.ts) summed up in `spilled`. A consumption reads this one item
  * and writes it back conditionally (on its drawn grants, or on its version), whatever
- * the number of grants (DESIGN.md, "Balance item"; core/balances.ts).
+ * the number of grants (DESIGN.md, "Balance item"; core/balances.ts). The group's live
+ * holds (reservations) are kept on it too (`liveHolds`, `heldGrants`; DESIGN.md "Holds are
+ * draws made early"), so that a hold, a commit, a release and a consumption each read and
+ * write this one item.
  *
  * Invariant (core/ledger.ts): balance = Σ grants[].remaining + spilled.tokens − debt = Σ ledger tokens.
  */
@@ -26,6 +29,52 @@ export const grantStateList = {
       remaining: { type: "number", required: true },
       starts: { type: "string", required: true },
       expires: { type: "string" },
+    },
+  },
+} as const;
+
+/** A grant's facts (a {@link grantStateList} grant without `remaining`): the grants live holds drew from. */
+export const grantFactsList = {
+  type: "list",
+  items: {
+    type: "map",
+    properties: {
+      grantId: { type: "string", required: true },
+      orderId: { type: "string" },
+      offerId: { type: "string" },
+      orderOfferId: { type: "string" },
+      tokens: { type: "number", required: true },
+      starts: { type: "string", required: true },
+      expires: { type: "string" },
+    },
+  },
+} as const;
+
+/**
+ * The live holds of a group (core/rules/holds.ts `HoldState`), stored compactly: each
+ * draw names its grant by id, and the facts of the grants drawn are stored once in
+ * `heldGrants` (core/balances.ts expands and compacts them).
+ */
+export const holdList = {
+  type: "list",
+  items: {
+    type: "map",
+    properties: {
+      reservationId: { type: "string", required: true },
+      tokens: { type: "number", required: true },
+      expires: { type: "string", required: true },
+      createdAt: { type: "string", required: true },
+      draws: {
+        type: "list",
+        required: true,
+        items: {
+          type: "map",
+          properties: {
+            grantId: { type: "string", required: true },
+            tokens: { type: "number", required: true },
+          },
+        },
+      },
     },
   },
 } as const;
@@ -76,6 +125,10 @@ export const balanceSchema = {
         due: { type: "string", required: true },
       },
     },
+    /** Live holds (reservations `held`), at most core/rules/holds.ts `MAX_HOLDS`; absent: none. */
+    liveHolds: holdList,
+    /** The facts of the grants the live holds drew from, each once. */
+    heldGrants: grantFactsList,
     /** {@link BALANCE_LAYOUT} when written by this code. */
     layout: { type: "number" },
     updatedAt: { type: "string", required: true },

@@ -1,13 +1,13 @@
 /**
  * Ledger entry entity: one signed token movement (purchase, consume, expire, refund,
- * adjust), written in the same transaction as the balance change it explains. Sorted
+ * adjust; hold, release and reverse for reservations, core/reservations.ts), written in the same transaction as the balance change it explains. Sorted
  * by creation instant then id, so a user's ledger reads oldest first and a date range
  * is a key range.
  */
 import { SERVICE, pk, sk } from "./keys.js";
 
 /** Why tokens moved. */
-export const LEDGER_REASONS = ["purchase", "consume", "expire", "refund", "adjust"] as const;
+export const LEDGER_REASONS = ["purchase", "consume", "expire", "refund", "adjust", "hold", "release", "reverse"] as const;
 
 /** ElectroDB schema of a ledger entry. */
 export const ledgerEntrySchema = {
@@ -16,7 +16,7 @@ export const ledgerEntrySchema = {
     userId: { type: "string", required: true },
     entryId: { type: "string", required: true },
     offerGroup: { type: "string", required: true },
-    /** Signed: + purchase/adjust, − consume/expire/refund. */
+    /** Signed: + purchase/adjust/release/reverse, − consume/expire/refund/hold. */
     tokens: { type: "number", required: true },
     reason: { type: LEDGER_REASONS, required: true },
     orderId: { type: "string" },
@@ -34,8 +34,10 @@ export const ledgerEntrySchema = {
     },
     /** Tokens of a consumption not covered by grants (overdraft). */
     debt: { type: "number" },
-    /** Debt a purchase repaid before filling its grant. */
+    /** Debt a purchase (or tokens given back: release, reverse) repaid before filling its grant. */
     debtRepaid: { type: "number" },
+    /** The reservation of a `hold`, `release`, its commit's `consume`, or an `expire` of tokens it gave back (core/reservations.ts). */
+    reservationId: { type: "string" },
     metadata: { type: "any" },
     createdAt: { type: "string", required: true },
   },

@@ -23,6 +23,7 @@ import { ledgerEntrySchema } from "./ledger-entry.js";
 import { offerSchema } from "./offer.js";
 import { offerGroupSettingsSchema } from "./offer-group-settings.js";
 import { orderSchema } from "./order.js";
+import { reservationSchema } from "./reservation.js";
 import { webhookEventSchema } from "./webhook-event.js";
 
 function entities() {
@@ -38,6 +39,7 @@ function entities() {
     jobState: new Entity(jobStateSchema),
     event: new Entity(eventSchema),
     offerGroupSettings: new Entity(offerGroupSettingsSchema),
+    reservation: new Entity(reservationSchema),
   };
 }
 
@@ -70,6 +72,8 @@ export type LedgerEntryItem = EntityItem<Entities["ledgerEntry"]>;
 export type EventItem = EntityItem<Entities["event"]>;
 /** An offer group's settings as stored. */
 export type OfferGroupSettingsItem = EntityItem<Entities["offerGroupSettings"]>;
+/** A reservation as stored. */
+export type ReservationItem = EntityItem<Entities["reservation"]>;
 /** An idempotency record as stored. */
 export type IdempotencyRecordItem = EntityItem<Entities["idempotencyRecord"]>;
 

@@ -40,6 +40,26 @@ export interface GrantState {
   expires?: string | undefined;
 }
 
+/** Tokens taken from one grant, with the grant's facts (to give them back even after it left the balance item). */
+export interface GrantDraw {
+  grant: Omit<GrantState, "remaining">;
+  /** Integer >= 1. */
+  tokens: number;
+}
+
+/** One live hold (reservation `held`) of a group, as the balance item keeps it (rules: core/rules/holds.ts). */
+export interface HoldState {
+  reservationId: string;
+  /** Tokens held: Σ draws[].tokens, integer >= 1. */
+  tokens: number;
+  /** The grants drawn, in drain order at the time of the hold, each at most once. */
+  draws: GrantDraw[];
+  /** ISO 8601 instant at which the hold expires (it is expired at and after it). */
+  expires: string;
+  /** ISO 8601 instant of the hold. */
+  createdAt: string;
+}
+
 /**
  * Most tokens one grant may hold, and most debt a group may carry: keeps every balance,
  * sum and difference a safe integer (a balance holds far fewer than 9,000 such grants).
@@ -97,6 +117,13 @@ export interface BalanceState {
   periods?: PaidPeriod[] | undefined;
   /** Expiring grants that left exhausted and still wait for their expiry. */
   exhausted?: ExhaustedGrants | undefined;
+  /**
+   * The group's live holds (reservations `held`, core/rules/holds.ts), stored on the
+   * balance item; absent (an item from before holds, or none): no holds. Their tokens are
+   * out of `balance` and of the grants' `remaining` already. Plans keep them as they are
+   * (spreading the state); only core/reservations.ts and the consumption change them.
+   */
+  holds?: HoldState[] | undefined;
   /**
    * True for an item stored before this layout (all grants in the map, exhausted ones
    * kept): its summaries were rebuilt from its grants on reading, and it must be written

@@ -42,7 +42,7 @@
  * reversals raise it without re-arming the crossing; {@link lowBalanceAlarm} adds the
  * flag that makes hold/release flapping raise one event.
  */
-import { grantKey, isDue, isExhausted, type BalanceState } from "./balance-state.js";
+import { grantKey, isDue, isExhausted, type BalanceState, type GrantDraw, type HoldState } from "./balance-state.js";
 import { planConsumption, planIsFinal, withoutEmptied, type ConsumptionPlan, type Draw } from "./drain.js";
 import { giveBackPlan, type GiveBack, type GiveBackMovement, type GiveBackPlan, type GrantFacts, type RefusedGiveBack } from "./give-back.js";
 import { lowBalanceCrossing, type Crossing } from "./low-balance.js";
@@ -52,25 +52,8 @@ export const MIN_HOLD_SECONDS = 1;
 /** Longest hold, in seconds (one day). */
 export const MAX_HOLD_SECONDS = 86_400;
 
-/** Tokens taken from one grant, with the grant's facts (to give them back even after it left the balance item). */
-export interface GrantDraw {
-  grant: GrantFacts;
-  /** Integer >= 1. */
-  tokens: number;
-}
-
-/** One live hold (reservation `held`) of a group, as the balance item keeps it. */
-export interface HoldState {
-  reservationId: string;
-  /** Tokens held: Σ draws[].tokens, integer >= 1. */
-  tokens: number;
-  /** The grants drawn, in drain order at the time of the hold, each at most once. */
-  draws: GrantDraw[];
-  /** ISO 8601 instant at which the hold expires (it is expired at and after it). */
-  expires: string;
-  /** ISO 8601 instant of the hold. */
-  createdAt: string;
-}
+// The shapes of a live hold live beside the balance state that keeps them (core/rules/balance-state.ts).
+export type { GrantDraw, HoldState } from "./balance-state.js";
 
 /** The reason of a ledger entry a plan asks for (core/ledger.ts `reason`). */
 export type PlannedReason = "hold" | "release" | "consume" | "expire" | "reverse";

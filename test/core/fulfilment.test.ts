@@ -32,6 +32,7 @@ describe("fulfilOrder", () => {
       {
         offerGroup: "calls",
         balance: 100,
+        held: 0,
         debt: 0,
         starts: NOW,
         expires: "2026-02-28T09:00:00.000Z",

@@ -14,13 +14,22 @@
  *      grants; no grant is held twice;
  *   7. every expiring grant whose item is `active` but which has left the balance
  *      (exhausted) is covered by the balance item's `exhausted` note (grant id >= `since`,
- *      expiry >= `due`), so that expiry finds it.
+ *      expiry >= `due`), so that expiry finds it;
+ *   8. holds (core/reservations.ts): the live holds on the balance item are consistent
+ *      with its grants (core/rules/holds.ts `holdsProblem`), each has its `hold` ledger entry
+ *      of −tokens and no `release` entry yet, and a reservation item `held`; every
+ *      reservation item `held` is a live hold of its group; held = Σ live holds = −Σ ledger
+ *      entries of the live reservations.
+ * Tokens given back (`release`, `reverse`: positive entries with draws) credit their grants;
+ * when such an entry repaid debt, the part of each grant that went to the debt is not
+ * recorded per grant, so the per-grant check (3) skips those grants.
  * Returns the violations (empty when all hold).
  */
 import { ScanCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { balanceStateProblem, grantKey } from "../../core/rules/balance-state.js";
 import { itemLowerBound, layoutProblem } from "../../core/rules/balance-layout.js";
+import { heldTokens, holdsProblem, type HoldState } from "../../core/rules/holds.js";
 
 type Item = Record<string, any>;
 
@@ -45,6 +54,7 @@ export async function invariantViolations(client: DynamoDBClient, tableName: str
   const problems: string[] = [];
 
   const overflowItems = of("balanceOverflow");
+  const reservations = of("reservation");
   for (const b of balances) {
     const pair = `${b.userId}/${b.offerGroup}`;
     const entries = ledger.filter((e) => e.userId === b.userId && e.offerGroup === b.offerGroup);
@@ -84,11 +94,42 @@ export async function invariantViolations(client: DynamoDBClient, tableName: str
       }
     }
 
+    // 8. Holds.
+    const facts = new Map(((b.heldGrants ?? []) as Item[]).map((g) => [g.grantId, g]));
+    const holds: HoldState[] = ((b.liveHolds ?? []) as Item[]).map((h) => ({ ...(h as HoldState), draws: (h.draws as Item[]).map((d) => ({ grant: facts.get(d.grantId) as never, tokens: d.tokens })) }));
+    if (holds.some((h) => h.draws.some((d) => d.grant === undefined))) problems.push(`${pair}: a hold draws a grant whose facts are not stored`);
+    else {
+      const holdProblem = holdsProblem({ userId: b.userId, offerGroup: b.offerGroup, balance: b.balance, debt: b.debt, version: b.version, grants: b.grants }, holds);
+      if (holdProblem) problems.push(`${pair}: ${holdProblem}`);
+    }
+    let heldInLedger = 0;
+    for (const h of holds) {
+      const own = entries.filter((e) => e.reservationId === h.reservationId);
+      const hold = own.filter((e) => e.reason === "hold");
+      if (hold.length !== 1 || hold[0]!.tokens !== -h.tokens) problems.push(`${pair}: live hold ${h.reservationId} of ${h.tokens} has hold entries ${JSON.stringify(hold.map((e) => e.tokens))}`);
+      if (own.some((e) => e.reason !== "hold")) problems.push(`${pair}: live hold ${h.reservationId} has ${own.map((e) => e.reason).join(", ")} entries`);
+      heldInLedger -= own.reduce((total, e) => total + e.tokens, 0);
+      const item = reservations.find((r) => r.userId === b.userId && r.reservationId === h.reservationId);
+      if (item?.status !== "held") problems.push(`${pair}: live hold ${h.reservationId} has reservation item ${item?.status ?? "none"}`);
+    }
+    if (heldInLedger !== heldTokens(holds)) problems.push(`${pair}: held ${heldTokens(holds)} != −Σ entries of live reservations ${heldInLedger}`);
+    for (const r of reservations) {
+      if (r.userId !== b.userId || r.offerGroup !== b.offerGroup || r.status !== "held") continue;
+      if (!holds.some((h) => h.reservationId === r.reservationId)) problems.push(`${pair}: reservation ${r.reservationId} is held but not on the balance item`);
+    }
+
     // Per grant, computed once (a long history holds thousands of entries).
     const creditedTo = new Map<string, number>();
     const drawnFrom = new Map<string, number>();
+    const unattributed = new Set<string>();
     for (const e of entries) {
       if (e.grantId !== undefined && e.tokens > 0) creditedTo.set(e.grantId, (creditedTo.get(e.grantId) ?? 0) + e.tokens - (e.debtRepaid ?? 0));
+      if (e.grantId === undefined && e.tokens > 0) {
+        for (const d of (e.draws ?? []) as Item[]) {
+          creditedTo.set(d.grantId, (creditedTo.get(d.grantId) ?? 0) + d.tokens);
+          if ((e.debtRepaid ?? 0) > 0) unattributed.add(d.grantId);
+        }
+      }
       if (e.tokens < 0) for (const d of (e.draws ?? []) as Item[]) drawnFrom.set(d.grantId, (drawnFrom.get(d.grantId) ?? 0) + d.tokens);
     }
     for (const g of all) {
@@ -100,7 +141,7 @@ export async function invariantViolations(client: DynamoDBClient, tableName: str
       // draws of entries with tokens < 0: consume, expire, refund, a dispute's freeze).
       const credited = creditedTo.get(g.grantId) ?? 0;
       const drawn = drawnFrom.get(g.grantId) ?? 0;
-      if (g.remaining !== credited - drawn) {
+      if (!unattributed.has(g.grantId) && g.remaining !== credited - drawn) {
         problems.push(`${pair}: grant ${g.grantId} remaining ${g.remaining} != credited ${credited} − drawn ${drawn}`);
       }
     }
