@@ -34,20 +34,10 @@ export const grantStateList = {
 } as const;
 
 /** A grant's facts (a {@link grantStateList} grant without `remaining`): the grants live holds drew from. */
+const { remaining: _remaining, ...grantFactsProperties } = grantStateList.items.properties;
 export const grantFactsList = {
   type: "list",
-  items: {
-    type: "map",
-    properties: {
-      grantId: { type: "string", required: true },
-      orderId: { type: "string" },
-      offerId: { type: "string" },
-      orderOfferId: { type: "string" },
-      tokens: { type: "number", required: true },
-      starts: { type: "string", required: true },
-      expires: { type: "string" },
-    },
-  },
+  items: { type: "map", properties: grantFactsProperties },
 } as const;
 
 /**
