@@ -40,6 +40,19 @@ export const grantFactsList = {
   items: { type: "map", properties: grantFactsProperties },
 } as const;
 
+/** Tokens taken per grant, in order (core/rules/drain.ts `Draw`): a hold's draws, on the balance item and the reservation item. */
+export const drawList = {
+  type: "list",
+  required: true,
+  items: {
+    type: "map",
+    properties: {
+      grantId: { type: "string", required: true },
+      tokens: { type: "number", required: true },
+    },
+  },
+} as const;
+
 /**
  * The live holds of a group (core/rules/holds.ts `HoldState`), stored compactly: each
  * draw names its grant by id, and the facts of the grants drawn are stored once in
@@ -54,17 +67,7 @@ export const holdList = {
       tokens: { type: "number", required: true },
       expires: { type: "string", required: true },
       createdAt: { type: "string", required: true },
-      draws: {
-        type: "list",
-        required: true,
-        items: {
-          type: "map",
-          properties: {
-            grantId: { type: "string", required: true },
-            tokens: { type: "number", required: true },
-          },
-        },
-      },
+      draws: drawList,
     },
   },
 } as const;

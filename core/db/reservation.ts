@@ -6,6 +6,7 @@
  * that a reservation no longer live can be answered (`released`, `committed`, `expired`)
  * and listed. Keyed by user, sorted by reservation id (a ULID: creation order).
  */
+import { drawList } from "./balance.js";
 import { SERVICE, pk, sk } from "./keys.js";
 
 /** A reservation's statuses (API.md). */
@@ -24,17 +25,7 @@ export const reservationSchema = {
     /** ISO 8601 instant the hold expires. */
     expires: { type: "string", required: true },
     /** The grants drawn by the hold, in drain order. */
-    draws: {
-      type: "list",
-      required: true,
-      items: {
-        type: "map",
-        properties: {
-          grantId: { type: "string", required: true },
-          tokens: { type: "number", required: true },
-        },
-      },
-    },
+    draws: drawList,
     metadata: { type: "any" },
     /** The ledger `hold` entry. */
     holdEntryId: { type: "string", required: true },
