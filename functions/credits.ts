@@ -1,10 +1,11 @@
-/** Credit reads, promotional grants and the user's events (API.md "Credits and consumption"). */
+/** Credit reads, promotional grants, the user's reservations and events (API.md "Credits and consumption", "Reservations"). */
 import { checkSubscription, getCredits } from "../core/credits.js";
 import { createPromotionalGrant } from "../core/grants.js";
 import { listLedger } from "../core/ledger.js";
 import { createApi, honoPath, jsonBody, lambdaHandler, pathParams, queryParams } from "./http.js";
 import { listEvents } from "../core/events.js";
-import { eventListQuery, grantBody, ledgerQuery, userOfferPath, userPath } from "./schemas.js";
+import { listHolds } from "../core/reservations.js";
+import { eventListQuery, grantBody, ledgerQuery, reservationListQuery, userOfferPath, userPath } from "./schemas.js";
 
 /** The function's app. */
 export const app = createApi();
@@ -37,6 +38,12 @@ app.get(honoPath("/users/{userId}/events"), async (c) => {
   const { userId } = pathParams(c, userPath);
   const page = queryParams(c, eventListQuery);
   return c.json(await listEvents(c.get("runtime").core, userId, page), 200);
+});
+
+app.get(honoPath("/users/{userId}/reservations"), async (c) => {
+  const { userId } = pathParams(c, userPath);
+  const query = queryParams(c, reservationListQuery);
+  return c.json(await listHolds(c.get("runtime").core, userId, query), 200);
 });
 
 /** Lambda entry point. */

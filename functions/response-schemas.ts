@@ -20,6 +20,7 @@ import { ORDER_STATUSES, PAYMENT_PROVIDERS } from "../core/rules/order-lifecycle
 import { EVENT_TYPES } from "../core/db/event.js";
 import { GRANT_REASONS, GRANT_STATUSES } from "../core/db/grant.js";
 import { LEDGER_REASONS } from "../core/db/ledger-entry.js";
+import { RESERVATION_STATUSES } from "../core/rules/holds.js";
 import type { ErrorCode } from "../core/errors.js";
 import { STATUS_OF } from "./lambda-edge.js";
 import { currency, generatedId, operatorId, userId } from "./schemas.js";
@@ -176,13 +177,14 @@ export const ledgerEntry = z
     entryId: generatedId,
     userId,
     offerGroup: operatorId,
-    tokens: int().check(z.describe("Signed: + purchase/adjust, - consume/expire/refund.")),
+    tokens: int().check(z.describe("Signed: + purchase/adjust/release/reverse, - consume/expire/refund/hold.")),
     reason: z.enum(LEDGER_REASONS),
     orderId: z.optional(generatedId),
     grantId: z.optional(generatedId),
     draws: z.optional(z.array(grantTokens)).check(z.describe("The grants a consumption drew from.")),
     debt: z.optional(int()).check(z.describe("Overdraft a consumption added to the group's debt.")),
-    debtRepaid: z.optional(int()).check(z.describe("Debt a purchase repaid.")),
+    debtRepaid: z.optional(int()).check(z.describe("Debt a purchase, or tokens given back (release, reverse), repaid.")),
+    reservationId: z.optional(generatedId).check(z.describe("The reservation of a `hold`, `release`, a commit's `consume`, or an `expire` of tokens it gave back.")),
     createdAt: instantUtc,
     metadata: z.optional(z.record(z.string(), z.unknown())),
   })
@@ -192,6 +194,36 @@ export const ledgerEntry = z
 export const consumptionResult = z.object({
   entry: ledgerEntry,
   balance: int().check(z.describe("The group's balance after the consumption (negative with debt).")),
+});
+
+/** A reservation (API.md `Reservation`; core/reservations.ts). */
+export const reservation = z
+  .object({
+    reservationId: generatedId,
+    userId,
+    offerGroup: operatorId,
+    tokens: int().check(z.describe("Tokens held.")),
+    status: z.enum(RESERVATION_STATUSES),
+    expires: instantUtc,
+    draws: z.array(grantTokens).check(z.describe("The grants the hold drew from, in drain order.")),
+    createdAt: instantUtc,
+    metadata: z.optional(z.record(z.string(), z.unknown())),
+    committedTokens: z.optional(int()).check(z.describe("Committed: the tokens used.")),
+    endedAt: z.optional(instantUtc).check(z.describe("When it was committed, released or expired.")),
+  })
+  .check(z.describe("Tokens held for work whose cost is known at its end: held, then committed, released or expired."));
+
+/** `POST /users/{userId}/reservations/{reservationId}/commit`. */
+export const commitResult = z.object({
+  reservation,
+  entry: ledgerEntry.check(z.describe("The `consume` entry of the tokens used, with `reservationId`.")),
+  balance: int().check(z.describe("The group's balance after the commit (negative with debt).")),
+});
+
+/** `GET /users/{userId}/reservations`, oldest first. */
+export const reservationPage = z.object({
+  reservations: z.array(reservation),
+  cursor: z.nullable(z.string()).check(z.describe("Next page; null on the last.")),
 });
 
 /** `GET /users/{userId}/ledger`, oldest first. */

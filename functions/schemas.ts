@@ -14,6 +14,7 @@ import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { MAX_TOKENS } from "../core/rules/balance-state.js";
 import { CYCLES } from "../core/rules/cycles.js";
+import { MAX_HOLD_SECONDS, MIN_HOLD_SECONDS, RESERVATION_STATUSES } from "../core/rules/holds.js";
 import { DAY_MS } from "../core/rules/time.js";
 
 /**
@@ -262,6 +263,33 @@ export const consumptionBody = schema(() =>
   }),
 );
 
+/** `POST /users/{userId}/reservations` body (API.md "Reservations": `ttlSeconds` 1 to 86400, default 300). */
+export const holdBody = schema(() =>
+  z.strictObject({
+    offerGroup: operatorId,
+    tokens,
+    ttlSeconds: z.optional(integer(MIN_HOLD_SECONDS, MAX_HOLD_SECONDS, { int: "must be an integer", min: `must be >= ${MIN_HOLD_SECONDS}`, max: `must be <= ${MAX_HOLD_SECONDS}` })),
+    metadata: z.optional(freeFormJson()),
+  }),
+);
+
+/** `POST /users/{userId}/reservations/{reservationId}/commit` body: the tokens used, 0 (nothing used) to {@link MAX_TOKENS}. */
+export const commitBody = schema(() =>
+  z.strictObject({
+    tokens: integer(0, MAX_TOKENS, { int: "must be an integer", min: "must be >= 0", max: `must be <= ${MAX_TOKENS}` }),
+    allowOverdraft: z._default(z.boolean(), false),
+    metadata: z.optional(freeFormJson()),
+  }),
+);
+
+/** `POST /users/{userId}/consumptions/{entryId}/reverse` body: `tokens` left out reverses all that is left. */
+export const reversalBody = schema(() =>
+  z.strictObject({
+    tokens: z.optional(tokens),
+    reason: z.optional(text().check(z.minLength(1), z.maxLength(500))),
+  }),
+);
+
 /** `POST /users/{userId}/grants` body. */
 export const grantBody = schema(() =>
   z.strictObject({
@@ -325,6 +353,11 @@ export const ledgerQuery = schema(() =>
 /** `GET /users/{userId}/events` query. */
 export const eventListQuery = schema(() => z.strictObject({ ...pageQuery }));
 
+/** `GET /users/{userId}/reservations` query. */
+export const reservationListQuery = schema(() =>
+  z.strictObject({ offerGroup: z.optional(operatorId), status: z.optional(z.enum(RESERVATION_STATUSES)), ...pageQuery }),
+);
+
 /** `GET /users/{userId}/orders` query. */
 export const orderListQuery = schema(() => z.strictObject({ ...pageQuery }));
 
@@ -338,3 +371,7 @@ export const offerPath = schema(() => z.strictObject({ offerId: operatorId }));
 export const userOrderPath = schema(() => z.strictObject({ userId, orderId: generatedId }));
 /** Path parameters of `/users/{userId}/subscriptions/{offerId}`. */
 export const userOfferPath = schema(() => z.strictObject({ userId, offerId: operatorId }));
+/** Path parameters of `/users/{userId}/reservations/{reservationId}/...`. */
+export const userReservationPath = schema(() => z.strictObject({ userId, reservationId: generatedId }));
+/** Path parameters of `/users/{userId}/consumptions/{entryId}/...`. */
+export const userEntryPath = schema(() => z.strictObject({ userId, entryId: generatedId }));

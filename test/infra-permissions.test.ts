@@ -347,6 +347,24 @@ const scenes: Partial<Record<FunctionName, () => Promise<void>>> = {
       status: 201,
       body: { balance: 15 },
     });
+    // Holds: one committed (twice), one released (twice), one past its expiry released by the next hold.
+    const holder = "perm-holder";
+    await paidOrder(holder);
+    const hold = (body: object, headers = {}) => http("consumption", { method: "POST", path: `/users/${holder}/reservations`, headers, body });
+    const held = await hold({ offerGroup: "calls", tokens: 30 }, { "idempotency-key": "perm-hold-1" });
+    expect(held).toMatchObject({ status: 201, body: { status: "held" } });
+    expect(await hold({ offerGroup: "calls", tokens: 30 }, { "idempotency-key": "perm-hold-1" })).toEqual(held);
+    const commitPath = `/users/${holder}/reservations/${held.body.reservationId}/commit`;
+    expect(await http("consumption", { method: "POST", path: commitPath, headers: { "idempotency-key": "perm-commit-1" }, body: { tokens: 40 } })).toMatchObject({ status: 200 });
+    expect(await http("consumption", { method: "POST", path: commitPath, body: { tokens: 40 } })).toMatchObject({ status: 409 });
+    // The paid grant drawn to 0 by a hold: its release reads the order back (refunded or disputed?).
+    const rest = await hold({ offerGroup: "calls", tokens: 60 });
+    const releasePath = `/users/${holder}/reservations/${rest.body.reservationId}/release`;
+    expect(await http("consumption", { method: "POST", path: releasePath })).toMatchObject({ status: 200, body: { status: "released" } });
+    expect(await http("consumption", { method: "POST", path: releasePath })).toMatchObject({ status: 200, body: { status: "released" } });
+    expect(await hold({ offerGroup: "calls", tokens: 10, ttlSeconds: 1 })).toMatchObject({ status: 201 });
+    at("2026-11-04T10:05:00.000Z");
+    expect(await hold({ offerGroup: "calls", tokens: 1000 })).toMatchObject({ status: 402 });
   },
 
   async credits() {
@@ -360,6 +378,7 @@ const scenes: Partial<Record<FunctionName, () => Promise<void>>> = {
     expect(await http("credits", { method: "GET", path: `/users/${u}/subscriptions/perm-pack` })).toMatchObject({ status: 200, body: { order: { orderId } } });
     expect(await http("credits", { method: "GET", path: `/users/${u}/subscriptions/perm-none` })).toMatchObject({ status: 200, body: { subscribed: false } });
     expect(await http("credits", { method: "GET", path: `/users/${u}/events?limit=2` })).toMatchObject({ status: 200 });
+    expect(await http("credits", { method: "GET", path: `/users/${u}/reservations?status=held&limit=2` })).toMatchObject({ status: 200, body: { reservations: [] } });
     // A paid order's grant spent to nothing: its period still counts, its order is read back (refunded or not).
     const spent = "perm-credits-spent";
     await paidOrder(spent);

@@ -7,10 +7,11 @@
  * and listed. Keyed by user, sorted by reservation id (a ULID: creation order).
  */
 import { drawList } from "./balance.js";
+import { RESERVATION_STATUSES } from "../rules/holds.js";
 import { SERVICE, pk, sk } from "./keys.js";
 
-/** A reservation's statuses (API.md). */
-export const RESERVATION_STATUSES = ["held", "committed", "released", "expired"] as const;
+// A reservation's statuses are a rule of holds (core/rules/holds.ts), re-exported for the schema below.
+export { RESERVATION_STATUSES };
 
 /** ElectroDB schema of a reservation. */
 export const reservationSchema = {

@@ -47,6 +47,9 @@ import { planConsumption, planIsFinal, withoutEmptied, type ConsumptionPlan, typ
 import { giveBackPlan, type GiveBack, type GiveBackMovement, type GiveBackPlan, type GrantFacts, type RefusedGiveBack } from "./give-back.js";
 import { lowBalanceCrossing, type Crossing } from "./low-balance.js";
 
+/** A reservation's statuses (API.md "Reservations"): `held`, then `committed`, `released` or `expired`. */
+export const RESERVATION_STATUSES = ["held", "committed", "released", "expired"] as const;
+
 /** Shortest hold, in seconds (API.md `ttlSeconds`: 1 to 86400). */
 export const MIN_HOLD_SECONDS = 1;
 /** Longest hold, in seconds (one day). */

@@ -32,6 +32,7 @@ import type { ExpiredGrantReport } from "../../core/expiry.js";
 import type { Grant } from "../../core/grants.js";
 import type { LedgerEntry } from "../../core/ledger.js";
 import type { Offer } from "../../core/offers.js";
+import type { CommitResult, Reservation } from "../../core/reservations.js";
 import type { CreateOrderResult, Order } from "../../core/orders.js";
 import type { Warning, OfferGroupSettings } from "../../core/rules/warnings.js";
 import { STATUS_OF } from "../../functions/http.js";
@@ -240,6 +241,8 @@ describe("the document", () => {
     expectTypeOf<CreateOrderResult>().toExtend<z.input<typeof responses.orderWithPayment>>();
     expectTypeOf<LedgerEntry>().toExtend<z.input<typeof responses.ledgerEntry>>();
     expectTypeOf<Credits>().toExtend<z.input<typeof responses.credits>>();
+    expectTypeOf<Reservation>().toExtend<z.input<typeof responses.reservation>>();
+    expectTypeOf<CommitResult>().toExtend<z.input<typeof responses.commitResult>>();
     expectTypeOf<Grant>().toExtend<z.input<typeof responses.grant>>();
     expectTypeOf<ServiceEvent>().toExtend<z.input<typeof responses.serviceEvent>>();
     expectTypeOf<{ expired: Array<ExpiredGrantReport & { status: "expired" }>; warnings: Warning[] }>().toExtend<z.input<typeof responses.expiryCheck>>();
@@ -287,6 +290,9 @@ describe("the Idempotency-Key", () => {
     "POST /users/{userId}/orders/{orderId}/refund": { mode: "full" },
     "POST /users/{userId}/orders/{orderId}/sync": {},
     "POST /users/{userId}/consumptions": { offerGroup: "idem", tokens: 1 },
+    "POST /users/{userId}/reservations": { offerGroup: "idem", tokens: 1 },
+    "POST /users/{userId}/reservations/{reservationId}/commit": { tokens: 1 },
+    "POST /users/{userId}/reservations/{reservationId}/release": {},
     "POST /users/{userId}/grants": { offerGroup: "idem", tokens: 1 },
     "POST /users/{userId}/expiry-check": {},
   };
@@ -300,7 +306,7 @@ describe("the Idempotency-Key", () => {
       const operation = operationOf(route);
       expect(compile(operation.requestBody.content["application/json"].schema)(BODIES[route]), route).toBe(true);
       const [method, template] = route.split(" ") as [string, string];
-      const path = template.replace("{userId}", "idem-user").replace("{orderId}", "01JAAAAAAAAAAAAAAAAAAAAAAA").replace("{offerId}", "idem").replace("{offerGroup}", "idem");
+      const path = template.replace("{userId}", "idem-user").replace("{orderId}", "01JAAAAAAAAAAAAAAAAAAAAAAA").replace("{reservationId}", "01JAAAAAAAAAAAAAAAAAAAAAAA").replace("{offerId}", "idem").replace("{offerGroup}", "idem");
       const answer = await call(method, path, { body: BODIES[route], headers: { "idempotency-key": "k".repeat(256) } });
       if (answer.status === 400 && answer.body?.error?.details?.["Idempotency-Key"]) readers.push(route);
       const documented = (operation.parameters ?? []).some((p: Json) => p.$ref === "#/components/parameters/IdempotencyKey");
@@ -351,6 +357,19 @@ describe("real responses", () => {
     expect((await call("POST", `/users/${u}/consumptions`, { body: { offerGroup: "calls", tokens: "ten" } })).status).toBe(400);
     expect((await call("POST", `/users/${u}/consumptions`, { raw: "tokens=1", headers: { "content-type": "text/plain" } })).status).toBe(415);
     expect((await call("GET", `/users/${u}/credits`, { auth: false })).status).toBe(401);
+
+    // C2. Reservations: a hold committed (and a second commit refused), one released twice, one too large, the list.
+    const held = await call("POST", `/users/${u}/reservations`, { body: { offerGroup: "calls", tokens: 5, ttlSeconds: 60, metadata: { callId: "s-1" } }, headers: { "idempotency-key": "h-1" } });
+    expect(held).toMatchObject({ status: 201, body: { status: "held", tokens: 5 } });
+    const committed = await call("POST", `/users/${u}/reservations/${held.body!.reservationId}/commit`, { body: { tokens: 3, metadata: { callId: "s-1" } }, headers: { "idempotency-key": "h-1-commit" } });
+    expect(committed).toMatchObject({ status: 200, body: { reservation: { status: "committed" }, entry: { tokens: -3, reason: "consume" } } });
+    expect((await call("POST", `/users/${u}/reservations/${held.body!.reservationId}/commit`, { body: { tokens: 3 } })).status).toBe(409);
+    const other = await call("POST", `/users/${u}/reservations`, { body: { offerGroup: "calls", tokens: 2 } });
+    expect((await call("POST", `/users/${u}/reservations/${other.body!.reservationId}/release`)).body).toMatchObject({ status: "released" });
+    expect((await call("POST", `/users/${u}/reservations/${other.body!.reservationId}/release`)).status).toBe(200);
+    expect((await call("POST", `/users/${u}/reservations`, { body: { offerGroup: "calls", tokens: 1_000_000 } })).status).toBe(402);
+    expect((await call("POST", `/users/${u}/reservations/01JAAAAAAAAAAAAAAAAAAAAAAA/release`)).status).toBe(404);
+    expect((await call("GET", `/users/${u}/reservations?offerGroup=calls&limit=1`)).body!.cursor).not.toBeNull();
     const grant = await call("POST", `/users/${u}/grants`, { body: { offerGroup: "trial", tokens: 7, expires: new Date(clock.now().getTime() + DAY_MS).toISOString(), reason: "trial" } });
     expect(grant.status).toBe(201);
     expect((await call("GET", `/users/${u}/credits`)).body!.groups.length).toBeGreaterThanOrEqual(3);

@@ -90,12 +90,14 @@ export function hostileRequests(route: RouteKey, fn: HttpFunctionName, spec: Rou
     userId: fc.constantFrom(...seeded.users.map(encode)),
     offerId: fc.constantFrom(...seeded.offerIds),
     orderId: fc.constantFrom(...seeded.orderIds),
+    reservationId: fc.constantFrom(...seeded.reservationIds),
     offerGroup: fc.constantFrom("calls", "trial"),
   };
   const badParam: Record<string, fc.Arbitrary<string>> = {
     userId: fc.oneof(badUserId.map(encode), malformedSegment),
     offerId: fc.oneof(badOperatorIdNonEmpty.map(encode), malformedSegment),
     orderId: fc.oneof(badOrderId.map(encode), malformedSegment),
+    reservationId: fc.oneof(badOrderId.map(encode), malformedSegment),
     offerGroup: fc.oneof(badOperatorIdNonEmpty.map(encode), malformedSegment),
   };
 

@@ -220,6 +220,7 @@ export async function seed(): Promise<Seeded> {
 
   // B. Per user: a paid order, a pending one, a free one, a consumption, a grant, an expiry check, and forged webhook events.
   const orderIds: string[] = [];
+  const reservationIds: string[] = [];
   const events: string[] = [];
   for (const user of users) {
     const path = `/users/${encode(user)}`;
@@ -229,6 +230,10 @@ export async function seed(): Promise<Seeded> {
     orderIds.push(paid.order.orderId, pending.order.orderId);
     await seedCall("orders", "POST", `${path}/orders`, { offerId: "free-trial" }, 201);
     await seedCall("consumption", "POST", `${path}/consumptions`, { offerGroup: "calls", tokens: 60, metadata: { callId: "c-77" } }, 201, { "idempotency-key": `consume-${user}` });
+    const held = await seedCall("consumption", "POST", `${path}/reservations`, { offerGroup: "calls", tokens: 5, ttlSeconds: 3600 }, 201, { "idempotency-key": `hold-${user}` });
+    const used = await seedCall("consumption", "POST", `${path}/reservations`, { offerGroup: "calls", tokens: 5, metadata: { callId: "c-78" } }, 201);
+    await seedCall("consumption", "POST", `${path}/reservations/${used.reservationId}/commit`, { tokens: 3 }, 200);
+    reservationIds.push(held.reservationId, used.reservationId);
     await seedCall("credits", "POST", `${path}/grants`, { offerGroup: "calls", tokens: 50, expires: new Date(Date.now() + 30 * 86_400_000).toISOString(), reason: "support gesture" }, 201);
     await seedCall("expiry", "POST", `${path}/expiry-check`, { low: [{ offerGroup: "calls", min: 1000 }] }, 200);
     // Forged Stripe events about the user's orders: a payment of the pending order, a refund of the paid one.
@@ -254,13 +259,13 @@ export async function seed(): Promise<Seeded> {
   expect(delivered.status, delivered.text).toBe(200);
 
   // D. A second-page cursor of each user's orders and ledger.
-  const cursors: Seeded["cursors"] = { orders: {}, ledger: {} };
+  const cursors: Seeded["cursors"] = { orders: {}, ledger: {}, reservations: {} };
   for (const user of users) {
-    for (const list of ["orders", "ledger"] as const) {
+    for (const list of ["orders", "ledger", "reservations"] as const) {
       const page = await seedCall(list === "orders" ? "orders" : "credits", "GET", `/users/${encode(user)}/${list}?limit=1`, undefined, 200);
       expect(page.cursor, `a second page of ${user}'s ${list}`).toEqual(expect.any(String));
       cursors[list][user] = page.cursor;
     }
   }
-  return { users, offerIds: ["calls-100", "free-trial", "vip-calls", "calls-bundle"], orderIds, cursors, events };
+  return { users, offerIds: ["calls-100", "free-trial", "vip-calls", "calls-bundle"], orderIds, reservationIds, cursors, events };
 }

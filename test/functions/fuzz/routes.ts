@@ -47,8 +47,10 @@ export interface Seeded {
   users: string[];
   offerIds: string[];
   orderIds: string[];
+  /** Reservations of the users: one held, one committed, each user's. */
+  reservationIds: string[];
   /** Page cursors of each user's lists. */
-  cursors: { orders: Record<string, string>; ledger: Record<string, string> };
+  cursors: { orders: Record<string, string>; ledger: Record<string, string>; reservations: Record<string, string> };
   /** Webhook events about seeded orders (a forged payment must not apply). */
   events: string[];
 }
@@ -132,6 +134,21 @@ const CONSUMPTION_FIELDS: Record<string, FieldSpec> = {
   metadata: optional(badMetadata),
 };
 
+/** The fields of a hold (`POST /users/{userId}/reservations`). */
+const HOLD_FIELDS: Record<string, FieldSpec> = {
+  offerGroup: required(badOperatorId),
+  tokens: required(badInteger(1, 1_000_000_000_000)),
+  ttlSeconds: optional(badInteger(1, 86_400)),
+  metadata: optional(badMetadata),
+};
+
+/** The fields of a commit (`POST .../reservations/{reservationId}/commit`). */
+const COMMIT_FIELDS: Record<string, FieldSpec> = {
+  tokens: required(badInteger(0, 1_000_000_000_000)),
+  allowOverdraft: optional(wrongType("boolean")),
+  metadata: optional(badMetadata),
+};
+
 /** The fields of a refund (`POST .../refund`). */
 const REFUND_FIELDS: Record<string, FieldSpec> = {
   mode: required(badEnum(["unused", "full"])),
@@ -174,7 +191,7 @@ const EXPIRY_FIELDS: Record<string, FieldSpec> = {
 export const anyInstant = fc.date({ min: new Date("2000-01-01T00:00:00Z"), max: new Date("2100-01-01T00:00:00Z"), noInvalidDate: true }).map((date) => date.toISOString());
 
 /** Query specs of the list routes; cursors of another user's or another list's pages are foreign. */
-function pageQuery(seeded: Seeded, list: "orders" | "ledger" | "events"): QuerySpec {
+function pageQuery(seeded: Seeded, list: "orders" | "ledger" | "events" | "reservations"): QuerySpec {
   const foreign = Object.entries(seeded.cursors)
     .filter(([name]) => name !== list)
     .flatMap(([, cursors]) => Object.values(cursors));
@@ -231,6 +248,22 @@ export function routeSpecs(seeded: Seeded): Record<RouteKey, RouteSpec> {
       body: { kind: "schema", base: { offerGroup: "calls", tokens: 1, allowOverdraft: false, metadata: { callId: "c-1" } }, fields: CONSUMPTION_FIELDS },
       idempotent: true,
     },
+    "POST /users/{userId}/reservations": {
+      body: { kind: "schema", base: { offerGroup: "calls", tokens: 1, ttlSeconds: 60, metadata: { callId: "c-1" } }, fields: HOLD_FIELDS },
+      idempotent: true,
+    },
+    "POST /users/{userId}/reservations/{reservationId}/commit": {
+      body: { kind: "schema", base: { tokens: 1, allowOverdraft: false, metadata: { callId: "c-1" } }, fields: COMMIT_FIELDS },
+      idempotent: true,
+    },
+    "POST /users/{userId}/reservations/{reservationId}/release": { body: noFields, idempotent: true },
+    "GET /users/{userId}/reservations": {
+      query: {
+        ...pageQuery(seeded, "reservations"),
+        offerGroup: { good: fc.constantFrom("calls", "trial"), bad: badOperatorId },
+        status: { good: fc.constantFrom("held", "committed", "released", "expired"), bad: badEnum(["held", "committed", "released", "expired"]).filter((v): v is string => typeof v === "string") },
+      },
+    },
     "GET /users/{userId}/credits": {},
     "GET /users/{userId}/ledger": {
       query: {
@@ -260,11 +293,14 @@ export function validRequest(route: RouteKey, seeded: Seeded): { method: string;
     .replace("{userId}", encode(seeded.users[0]!))
     .replace("{offerId}", "calls-100")
     .replace("{orderId}", seeded.orderIds[1]!)
+    .replace("{reservationId}", seeded.reservationIds[0]!)
     .replace("{offerGroup}", "calls");
   const bodies: Partial<Record<RouteKey, object>> = {
     "PUT /offers/{offerId}": anOffer(),
     "POST /users/{userId}/orders": { offerId: "calls-100" },
     "POST /users/{userId}/consumptions": { offerGroup: "calls", tokens: 1 },
+    "POST /users/{userId}/reservations": { offerGroup: "calls", tokens: 1 },
+    "POST /users/{userId}/reservations/{reservationId}/commit": { tokens: 1 },
     "POST /users/{userId}/grants": { offerGroup: "calls", tokens: 1_000_000 },
     "POST /users/{userId}/expiry-check": {},
     "PUT /offer-groups/{offerGroup}": { lowBalanceThreshold: 10 },
