@@ -49,7 +49,9 @@ app.post(honoPath("/users/{userId}/orders/{orderId}/refund"), async (c) => {
   const { userId, orderId } = pathParams(c, userOrderPath);
   const raw = parsedBody(c);
   const body = validate(refundBody, raw);
-  const order = await refundOrder(c.get("runtime").core, { userId, orderId, ...body, idempotency: idempotencyOf(c, "refunds", raw) });
+  // The order is part of the request: one key reused for another order's refund -> idempotency_conflict.
+  const idempotency = idempotencyOf(c, "refunds", { orderId, body: raw });
+  const order = await refundOrder(c.get("runtime").core, { userId, orderId, ...body, idempotency });
   return c.json(toOrder(order), 200);
 });
 

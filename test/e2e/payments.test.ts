@@ -299,6 +299,16 @@ describe("POST .../refund", () => {
     expect(movements(await checkedLedger(u))).toEqual([["purchase", 100], ["consume", -40], ["refund", -60]]);
   });
 
+  it("an Idempotency-Key reused for another order's refund is refused (409 idempotency_conflict), never answered with the first order's refund", async () => {
+    const u = "refund-key-reuse";
+    const first = await paidOrder(u);
+    const second = await paidOrder(u);
+    expect(await refund(u, first.order.orderId, { mode: "full" }, "refund-reused")).toMatchObject({ status: 200, body: { orderId: first.order.orderId, status: "refunded" } });
+    expect(await refund(u, second.order.orderId, { mode: "full" }, "refund-reused")).toMatchObject({ status: 409, body: { error: { code: "idempotency_conflict" } } });
+    expect(await getOrder(u, second.order.orderId)).toMatchObject({ status: "paid", refunds: [] });
+    expect(refundsAt(second.paymentIntentId)).toEqual([]);
+  });
+
   it("unused, in jpy (a zero-decimal currency) after spending 2 of 7: refunds floor(1200 × 5/7) = 857 yen", async () => {
     const u = "refund-unused-jpy";
     const { order, paymentIntentId } = await paidOrder(u, "yen", { currency: "jpy" });
