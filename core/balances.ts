@@ -111,6 +111,7 @@ export function toState(item: BalanceItem): BalanceState {
   if (item.periods) state.periods = item.periods;
   if (item.exhausted) state.exhausted = { ...item.exhausted };
   if (item.liveHolds && item.liveHolds.length > 0) state.holds = expandHolds(item.liveHolds, item.heldGrants ?? []);
+  if (item.lowBalanceLatched === true) state.lowBalanceLatched = true;
   if (item.layout === undefined) return legacyState(state);
   return state;
 }
@@ -437,7 +438,10 @@ export const MAX_GUARDED_DRAWS = 10;
  * another write came first: 300 spenders of one balance no longer cost each other a
  * retry per success.
  * @param state the state the draws were planned on (a map read, not legacy: for the grants' positions)
- * @param range the balance the write must find: `> above`, `<= atMost` (core/rules/low-balance.ts)
+ * @param range the low-balance decision (core/rules/low-balance.ts `latchedCrossing`): the
+ *   balance the write must find (`> above`, `<= atMost`), the latch it must find when
+ *   `latched` is set (true: `lowBalanceLatched` set; false: absent), and `raises`: the
+ *   write sets the latch
  * @throws RangeError for a draw from a grant not in the map, or a legacy state
  */
 export function balanceDrawWrite(
@@ -446,7 +450,7 @@ export function balanceDrawWrite(
   draws: ReadonlyArray<{ grantId: string; tokens: number }>,
   tokens: number,
   now: Date,
-  range: { above?: number | undefined; atMost?: number | undefined } = {},
+  range: { above?: number | undefined; atMost?: number | undefined; latched?: boolean | undefined; raises?: boolean | undefined } = {},
 ): TransactionItem {
   if (state.legacy) throw new RangeError("a legacy balance item is written whole");
   const held = grantsHeld(state.holds ?? []);
@@ -478,6 +482,7 @@ export function balanceDrawWrite(
         if (noteChanged) op.set(attr.exhausted, exhausted!);
         // Relative: concurrent draws each add theirs (the next whole write prunes the list).
         if (periods.length > 0) op.append(attr.periods, periods);
+        if (range.raises) op.set(attr.lowBalanceLatched, true);
         op.subtract(attr.balance, tokens);
         op.add(attr.version, 1);
         op.set(attr.updatedAt, now.toISOString());
@@ -493,6 +498,7 @@ export function balanceDrawWrite(
           op.exists(attr.layout),
           ...(range.above !== undefined ? [op.gt(attr.balance, range.above)] : []),
           ...(range.atMost !== undefined ? [op.lte(attr.balance, range.atMost)] : []),
+          ...(range.latched === undefined ? [] : [range.latched ? op.eq(attr.lowBalanceLatched, true) : op.notExists(attr.lowBalanceLatched)]),
         ].join(" AND "),
       ),
     { returnOld: true },
@@ -531,6 +537,7 @@ export function balanceWrite(db: Db, next: BalanceState, expectedVersion: number
         ...(periods.length > 0 ? { periods } : {}),
         ...(next.exhausted ? { exhausted: next.exhausted } : {}),
         ...(holds.length > 0 ? compactHolds(holds) : {}),
+        ...(next.lowBalanceLatched ? { lowBalanceLatched: true } : {}),
         layout: BALANCE_LAYOUT,
         updatedAt: now.toISOString(),
       })

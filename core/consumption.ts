@@ -6,7 +6,8 @@
  * Cost: one strongly consistent read (the balance item and its group's settings, in one
  * `BatchGetItem`) and one transaction (the balance change, the ledger `consume` entry
  * with its draws, the idempotency record when a key is given, and the
- * `credits.low_balance` event when the consumption crosses the group's threshold),
+ * `credits.low_balance` event when the consumption crosses the group's threshold while
+ * the group's low-balance latch is off, setting it: core/rules/low-balance.ts),
  * whatever the number of grants. The balance change is guarded
  * per drawn grant (core/balances.ts `balanceDrawWrite`), or by the version when the
  * consumption goes into debt or draws many grants. Grants already past their expiry are
@@ -42,7 +43,7 @@ import {
   type BalanceView,
 } from "./balances.js";
 import { eventWrite } from "./events.js";
-import { lowBalanceCrossing } from "./rules/low-balance.js";
+import { latchedCrossing } from "./rules/low-balance.js";
 import type { BalanceItem } from "./db/service.js";
 import { conditionFailed, transactWrite } from "./db/transact.js";
 import { planConsumption, planIsFinal, type ConsumptionPlan } from "./rules/drain.js";
@@ -155,7 +156,9 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
         now,
       );
       const result: ConsumptionResult = { entry, balance: plan.next.balance };
-      const crossing = lowBalanceCrossing({ seen: state.balance, tokens, threshold });
+      // The low-balance decision: the balance range and the latch it read, both required by the write.
+      const crossing = latchedCrossing({ seen: state.balance, tokens, threshold, latched: state.lowBalanceLatched === true });
+      const latch = (next: BalanceState): BalanceState => (crossing.raises ? { ...next, lowBalanceLatched: true } : next);
       let balanceChange: Record<string, object>;
       if (!settled && view.loaded.length === 0 && !state.legacy && plan.debtAdded === 0 && plan.draws.length <= MAX_GUARDED_DRAWS) {
         balanceChange = { balance: balanceDrawWrite(ctx.db, state, plan.draws, tokens, now, crossing) };
@@ -163,7 +166,8 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
         // The grants in hand are laid out again: the map refilled from what was read
         // (reading on while the overflow's smallest key is not settled).
         // A grant a live hold drew from stays at 0 (core/rules/holds.ts `withoutEmptiedUnheld`).
-        const leave = (current: ConsumptionPlan & { ok: true }) => withoutEmptiedUnheld(current.next, current.draws.map((draw) => draw.grantId), current.next.holds ?? []);
+        // The latch set by a crossing goes with it (the version guards the latch read).
+        const leave = (current: ConsumptionPlan & { ok: true }) => latch(withoutEmptiedUnheld(current.next, current.draws.map((draw) => draw.grantId), current.next.holds ?? []));
         let next = leave(plan);
         let layout = layoutFor(view, next, now);
         while (!layout.complete) {
@@ -188,8 +192,8 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
         ...settled?.actions,
         entry: ledgerEntryWrite(ctx.db, entry),
         key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now),
-        // The crossing's event, in the same transaction (the range guard keeps it exact).
-        event: crossing.crosses ? eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup, balance: plan.next.balance }, now).item : undefined,
+        // The crossing's event, in the same transaction (the range and latch guards keep it exact).
+        event: crossing.raises ? eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup, balance: plan.next.balance }, now).item : undefined,
       });
       if (written.committed) return result;
 

@@ -8,8 +8,11 @@
  * every grant, every ledger entry, every touched balance (conditional on its version)
  * and the webhook event id when one is given; so a duplicate delivery, a
  * concurrent confirmation or a crash half-way cannot credit twice or leave a payment
- * uncredited. Cost: one consistent read of the order, one Query of the user's balances
- * (which also gives the appendDate chain heads), one transaction.
+ * uncredited. A group the purchase adds tokens to is re-armed for its next low-balance
+ * crossing (its `lowBalanceLatched` cleared, core/rules/low-balance.ts; API.md "Events":
+ * only purchases and grants re-arm it). Cost: one consistent read of the order, one
+ * Query of the user's balances (which also gives the appendDate chain heads), one
+ * transaction.
  */
 import type { Context } from "./context.js";
 import { balanceWrites, mapView, readBalances } from "./balances.js";
@@ -20,7 +23,7 @@ import { newId } from "./ids.js";
 import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
 import { orderActions } from "./order-writes.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
-import { emptyBalance, type BalanceState } from "./rules/balance-state.js";
+import { emptyBalance, rearmed, type BalanceState } from "./rules/balance-state.js";
 import { isPayable, transition } from "./rules/order-lifecycle.js";
 import { planPurchase, type PurchasePlan } from "./rules/purchase-plan.js";
 import { webhookEventWrite, type WebhookEventRecord } from "./webhook-events.js";
@@ -104,9 +107,12 @@ export function purchaseWrites(input: {
   const actions: Record<string, TransactionItem | undefined> = {
     ...orderActions(db, { from: input.newOrder ? null : order, to: paid, trigger: "paymentSucceeded" }, now),
   };
-  for (const [group, next] of plan.balances) {
+  // Groups receiving tokens are re-armed for their next low-balance crossing (a 0-token period root is no top-up).
+  const toppedUp = new Set(plan.grants.filter((grant) => grant.tokens > 0).map((grant) => grant.offerGroup));
+  for (const [group, planned] of plan.balances) {
     // The balance item, and the overflow items of grants it spills (core/balances.ts).
     const before = balances.get(group) ?? emptyBalance(order.userId, group);
+    const next = toppedUp.has(group) ? rearmed(planned) : planned;
     for (const [name, action] of Object.entries(balanceWrites(db, mapView(before), next, now))) {
       actions[name === "balance" ? `balance:${group}` : `overflow:${group}:${name.slice("overflow:".length)}`] = action;
     }

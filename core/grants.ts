@@ -4,7 +4,7 @@
  * ledger `adjust` entry).
  */
 import type { Context } from "./context.js";
-import { addGrant } from "./rules/balance-state.js";
+import { addGrant, rearmed } from "./rules/balance-state.js";
 import { balanceWrites, mapView, readBalance } from "./balances.js";
 import type { Db, GrantItem } from "./db/service.js";
 import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
@@ -95,7 +95,8 @@ export interface PromotionalGrantInput {
 
 /**
  * Adds tokens without an order: a grant (starting now) + a ledger `adjust` entry + the
- * balance, in one transaction; existing debt is repaid first.
+ * balance, in one transaction; existing debt is repaid first. The group is re-armed for
+ * its next low-balance crossing (its `lowBalanceLatched` cleared, core/rules/low-balance.ts).
  * @throws ValidationError when `expires` is not in the future
  */
 export async function createPromotionalGrant(ctx: Context, input: PromotionalGrantInput): Promise<Grant> {
@@ -136,7 +137,7 @@ export async function createPromotionalGrant(ctx: Context, input: PromotionalGra
     );
     const written = await transactWrite<string>(ctx.db, {
       // The balance item, and an overflow item when the grant (or what it pushes out of the map) spills.
-      ...balanceWrites(ctx.db, mapView(state), next, now),
+      ...balanceWrites(ctx.db, mapView(state), rearmed(next), now),
       grant: grantWrite(ctx.db, grant, now),
       entry: ledgerEntryWrite(ctx.db, entry),
     });

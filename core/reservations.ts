@@ -20,11 +20,22 @@
  * The daily job does not release them yet (groups nobody touches keep their expired
  * holds until the next request).
  *
+ * Low balance. A hold, and a commit using more than held, lower the spendable balance
+ * like a consumption: when that crosses the group's `lowBalanceThreshold` and the group's
+ * low-balance latch is off, `credits.low_balance` is written in the same transaction and
+ * the latch set (core/rules/holds.ts `lowBalanceAlarm`; core/rules/low-balance.ts).
+ * Releases, commits of less than held and expiries raise the balance but never clear the
+ * latch (only purchases and grants do), so holds flapping around the threshold raise one
+ * event. The write is under the version read, which covers the latch.
+ *
  * Requests, per operation (no grant due, no hold expired, the held grants in the map):
- * - hold: one GetItem of the balance item, one transaction (balance, `hold` entry,
- *   reservation item, idempotency record when a key is given);
+ * - hold: one BatchGetItem of the balance item and the group's settings (its threshold),
+ *   one transaction (balance, `hold` entry, reservation item, idempotency record when a
+ *   key is given, the `credits.low_balance` event when it crosses);
  * - commit, release: one Query of the user's balance items (the route names no group:
- *   the group holding the reservation is found there), one transaction;
+ *   the group holding the reservation is found there), one transaction; a commit using
+ *   more than held while the group's latch is off also reads the group's settings (one
+ *   GetItem) for its threshold;
  * - plus one BatchGetItem of the orders of the hold's grants when one of them is empty or
  *   out of the balance item (its order may be refunded or disputed: tokens are never
  *   given back to those, core/rules/give-back.ts), and one Query of the overflow items
@@ -38,15 +49,17 @@
  * refunded nor disputed; only the orders of held grants with no such proof are read.
  */
 import type { Context } from "./context.js";
-import { balanceWrites, hasDueGrants, mapView, MAX_HOLDS, readBalance, readBalances, readMoreOverflow, toState, type BalanceView } from "./balances.js";
+import { balanceWrites, hasDueGrants, mapView, MAX_HOLDS, readBalance, readBalanceAndThreshold, readBalances, readMoreOverflow, toState, type BalanceView } from "./balances.js";
 import type { BalanceItem, ReservationItem } from "./db/service.js";
 import { commit, conditionFailed, transactWrite, type TransactionItem } from "./db/transact.js";
 import type { RESERVATION_STATUSES } from "./db/reservation.js";
 import { checkCursor, partitionOf } from "./db/cursors.js";
 import { ConflictError, DomainError, InsufficientCreditsError, NotFoundError, ReservationExpiredError, ValidationError } from "./errors.js";
+import { eventWrite } from "./events.js";
 import { expireDueGrants } from "./expiry.js";
 import { outcomeWrite, readRecord, refusal, replay, type IdempotentRequest, type StoredOutcome } from "./idempotency.js";
 import { newId } from "./ids.js";
+import { getOfferGroup } from "./offer-groups.js";
 import { ledgerEntryWrite, newLedgerEntry, type LedgerEntry } from "./ledger.js";
 import { RetryableConflict, retryOnConflict, retryStats } from "./retry.js";
 import { MAX_TOKENS, type BalanceState } from "./rules/balance-state.js";
@@ -55,6 +68,7 @@ import {
   expiredHolds,
   grantsOutOfHand,
   ledgerDraws,
+  lowBalanceAlarm,
   MAX_HOLD_SECONDS,
   MIN_HOLD_SECONDS,
   planCommit,
@@ -162,11 +176,15 @@ export async function createHold(ctx: Context, input: HoldInput): Promise<Reserv
     throw new ValidationError({ ttlSeconds: `an integer in ${MIN_HOLD_SECONDS}..${MAX_HOLD_SECONDS}` });
   }
   let returned: BalanceState | undefined;
+  let threshold: number | null = null;
   return retryOnConflict(
     async () => {
-      // A. Read the balance item; settle grants already due, then the expired holds.
+      // A. Read the balance item and the group's low-balance threshold (one request); settle
+      //    grants already due, then the expired holds.
       const now = ctx.clock.now();
-      const state = returned ?? (await readBalance(ctx, userId, offerGroup));
+      let state: BalanceState;
+      if (returned) state = returned;
+      else ({ state, lowBalanceThreshold: threshold } = await readBalanceAndThreshold(ctx, userId, offerGroup));
       returned = undefined;
       await settleDueGrants(ctx, state, now);
       const settled = await settleExpiredHolds(ctx, mapView(state), now);
@@ -209,11 +227,13 @@ export async function createHold(ctx: Context, input: HoldInput): Promise<Reserv
         createdAt: plan.hold.createdAt,
         ...(metadata !== undefined ? { metadata } : {}),
       };
-      const next: BalanceState = { ...plan.next, holds: plan.holds };
+      const alarm = lowBalanceAlarm({ seen: view.state.balance, after: plan.next.balance, threshold, disarmed: view.state.lowBalanceLatched === true, rearms: false });
+      const next: BalanceState = withLatch({ ...plan.next, holds: plan.holds }, alarm.disarmed);
       const written = await transactWrite<string>(ctx.db, {
         ...balanceWrites(ctx.db, view, next, now),
         ...settled?.actions,
         entry: ledgerEntryWrite(ctx.db, entry),
+        event: alarm.crosses ? eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup, balance: next.balance }, now).item : undefined,
         reservation: commit(
           ctx.db.entities.reservation.create({
             userId,
@@ -313,6 +333,7 @@ export async function commitHold(ctx: Context, input: CommitInput): Promise<Comm
   const { userId, reservationId, tokens, metadata, idempotency } = input;
   const allowOverdraft = input.allowOverdraft ?? false;
   if (!Number.isSafeInteger(tokens) || tokens < 0 || tokens > MAX_TOKENS) throw new ValidationError({ tokens: `an integer in 0..${MAX_TOKENS}` });
+  let threshold: number | null | undefined; // read only when a commit lowers the balance with the latch off
   return retryOnConflict(
     async () => {
       const now = ctx.clock.now();
@@ -359,7 +380,11 @@ export async function commitHold(ctx: Context, input: CommitInput): Promise<Comm
       }
 
       // C. One transaction: the balance, the release / consume / expire entries, the reservation, the key.
-      const next = withoutEmptiedUnheld({ ...plan.next, holds: plan.holds }, plan.leaving, plan.holds);
+      const planned = withoutEmptiedUnheld({ ...plan.next, holds: plan.holds }, plan.leaving, plan.holds);
+      const [seen, latched] = [view.state.balance, view.state.lowBalanceLatched === true];
+      if (planned.balance < seen && !latched && threshold === undefined) threshold = (await getOfferGroup(ctx, found.state.offerGroup)).lowBalanceThreshold;
+      const alarm = lowBalanceAlarm({ seen, after: planned.balance, threshold: threshold ?? null, disarmed: latched, rearms: false });
+      const next = withLatch(planned, alarm.disarmed);
       const entries = entryWrites(ctx, "commit", found.state, reservationId, plan.entries, now, metadata);
       const consumed = entries.consume!;
       const reservation: Reservation = { ...reservationOf(found.state, found.hold), status: "committed", committedTokens: tokens, endedAt: now.toISOString() };
@@ -370,6 +395,7 @@ export async function commitHold(ctx: Context, input: CommitInput): Promise<Comm
         ...Object.fromEntries(Object.entries(entries).map(([name, { write }]) => [name, write])),
         reservation: reservationEnd(ctx, userId, reservationId, { status: "committed", committedTokens: tokens, consumeEntryId: consumed.entry.entryId, endedAt: now.toISOString() }),
         key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now),
+        event: alarm.crosses ? eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup: found.state.offerGroup, balance: next.balance }, now).item : undefined,
       });
       if (written.committed) return result;
       return afterCancel<CommitResult>(ctx, written, userId, idempotency);
@@ -464,6 +490,15 @@ export async function releaseExpiredHolds(ctx: Pick<Context, "db" | "clock">, us
     },
     { onRetry: () => retryStats.conflicts++ },
   );
+}
+
+/** `state` with its low-balance latch set (`on`) or absent (core/rules/balance-state.ts `lowBalanceLatched`). */
+function withLatch(state: BalanceState, on: boolean): BalanceState {
+  if (on === (state.lowBalanceLatched === true)) return state;
+  const next: BalanceState = { ...state };
+  if (on) next.lowBalanceLatched = true;
+  else delete next.lowBalanceLatched;
+  return next;
 }
 
 /** True when some live hold of `state` has expired at `now`. */

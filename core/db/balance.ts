@@ -122,6 +122,12 @@ export const balanceSchema = {
     liveHolds: holdList,
     /** The facts of the grants the live holds drew from, each once. */
     heldGrants: grantFactsList,
+    /**
+     * The low-balance latch (core/rules/balance-state.ts `lowBalanceLatched`): true once a
+     * crossing raised `credits.low_balance`, removed by a purchase or a promotional grant;
+     * absent: false (never stored as false).
+     */
+    lowBalanceLatched: { type: "boolean" },
     /** {@link BALANCE_LAYOUT} when written by this code. */
     layout: { type: "number" },
     updatedAt: { type: "string", required: true },

@@ -125,6 +125,16 @@ export interface BalanceState {
    */
   holds?: HoldState[] | undefined;
   /**
+   * The low-balance latch (API.md "Events"; core/rules/low-balance.ts): true once a
+   * crossing of the group's threshold raised `credits.low_balance` (a consumption, a hold,
+   * a commit using more than held), until a purchase or a promotional grant re-arms it
+   * ({@link rearmed}). While true, crossings raise nothing, so holds and releases flapping
+   * around the threshold raise one event. Absent: false (stored only when true). Plans
+   * keep it as it is (spreading the state); releases, reversals, expiry and disputes never
+   * change it.
+   */
+  lowBalanceLatched?: boolean | undefined;
+  /**
    * True for an item stored before this layout (all grants in the map, exhausted ones
    * kept): its summaries were rebuilt from its grants on reading, and it must be written
    * whole (core/balances.ts), never by list position.
@@ -200,6 +210,19 @@ export function addGrant(
     grants: [...state.grants, { ...grant, remaining: grant.tokens - debtRepaid }],
   };
   return { next, debtRepaid };
+}
+
+/**
+ * `state` with the low-balance latch cleared ({@link BalanceState.lowBalanceLatched}): what
+ * a purchase or a promotional grant stores, whether or not its tokens lift the balance
+ * above the threshold (a crossing still needs the balance seen above it, so a top-up that
+ * leaves it low raises nothing by itself; the next fall from above does).
+ */
+export function rearmed(state: BalanceState): BalanceState {
+  if (state.lowBalanceLatched === undefined) return state;
+  const next: BalanceState = { ...state };
+  delete next.lowBalanceLatched;
+  return next;
 }
 
 /**

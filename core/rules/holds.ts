@@ -499,8 +499,8 @@ export function planCommit(input: {
 /** A low-balance decision with the flag that remembers a crossing was raised. */
 export interface LowBalanceAlarm extends Crossing {
   /**
-   * The group's flag after the operation: true once a crossing raised `credits.low_balance`,
-   * until a purchase or grant lifts the balance above the threshold again.
+   * The group's flag after the operation (the balance item's `lowBalanceLatched`): true
+   * once a crossing raised `credits.low_balance`, until a purchase or a grant re-arms it.
    */
   disarmed: boolean;
 }
@@ -508,27 +508,28 @@ export interface LowBalanceAlarm extends Crossing {
 /**
  * The low-balance crossing counting holds, with the flag that keeps releases and reversals
  * from re-arming it (API.md "Events": only purchases and grants re-arm a crossing, so holds
- * flapping around the threshold raise one event). core/rules/low-balance.ts
- * `lowBalanceCrossing` alone is stateless: it assumes only purchases raise a balance, so a
- * hold, its release and a second hold would cross twice.
+ * flapping around the threshold raise one event; core/rules/low-balance.ts). Here
+ * `crosses` means "raise the event".
  *
  * An operation that lowers the spendable balance from `seen` to `after` (a consumption, a
- * hold, a commit of more than held) crosses when `lowBalanceCrossing` says so and the group
- * is not `disarmed`; crossing disarms it. An operation that raises it re-arms only when
- * `rearms` (a purchase or a grant) and `after` is above the threshold; a release, a
- * commit of less than held, a reversal, a won dispute leave the flag as it is. The range
- * (`above`, `atMost`) is `lowBalanceCrossing`'s, for lowering operations; the writer also
- * conditions its write on the flag it read.
+ * hold, a commit of more than held) raises when `lowBalanceCrossing` says the balance
+ * crosses and the group is not `disarmed`; crossing disarms it. An operation that raises
+ * it re-arms only when `rearms` (a purchase or a grant), whatever `after` is (a crossing
+ * still needs a balance seen above the threshold; core/rules/balance-state.ts `rearmed`);
+ * a release, a commit of less than held, a reversal, a won dispute leave the flag as it
+ * is. The range (`above`, `atMost`) is `lowBalanceCrossing`'s, for lowering operations;
+ * the writer also conditions its write on the flag it read (core/reservations.ts: on the
+ * version).
  * @param disarmed the flag as stored (absent on an item: false)
  */
 export function lowBalanceAlarm(input: { seen: number; after: number; threshold: number | null; disarmed: boolean; rearms: boolean }): LowBalanceAlarm {
   const { seen, after, threshold, disarmed, rearms } = input;
-  if (threshold === null) return { crosses: false, disarmed };
   if (after < seen) {
+    if (threshold === null) return { crosses: false, disarmed };
     const crossing = lowBalanceCrossing({ seen, tokens: seen - after, threshold });
     return { ...crossing, crosses: crossing.crosses && !disarmed, disarmed: disarmed || crossing.crosses };
   }
-  return { crosses: false, disarmed: rearms && after > threshold ? false : disarmed };
+  return { crosses: false, disarmed: rearms ? false : disarmed };
 }
 
 // --- Shared steps ---------------------------------------------------------------------------

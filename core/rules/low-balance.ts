@@ -1,18 +1,31 @@
 /**
  * The low-balance crossing, pure (API.md "Events": `credits.low_balance` fires once per
- * crossing, a balance going from above to at-or-below its group's threshold, at the
- * moment a consumption crosses it; a top-up above the threshold re-arms it).
+ * crossing, a balance going from above to at-or-below its group's threshold; only
+ * purchases and grants re-arm a crossing, so holds flapping around it raise one event).
  *
- * Only consumptions lower a balance towards the threshold, so "crossed" needs no flag:
- * the balance before the consumption was above, the balance after is at or below. What
- * this module adds is the guard that keeps the decision true when other consumptions run
- * at the same moment: the balance the write finds must be in the same range as the one
- * the plan saw (else the write fails and the consumption re-plans on the item as it is).
+ * Two parts. {@link lowBalanceCrossing} is the balance part: an operation lowering the
+ * spendable balance (a consumption, a hold, a commit using more than held) crosses when
+ * the balance it saw was above the threshold and the balance after is at or below; with
+ * the guard that keeps this answer true while other writers run at the same moment: the
+ * balance the write finds must be in the same range as the one the plan saw (else the
+ * write fails and the operation re-plans on the item as it is).
+ *
+ * The balance alone is not enough: releases and reversals raise the balance too, so a
+ * hold, its release and another hold would cross twice. Hence the stored latch (the
+ * balance item's `lowBalanceLatched`, core/rules/balance-state.ts): a crossing raises the
+ * event only while the latch is off, and sets it in the same write
+ * ({@link latchedCrossing}; core/rules/holds.ts `lowBalanceAlarm` for holds and commits);
+ * only a purchase or a promotional grant clears it (core/rules/balance-state.ts `rearmed`),
+ * whatever the balance it leaves: a top-up that leaves the balance at or below the
+ * threshold raises nothing itself (a crossing needs the balance seen above), the next
+ * fall from above it does. A write whose decision read the latch is conditioned on the
+ * value read (a relative write, on the attribute; a whole-item write, on the version), so
+ * a purchase clearing it at the same moment makes the write fail and re-plan, never lost.
  */
 
-/** The decision for one consumption, and the balance range its write requires. */
+/** The balance part of the decision for one lowering operation, and the balance range its write requires. */
 export interface Crossing {
-  /** This consumption takes the balance from above the threshold to at or below it. */
+  /** The operation takes the balance from above the threshold to at or below it. */
   crosses: boolean;
   /** The write requires `balance > above` (when set). */
   above?: number;
@@ -31,4 +44,26 @@ export function lowBalanceCrossing(input: { seen: number; tokens: number; thresh
   if (seen - tokens > threshold) return { crosses: false, above: threshold + tokens };
   if (seen > threshold) return { crosses: true, above: threshold, atMost: threshold + tokens };
   return { crosses: false, atMost: threshold };
+}
+
+/** A consumption's decision with the latch: {@link Crossing} plus what to raise, set and require. */
+export interface LatchedCrossing extends Crossing {
+  /** Raise `credits.low_balance` and set the latch in the same write: the balance crosses and the latch is off. */
+  raises: boolean;
+  /**
+   * The write requires the stored latch to be this (true: set; false: absent). Present
+   * only when the balance crosses: only then does the decision depend on the latch.
+   */
+  latched?: boolean;
+}
+
+/**
+ * {@link lowBalanceCrossing} with the group's stored latch (`latched`, absent on the item:
+ * false): a crossing raises only while the latch is off. The range and the latch condition
+ * together keep the decision true for whatever the write finds.
+ */
+export function latchedCrossing(input: { seen: number; tokens: number; threshold: number | null; latched: boolean }): LatchedCrossing {
+  const crossing = lowBalanceCrossing(input);
+  if (!crossing.crosses) return { ...crossing, raises: false };
+  return { ...crossing, raises: !input.latched, latched: input.latched };
 }

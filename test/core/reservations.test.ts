@@ -335,7 +335,7 @@ describe("requests", () => {
     await grant("q1", 100, null);
     t.requests.reset();
     const a = await hold("q1", 30);
-    expect(t.requests.byCommand).toEqual({ GetItemCommand: 1, TransactWriteItemsCommand: 1 });
+    expect(t.requests.byCommand).toEqual({ BatchGetItemCommand: 1, TransactWriteItemsCommand: 1 });
     const holdUnits = t.requests.unitsOf("TransactWriteItemsCommand");
     const b = await hold("q1", 30);
     t.requests.reset();

@@ -570,7 +570,7 @@ describe("low balance with holds", () => {
     expect(lowBalanceCrossing({ seen: 110, tokens: 20, threshold }).crosses).toBe(true);
   });
 
-  it("raises once for a hold that crosses; its release, a reversal or a commit of less do not re-arm; a purchase above does", () => {
+  it("raises once for a hold that crosses; its release, a reversal or a commit of less do not re-arm; a purchase does", () => {
     const state = aState([aGrant({ grantId: "g1", tokens: 110 })]);
     let disarmed = false;
     const events: string[] = [];
@@ -591,18 +591,23 @@ describe("low balance with holds", () => {
       holds = release.holds;
     }
     expect(events).toEqual(["hold 0"]);
-    // A purchase that lifts the balance above the threshold re-arms it; a lower one does not.
+    // A purchase re-arms it; a reversal lifting the balance above the threshold does not.
     apply("purchase", 110, 111, true);
     apply("hold", 111, 100);
     expect(events).toEqual(["hold 0", "hold"]);
-    apply("consume", 100, 90);
-    apply("small purchase", 90, 100, true);
     apply("reversal", 100, 150);
     apply("hold", 150, 90);
     expect(events).toEqual(["hold 0", "hold"]);
+    // A purchase that leaves the balance low re-arms too, but raises nothing itself: the next fall from above does.
+    apply("small purchase", 90, 95, true);
+    apply("consume", 95, 90);
+    expect(events).toEqual(["hold 0", "hold"]);
+    apply("release", 90, 130);
+    apply("hold", 130, 95);
+    expect(events).toEqual(["hold 0", "hold", "hold"]);
   });
 
-  it("is exhaustive on small balances: crosses iff armed and seen > threshold >= after; only a rearming rise above re-arms", () => {
+  it("is exhaustive on small balances: crosses iff armed and seen > threshold >= after; only a rearming rise re-arms", () => {
     for (const disarmed of [false, true]) {
       for (const rearms of [false, true]) {
         for (let seen = -2; seen <= 8; seen++) {
@@ -610,7 +615,7 @@ describe("low balance with holds", () => {
             const alarm = lowBalanceAlarm({ seen, after, threshold: 3, disarmed, rearms });
             const crosses = !disarmed && seen > 3 && after <= 3 && after < seen;
             expect(alarm.crosses, `${seen} -> ${after}, disarmed ${disarmed}`).toBe(crosses);
-            const expected = after < seen ? disarmed || (seen > 3 && after <= 3) : rearms && after > 3 ? false : disarmed;
+            const expected = after < seen ? disarmed || (seen > 3 && after <= 3) : rearms ? false : disarmed;
             expect(alarm.disarmed).toBe(expected);
           }
         }

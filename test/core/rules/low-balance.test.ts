@@ -1,10 +1,11 @@
 /**
  * core/rules/low-balance.ts: whether a consumption crosses its group's low-balance
- * threshold, and the balance range its write must find for that answer to hold.
+ * threshold, and the balance range its write must find for that answer to hold; with the
+ * stored latch, whether it raises the event, and the latch its write must find.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { lowBalanceCrossing } from "../../../core/rules/low-balance.js";
+import { latchedCrossing, lowBalanceCrossing } from "../../../core/rules/low-balance.js";
 
 const PROPERTY = { numRuns: 1000, seed: 0x10_ba1 } as const;
 
@@ -48,6 +49,30 @@ describe("lowBalanceCrossing", () => {
         if (inRange(actual, decision)) {
           expect(lowBalanceCrossing({ seen: actual, tokens, threshold }).crosses).toBe(decision.crosses);
         }
+      }),
+      PROPERTY,
+    );
+  });
+});
+
+describe("latchedCrossing", () => {
+  it("raises only when the balance crosses and the latch is off, and then requires the latch it read", () => {
+    expect(latchedCrossing({ seen: 60, tokens: 10, threshold: 50, latched: false })).toEqual({ crosses: true, above: 50, atMost: 60, raises: true, latched: false });
+    expect(latchedCrossing({ seen: 60, tokens: 10, threshold: 50, latched: true })).toEqual({ crosses: true, above: 50, atMost: 60, raises: false, latched: true });
+    // Not crossing: the latch does not matter, and is not required (no extra condition, no extra conflict).
+    expect(latchedCrossing({ seen: 100, tokens: 10, threshold: 50, latched: true })).toEqual({ crosses: false, above: 60, raises: false });
+    expect(latchedCrossing({ seen: 50, tokens: 10, threshold: 50, latched: false })).toEqual({ crosses: false, atMost: 50, raises: false });
+    expect(latchedCrossing({ seen: 60, tokens: 10, threshold: null, latched: false })).toEqual({ crosses: false, raises: false });
+  });
+
+  it("gives the same answer for every balance and latch its write admits", () => {
+    const small = fc.integer({ min: -50, max: 200 });
+    fc.assert(
+      fc.property(small, fc.integer({ min: 1, max: 100 }), fc.integer({ min: 0, max: 150 }), fc.boolean(), small, fc.boolean(), (seen, tokens, threshold, latched, actual, actualLatch) => {
+        const decision = latchedCrossing({ seen, tokens, threshold, latched });
+        expect(decision.raises).toBe(decision.crosses && !latched);
+        const admitted = inRange(actual, decision) && (decision.latched === undefined || decision.latched === actualLatch);
+        if (admitted) expect(latchedCrossing({ seen: actual, tokens, threshold, latched: actualLatch }).raises).toBe(decision.raises);
       }),
       PROPERTY,
     );
