@@ -66,17 +66,18 @@ export async function walkDays<T>(input: {
 }
 
 /**
- * Walks the days from the watermark of `job` (or `FIRST_RUN_LOOKBACK_DAYS` before `last`
- * on a first run) to `last`, and moves the watermark to `last` when the walk is complete
- * (`last` itself stays to walk: later work of that day may still come).
+ * Walks the days from the watermark of `job` (or `lookbackDays`, default
+ * {@link FIRST_RUN_LOOKBACK_DAYS}, before `last` on a first run) to `last`, and moves the
+ * watermark to `last` when the walk is complete (`last` itself stays to walk: later work
+ * of that day may still come). A pass whose work is short-lived may look back less.
  */
 export async function walkDaysSince<T>(
   ctx: Pick<Context, "db" | "clock">,
-  input: { job: string; last: string } & Omit<Parameters<typeof walkDays<T>>[0], "days">,
+  input: { job: string; last: string; lookbackDays?: number } & Omit<Parameters<typeof walkDays<T>>[0], "days">,
 ): Promise<DayWalkSummary> {
-  const { job, last, ...walk } = input;
+  const { job, last, lookbackDays = FIRST_RUN_LOOKBACK_DAYS, ...walk } = input;
   const state = await ctx.db.entities.jobState.get({ job }).go({ consistent: true });
-  const first = state.data?.doneBefore ?? utcDayPlus(last, -FIRST_RUN_LOOKBACK_DAYS);
+  const first = state.data?.doneBefore ?? utcDayPlus(last, -lookbackDays);
   const summary = await walkDays({ ...walk, days: daysBetween(first, last) });
   if (summary.complete) {
     await ctx.db.entities.jobState.put({ job, doneBefore: last, updatedAt: ctx.clock.now().toISOString() }).go();

@@ -17,8 +17,10 @@
  * that touches its group: a hold, a commit, a release ({@link settleExpiredHolds}), a
  * consumption (core/consumption.ts), and the credits read (core/credits.ts, through
  * {@link releaseExpiredHolds}); at most {@link EXPIRED_HOLDS_PER_WRITE} per transaction.
- * The daily job does not release them yet (groups nobody touches keep their expired
- * holds until the next request).
+ * Groups nobody touches are found by the daily job (core/daily-job.ts) on the work
+ * index: a balance item with live holds carries index keys from its earliest hold's
+ * expiry (derived by its schema on every write, core/db/balance.ts), and the job calls
+ * {@link releaseExpiredHolds} for each one due.
  *
  * Low balance. A hold, and a commit using more than held, lower the spendable balance
  * like a consumption: when that crosses the group's `lowBalanceThreshold` and the group's
@@ -473,8 +475,8 @@ export async function settleExpiredHolds(ctx: Pick<Context, "db">, view: Balance
 
 /**
  * Releases the expired holds of one group (at most {@link EXPIRED_HOLDS_PER_WRITE}) in
- * one transaction: for reads that show the balance (core/credits.ts) and, later, the
- * daily job. Nothing expired: no write.
+ * one transaction: for reads that show the balance (core/credits.ts) and the daily job's
+ * hold-expiry pass (core/daily-job.ts). Nothing expired: no write (one read).
  * @returns how many holds it released
  */
 export async function releaseExpiredHolds(ctx: Pick<Context, "db" | "clock">, userId: string, offerGroup: string): Promise<number> {

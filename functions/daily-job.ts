@@ -3,11 +3,11 @@
  * whose input may be the scheduler's own payload or a rule envelope like
  * `test/fixtures/eventbridge-scheduled.json`, or by its continuation queue (an SQS event,
  * functions/continuation.ts). Either way it runs the job at the current instant
- * (core/daily-job.ts: expiry, `credits.expiring` warnings, abandoned orders), stops
- * starting new pages 30 s before the Lambda's time runs out, and, when it stopped early,
- * hands the rest to the continuation queue. When a bus is configured it then publishes the
- * outbox, as a backstop to the stream-triggered publisher (functions/publisher.ts). It
- * returns the summary (also logged as structured JSON).
+ * (core/daily-job.ts: expiry, expired holds, `credits.expiring` warnings, abandoned
+ * orders), stops starting new pages 30 s before the Lambda's time runs out, and, when it
+ * stopped early, hands the rest to the continuation queue. When a bus is configured it
+ * then publishes the outbox, as a backstop to the stream-triggered publisher
+ * (functions/publisher.ts). It returns the summary (also logged as structured JSON).
  */
 import type { Context as LambdaContext, ScheduledEvent, SQSEvent } from "aws-lambda";
 import { runDailyJob, type DailyJobSummary } from "../core/daily-job.js";

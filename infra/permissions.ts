@@ -79,7 +79,7 @@ export const ACCESS: Readonly<Partial<Record<FunctionName, Access>>> = {
   expiry: { secrets: ["ApiKey"], actions: { table: dynamodb("DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem") } },
   webhook: { secrets: ["StripeSecretKey", "StripeWebhookSecret"], actions: { table: CHANGES_BALANCES } },
   // The daily job (scheduled, and its continuations: the same handler): the work index
-  // (due grants, pending orders, the outbox), Stripe (abandoned orders), the bus and the queue.
+  // (due grants, expired holds, pending orders, the outbox), Stripe (abandoned orders), the bus and the queue.
   dailyJob: {
     secrets: ["StripeSecretKey"],
     actions: { table: CHANGES_BALANCES, workIndex: dynamodb("Query"), bus: ["events:PutEvents"], continuationQueue: ["sqs:SendMessage"] },

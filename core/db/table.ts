@@ -20,7 +20,8 @@ export const TABLE = {
    * `gsi1`: the sparse work index, shared by the kinds of work still to do (ElectroDB
    * prefixes keep them apart; keys in core/rules/work-index.ts): active grants that
    * expire (partition `expiry day + shard`, sort `expiry instant + user + grant`), events
-   * not yet published (the outbox), and pending orders (for the abandoned-order pass).
+   * not yet published (the outbox), pending orders (for the abandoned-order pass), and
+   * balance items with live holds (by their earliest hold's expiry, for the hold-expiry pass).
    * Items leave it when done. The physical names stay `gsi1*`: renaming them would
    * replace the deployed index.
    */

@@ -5,6 +5,9 @@
  *   shard, sorted by expiry instant (the daily job's expiry and warning passes);
  * - **pending orders**: an order waiting for its payment, under the day it became
  *   pending and a shard, sorted by that instant (the daily job's abandoned-order pass);
+ * - **expiring holds**: a balance item with live holds (reservations), under the day its
+ *   earliest hold expires and a shard, sorted by that instant (the daily job's
+ *   hold-expiry pass: groups nobody touches get their expired holds released);
  * - **the outbox**: an event not yet published, under a shard, sorted by event id.
  * An item leaves the index when its work is done. Day partitions spread over
  * {@link DAY_SHARDS} shards instead of one hot key; core/day-walk.ts walks them.
@@ -12,7 +15,7 @@
 import { createHash } from "node:crypto";
 import { utcDay } from "./time.js";
 
-/** Partitions per day, for expiring grants and pending orders. */
+/** Partitions per day, for expiring grants, pending orders and expiring holds. */
 export const DAY_SHARDS = 8;
 
 /** Partitions of the outbox. */
@@ -46,6 +49,35 @@ export function pendingKeys(userId: string, orderId: string, since: Date): { pen
     pendingSince: at,
     pendingBucket: dayBucket(utcDay(since), shardOf(orderId, DAY_SHARDS)),
     pendingSort: `${at}#${userId}#${orderId}`,
+  };
+}
+
+/**
+ * The index keys of a (user, offerGroup) balance item with live holds expiring at
+ * `holds[].expires` (ISO 8601 instants): under the UTC day of the earliest and the
+ * group's shard (sha256 of `<userId> NUL <offerGroup>`, see {@link shardOf}), sorted by
+ * that instant (normalized to `toISOString()`), user and group. The item is due once its
+ * earliest hold has expired; after its expired holds are released, the keys move on to
+ * the next earliest (or go, with the last hold).
+ * @returns undefined when there is no hold (the item leaves the index: it is sparse)
+ * @throws RangeError when an `expires` is not an instant
+ */
+export function holdExpiryKeys(
+  userId: string,
+  offerGroup: string,
+  holds: ReadonlyArray<{ expires: string }>,
+): { holdExpiryBucket: string; holdExpirySort: string } | undefined {
+  let earliest: number | undefined;
+  for (const { expires } of holds) {
+    const at = Date.parse(expires);
+    if (Number.isNaN(at)) throw new RangeError(`hold expiry ${JSON.stringify(expires)} is not an instant`);
+    if (earliest === undefined || at < earliest) earliest = at;
+  }
+  if (earliest === undefined) return undefined;
+  const at = new Date(earliest);
+  return {
+    holdExpiryBucket: dayBucket(utcDay(at), shardOf(`${userId}\u0000${offerGroup}`, DAY_SHARDS)),
+    holdExpirySort: `${at.toISOString()}#${userId}#${offerGroup}`,
   };
 }
 

@@ -4,7 +4,7 @@
  * continuation queue's SQS event; a run that reaches its deadline hands the rest to the
  * queue (the real `@aws-sdk/client-sqs` against a small stand-in of SQS `SendMessage`),
  * and the continuation finishes the work; unpaid orders are abandoned after the
- * configured age.
+ * configured age; expired holds of a group nobody touches are released.
  */
 import { createHash, randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -15,6 +15,9 @@ import { getCredits } from "../../core/credits.js";
 import { createPromotionalGrant } from "../../core/grants.js";
 import { upsertOffer } from "../../core/offers.js";
 import { createOrder, getOrder } from "../../core/orders.js";
+import { readBalance } from "../../core/balances.js";
+import { listLedger } from "../../core/ledger.js";
+import { createHold, listHolds } from "../../core/reservations.js";
 import { handler } from "../../functions/daily-job.js";
 import { buildRuntime, setRuntime } from "../../functions/runtime.js";
 import { localLambdaContext } from "../../scripts/local-gateway.js";
@@ -130,5 +133,19 @@ describe("the daily job's handler", () => {
     t.clock.set("2028-03-03T12:00:00.000Z");
     expect((await handler({}, localLambdaContext("job", 15 * 60_000))).ordersAbandoned).toBe(1);
     expect((await getOrder(t.ctx, "h-3", order.orderId)).status).toBe("refused");
+  });
+
+  it("releases the expired holds of a group nobody touches (expiry by the daily job)", async () => {
+    t.clock.set("2028-03-04T00:00:00.000Z");
+    await createPromotionalGrant(t.ctx, { userId: "h-4", offerGroup: "calls", tokens: 50, expires: null });
+    const held = await createHold(t.ctx, { userId: "h-4", offerGroup: "calls", tokens: 20, ttlSeconds: 300 });
+    t.clock.set("2028-03-04T06:00:00.000Z");
+    expect(await handler(scheduled, localLambdaContext("job", 15 * 60_000))).toMatchObject({ complete: true, holdsReleased: 1, continuation: 0 });
+    expect((await listHolds(t.ctx, "h-4", { limit: 10 })).reservations).toMatchObject([{ reservationId: held.reservationId, status: "expired", endedAt: "2028-03-04T06:00:00.000Z" }]);
+    const own = (await listLedger(t.ctx, "h-4", { limit: 10 })).entries.filter((entry) => entry.reservationId === held.reservationId);
+    expect(own.map((entry) => [entry.reason, entry.tokens])).toEqual([["hold", -20], ["release", 20]]);
+    const state = await readBalance(t.ctx, "h-4", "calls");
+    expect({ balance: state.balance, holds: state.holds }).toEqual({ balance: 50, holds: undefined });
+    expect((await handler(scheduled, localLambdaContext("job", 15 * 60_000))).holdsReleased).toBe(0);
   });
 });

@@ -1,10 +1,10 @@
 /**
  * core/rules/work-index.ts: the work index's keys (day and shard partitions, sort keys)
- * for expiring grants, pending orders and the outbox.
+ * for expiring grants, pending orders, balance items with live holds and the outbox.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DAY_SHARDS, dayBucket, expiryKeys, OUTBOX_SHARDS, outboxKeys, pendingKeys, shardOf, sortBoundAfter } from "../../../core/rules/work-index.js";
+import { DAY_SHARDS, dayBucket, expiryKeys, holdExpiryKeys, OUTBOX_SHARDS, outboxKeys, pendingKeys, shardOf, sortBoundAfter } from "../../../core/rules/work-index.js";
 
 const PROPERTY = { numRuns: 500, seed: 0x1dec_5a4d } as const;
 
@@ -112,6 +112,73 @@ describe("pendingKeys", () => {
       pendingBucket: `2026-11-23#${expiryShard(orderId)}`,
       pendingSort: `2026-11-23T23:59:59.999Z#auth0|123#${orderId}`,
     });
+  });
+});
+
+describe("holdExpiryKeys", () => {
+  const hold = (expires: string) => ({ expires });
+
+  it("has no keys without holds (the balance item leaves the index)", () => {
+    expect(holdExpiryKeys("u1", "calls", [])).toBeUndefined();
+  });
+
+  it("puts the group under its earliest hold's UTC expiry day and its shard, sorted by that instant, user and group", () => {
+    // Shards computed outside this code base: `printf 'u1\0calls' | sha256sum`, first byte mod 8.
+    expect(holdExpiryKeys("u1", "calls", [hold("2026-03-10T12:05:00.000Z")])).toEqual({
+      holdExpiryBucket: "2026-03-10#4",
+      holdExpirySort: "2026-03-10T12:05:00.000Z#u1#calls",
+    });
+    expect(holdExpiryKeys("u1", "chat", [hold("2026-03-10T12:05:00.000Z")])!.holdExpiryBucket).toBe("2026-03-10#3");
+    expect(holdExpiryKeys("u2", "calls", [hold("2026-03-10T12:05:00.000Z")])!.holdExpiryBucket).toBe("2026-03-10#0");
+  });
+
+  it("takes the earliest expiry whatever the holds' order, across days", () => {
+    const holds = [hold("2026-03-11T00:00:10.000Z"), hold("2026-03-10T23:59:59.999Z"), hold("2026-03-12T08:00:00.000Z")];
+    expect(holdExpiryKeys("u1", "calls", holds)).toEqual({ holdExpiryBucket: "2026-03-10#4", holdExpirySort: "2026-03-10T23:59:59.999Z#u1#calls" });
+    expect(holdExpiryKeys("u1", "calls", [...holds].reverse())).toEqual(holdExpiryKeys("u1", "calls", holds));
+  });
+
+  it("files a hold expiring at midnight UTC under the new day", () => {
+    expect(holdExpiryKeys("u1", "calls", [hold("2026-03-11T00:00:00.000Z")])!.holdExpiryBucket).toBe("2026-03-11#4");
+  });
+
+  it("compares instants, not strings, and writes the sort key as toISOString()", () => {
+    // "2026-03-10T13:00:00+02:00" is 11:00Z: earlier than 12:00Z, though it sorts after it as a string.
+    expect(holdExpiryKeys("u1", "calls", [hold("2026-03-10T12:00:00.000Z"), hold("2026-03-10T13:00:00+02:00")])!.holdExpirySort).toBe("2026-03-10T11:00:00.000Z#u1#calls");
+  });
+
+  it("keeps user ids and groups with special characters intact in the sort key", () => {
+    expect(holdExpiryKeys("auth0|123", "calls#v2", [hold("2026-01-01T00:00:00.000Z")])!.holdExpirySort).toBe("2026-01-01T00:00:00.000Z#auth0|123#calls#v2");
+    expect(holdExpiryKeys("auth0|123", "calls", [hold("2026-01-01T00:00:00.000Z")])!.holdExpiryBucket).toBe("2026-01-01#4");
+  });
+
+  it("refuses an expiry that is not an instant", () => {
+    expect(() => holdExpiryKeys("u1", "calls", [hold("2026-01-01T00:00:00.000Z"), hold("soon")])).toThrow(RangeError);
+  });
+
+  it("is the day of the minimum and the group's shard for any set of holds; due exactly when the earliest hold has expired", () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), fc.array(anInstant, { minLength: 1, maxLength: 20 }), anInstant, (userId, offerGroup, instants, now) => {
+        const keys = holdExpiryKeys(userId, offerGroup, instants.map((at) => hold(at.toISOString())))!;
+        const earliest = new Date(Math.min(...instants.map((at) => at.getTime())));
+        expect(keys.holdExpiryBucket).toBe(dayBucket(earliest.toISOString().slice(0, 10), shardOf(`${userId}\u0000${offerGroup}`, DAY_SHARDS)));
+        expect(keys.holdExpirySort.startsWith(`${earliest.toISOString()}#`)).toBe(true);
+        expect(keys.holdExpirySort < sortBoundAfter(now)).toBe(instants.some((at) => at.getTime() <= now.getTime()));
+      }),
+      PROPERTY,
+    );
+  });
+
+  it("sorts groups of a partition by their earliest expiry", () => {
+    fc.assert(
+      fc.property(anInstant, anInstant, fc.string(), fc.string(), (a, b, userA, userB) => {
+        fc.pre(a.getTime() !== b.getTime());
+        const keyA = holdExpiryKeys(userA, "calls", [hold(a.toISOString())])!.holdExpirySort;
+        const keyB = holdExpiryKeys(userB, "calls", [hold(b.toISOString())])!.holdExpirySort;
+        expect(keyA < keyB).toBe(a.getTime() < b.getTime());
+      }),
+      PROPERTY,
+    );
   });
 });
 
