@@ -35,6 +35,10 @@ export interface LedgerEntry {
   debtRepaid?: number;
   /** The reservation the entry belongs to (`hold`, `release`, a commit's `consume`, core/reservations.ts). */
   reservationId?: string;
+  /** `consume`: tokens of it reversed so far (core/reversals.ts); absent when none. */
+  reversed?: number;
+  /** `reverse` (and the `expire` that follows it): the `consume` entry it reverses. */
+  reversesEntryId?: string;
   createdAt: string;
   metadata?: Record<string, unknown>;
 }
@@ -63,6 +67,8 @@ export function toLedgerEntry(item: LedgerEntryItem): LedgerEntry {
   if (item.debt !== undefined) entry.debt = item.debt;
   if (item.debtRepaid !== undefined) entry.debtRepaid = item.debtRepaid;
   if (item.reservationId !== undefined) entry.reservationId = item.reservationId;
+  if (item.reversed !== undefined) entry.reversed = item.reversed;
+  if (item.reversesEntryId !== undefined) entry.reversesEntryId = item.reversesEntryId;
   if (item.metadata !== undefined) entry.metadata = item.metadata as Record<string, unknown>;
   return entry;
 }

@@ -1,6 +1,8 @@
 /**
  * Ledger entry entity: one signed token movement (purchase, consume, expire, refund,
- * adjust; hold, release and reverse for reservations, core/reservations.ts), written in the same transaction as the balance change it explains. Sorted
+ * adjust; hold, release and reverse for reservations and reversals, core/reservations.ts
+ * and core/reversals.ts), written in the same transaction as the balance change it
+ * explains. Entries never change, but for the `reversed` counter of a `consume`. Sorted
  * by creation instant then id, so a user's ledger reads oldest first and a date range
  * is a key range.
  */
@@ -38,6 +40,15 @@ export const ledgerEntrySchema = {
     debtRepaid: { type: "number" },
     /** The reservation of a `hold`, `release`, its commit's `consume`, or an `expire` of tokens it gave back (core/reservations.ts). */
     reservationId: { type: "string" },
+    /**
+     * `consume` only: tokens of it reversed so far (core/reversals.ts), 0..−tokens; absent
+     * until its first reversal. Each reversal raises it in its own transaction, on the
+     * condition that it still holds the value read, so that reversals together never
+     * exceed what the entry consumed.
+     */
+    reversed: { type: "number" },
+    /** `reverse` (and the `expire` of tokens it gave back to a grant past its expiry): the `consume` entry it reverses. */
+    reversesEntryId: { type: "string" },
     metadata: { type: "any" },
     createdAt: { type: "string", required: true },
   },

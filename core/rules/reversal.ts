@@ -10,7 +10,14 @@
  *    tokens were the debt part, the rest were grant tokens). It lowers the group's debt by
  *    as much as the group still owes (`debtReversed`); what the group no longer owes (a
  *    later grant repaid that debt with its own tokens) is `debtSettled`: no grant to give it
- *    to, it is reported and counts as reversed;
+ *    to, it is reported and counts as reversed. (Why not give it to the grant that repaid
+ *    it: a group's debt is one pooled number, and what repaid it is not recorded per
+ *    consumption: a grant item does not keep its repaid debt, a purchase entry only its
+ *    total, a release or reversal not per grant, and another reversal's debt part lowers
+ *    it with no grant at all. Any grant picked would be a guess, and could be given tokens
+ *    it never spent on this debt: tokens made out of nothing. So the rule keeps every
+ *    movement explained and creates none: the repayment is the grant's own entry's
+ *    `debtRepaid`, and the reversal's entry notes `debtSettled`, core/reversals.ts.);
  * 2. gives the rest back to the grants the entry drew from, the latest drawn first (the
  *    grant tokens reversed before were the latest ones), by the one give-back rule
  *    (core/rules/give-back.ts: the group's remaining debt first; a grant that left comes

@@ -25,8 +25,10 @@
  * recorded per grant, so the per-grant check (3) skips those grants.
  * Returns the violations (empty when all hold).
  */
-import { ScanCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { unmarshall } from "@aws-sdk/util-dynamodb";
+import { QueryCommand, ScanCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
+import { createDb } from "../../core/db/service.js";
+import { TABLE } from "../../core/db/table.js";
 import { balanceStateProblem, grantKey } from "../../core/rules/balance-state.js";
 import { itemLowerBound, layoutProblem } from "../../core/rules/balance-layout.js";
 import { heldTokens, holdsProblem, type HoldState } from "../../core/rules/holds.js";
@@ -44,9 +46,38 @@ async function scanAll(client: DynamoDBClient, tableName: string): Promise<Item[
   return items;
 }
 
-/** Every invariant violation in the table. */
-export async function invariantViolations(client: DynamoDBClient, tableName: string): Promise<string[]> {
-  const items = await scanAll(client, tableName);
+/** The entities, only to build keys (their table and client are never used). */
+const userKeys = createDb(undefined as never, "keys-only");
+
+/** The items of one user (every entity keyed by user shares one partition, core/db/keys.ts), in one consistent Query. */
+async function queryUser(client: DynamoDBClient, tableName: string, userId: string): Promise<Item[]> {
+  const { partitionKey } = TABLE;
+  const partition = (userKeys.entities.balance.get({ userId, offerGroup: "-" }).params().Key as Record<string, string>)[partitionKey];
+  const items: Item[] = [];
+  let start: Record<string, any> | undefined;
+  do {
+    const page = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        ConsistentRead: true,
+        KeyConditionExpression: "#pk = :pk",
+        ExpressionAttributeNames: { "#pk": partitionKey },
+        ExpressionAttributeValues: marshall({ ":pk": partition }),
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const raw of page.Items ?? []) items.push(unmarshall(raw));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+/**
+ * Every invariant violation in the table; with `userId`, among that user's items only (one
+ * Query instead of a Scan: for checks after every step of a long history).
+ */
+export async function invariantViolations(client: DynamoDBClient, tableName: string, userId?: string): Promise<string[]> {
+  const items = userId === undefined ? await scanAll(client, tableName) : await queryUser(client, tableName, userId);
   const of = (entity: string) => items.filter((item) => item.__edb_e__ === entity);
   const balances = of("balance");
   const ledger = of("ledgerEntry");
