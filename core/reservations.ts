@@ -18,9 +18,12 @@
  * consumption (core/consumption.ts), and the credits read (core/credits.ts, through
  * {@link releaseExpiredHolds}); at most {@link EXPIRED_HOLDS_PER_WRITE} per transaction.
  * Groups nobody touches are found by the daily job (core/daily-job.ts) on the work
- * index: a balance item with live holds carries index keys from its earliest hold's
- * expiry (derived by its schema on every write, core/db/balance.ts), and the job calls
- * {@link releaseExpiredHolds} for each one due.
+ * index: a reservation item carries index keys from its hold's expiry while it is `held`
+ * (core/rules/work-index.ts `holdExpiryKeys`, written by {@link createHold}) and loses
+ * them in the update that ends it, in the transaction that takes the hold off the
+ * balance item (`reservationEnd`); the job calls {@link releaseExpiredHolds} for each
+ * group with a reservation due. The balance item itself is never indexed: it is written
+ * by every consumption, and an index copy would double those writes.
  *
  * Low balance. A hold, and a commit using more than held, lower the spendable balance
  * like a consumption: when that crosses the group's `lowBalanceThreshold` and the group's
@@ -81,6 +84,7 @@ import {
   type HoldState,
   type PlannedEntry,
 } from "./rules/holds.js";
+import { holdExpiryKeys } from "./rules/work-index.js";
 
 /** Default hold lifetime, in seconds (API.md `ttlSeconds`). */
 export const DEFAULT_HOLD_SECONDS = 300;
@@ -248,6 +252,7 @@ export async function createHold(ctx: Context, input: HoldInput): Promise<Reserv
             holdEntryId: entry.entryId,
             createdAt: reservation.createdAt,
             ...(metadata !== undefined ? { metadata } : {}),
+            ...holdExpiryKeys(userId, offerGroup, reservationId, reservation.expires),
           }),
         ),
         key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result: reservation }, now),
@@ -567,14 +572,24 @@ function reservationOf(state: BalanceState, hold: HoldState): Reservation {
   };
 }
 
-/** The transaction action that ends reservation `reservationId` (only while it is `held`). */
+/**
+ * The transaction action that ends reservation `reservationId` (only while it is `held`):
+ * its status and end, and its work-index keys removed (ElectroDB then removes the index
+ * keys: it leaves the hold-expiry index, core/db/reservation.ts).
+ */
 function reservationEnd(
   ctx: Pick<Context, "db">,
   userId: string,
   reservationId: string,
   fields: { status: Exclude<ReservationStatus, "held">; endedAt: string; committedTokens?: number; consumeEntryId?: string },
 ): TransactionItem {
-  return commit(ctx.db.entities.reservation.patch({ userId, reservationId }).set(fields).where((attr, op) => op.eq(attr.status, "held")));
+  return commit(
+    ctx.db.entities.reservation
+      .patch({ userId, reservationId })
+      .set(fields)
+      .remove(["holdExpiryBucket", "holdExpirySort"])
+      .where((attr, op) => op.eq(attr.status, "held")),
+  );
 }
 
 /**

@@ -10,19 +10,14 @@
  * draws made early"), so that a hold, a commit, a release and a consumption each read and
  * write this one item.
  *
- * Work index. A balance item with live holds carries the expiring-holds keys of the work
- * index (`holdExpiryBucket`, `holdExpirySort`: core/rules/work-index.ts `holdExpiryKeys`,
- * from its earliest hold), so the daily job finds the expired holds of groups nobody
- * touches without a scan. They are derived here, by ElectroDB from `liveHolds` (`watch`),
- * on every write that stores the holds: every such write puts the whole item
- * (core/balances.ts `balanceWrite`), so no writer can leave stale keys, and an item put
- * without holds has none (it leaves the index). Writes that do not touch `liveHolds`
- * (guarded draws, version bumps) keep the keys as they are, still right.
+ * Work index: never. The expiring-holds entries are on the reservation items
+ * (core/db/reservation.ts), so that the writes of this item (each consumption, hold,
+ * commit and release; the item carries the whole grants map, several KB for a busy
+ * group) write no index copy of it: gsi1 projects every attribute (core/db/table.ts), so
+ * an indexed balance item would cost its size again in write units on every one of them.
  *
  * Invariant (core/ledger.ts): balance = Σ grants[].remaining + spilled.tokens − debt = Σ ledger tokens.
  */
-import { holdExpiryKeys } from "../rules/work-index.js";
-import { TABLE } from "./table.js";
 import { SERVICE, pk, sk } from "./keys.js";
 
 /** The stored shape of one grant (a balance item's map, an overflow item): core/rules/balance-state.ts `GrantState`. */
@@ -86,12 +81,6 @@ export const holdList = {
 /** The layout version written by this code; an item without it predates issue 9 (core/balances.ts reads it as legacy). */
 export const BALANCE_LAYOUT = 2;
 
-/** The work-index keys of a balance item being written (its attributes, by name): none without holds. */
-function holdKeysOf(item: unknown) {
-  const { userId, offerGroup, liveHolds } = (item ?? {}) as { userId?: string; offerGroup?: string; liveHolds?: ReadonlyArray<{ expires: string }> };
-  return userId === undefined || offerGroup === undefined ? undefined : holdExpiryKeys(userId, offerGroup, liveHolds ?? []);
-}
-
 /** ElectroDB schema of a balance item. */
 export const balanceSchema = {
   model: { entity: "balance", version: "1", service: SERVICE },
@@ -145,21 +134,11 @@ export const balanceSchema = {
      * absent: false (never stored as false).
      */
     lowBalanceLatched: { type: "boolean" },
-    /** Work index partition (core/rules/work-index.ts): `<YYYY-MM-DD>#<shard>` of the earliest live hold's expiry; absent without holds. Derived from `liveHolds`. */
-    holdExpiryBucket: { type: "string", watch: ["liveHolds"], set: (_: unknown, item: unknown) => holdKeysOf(item)?.holdExpiryBucket },
-    /** Work index sort: `<earliest hold expiry ISO>#<userId>#<offerGroup>`. Derived from `liveHolds`. */
-    holdExpirySort: { type: "string", watch: ["liveHolds"], set: (_: unknown, item: unknown) => holdKeysOf(item)?.holdExpirySort },
     /** {@link BALANCE_LAYOUT} when written by this code. */
     layout: { type: "number" },
     updatedAt: { type: "string", required: true },
   },
   indexes: {
     byUser: { pk: pk(["userId"]), sk: sk(["offerGroup"]) },
-    /** Balance items whose earliest live hold expires in a day partition (the daily job's hold-expiry pass). */
-    byHoldExpiry: {
-      index: TABLE.workIndex.name,
-      pk: { field: TABLE.workIndex.partitionKey, composite: ["holdExpiryBucket"], casing: "none" },
-      sk: { field: TABLE.workIndex.sortKey, composite: ["holdExpirySort"], casing: "none" },
-    },
   },
 } as const;

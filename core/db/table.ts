@@ -21,9 +21,11 @@ export const TABLE = {
    * prefixes keep them apart; keys in core/rules/work-index.ts): active grants that
    * expire (partition `expiry day + shard`, sort `expiry instant + user + grant`), events
    * not yet published (the outbox), pending orders (for the abandoned-order pass), and
-   * balance items with live holds (by their earliest hold's expiry, for the hold-expiry pass).
-   * Items leave it when done. The physical names stay `gsi1*`: renaming them would
-   * replace the deployed index.
+   * reservations still held (by their hold's expiry, for the hold-expiry pass). Items
+   * leave it when done. Every attribute is projected, so each write of an indexed item
+   * also writes its index copy (1 write unit per KB, 2 when its index key moves): the
+   * balance items, written by every consumption, never enter it. The physical names stay
+   * `gsi1*`: renaming them would replace the deployed index.
    */
   workIndex: { name: "gsi1", partitionKey: "gsi1pk", sortKey: "gsi1sk" },
   /** Epoch seconds after which DynamoDB may delete an item (idempotency records, webhook events). */

@@ -5,9 +5,9 @@
  *   shard, sorted by expiry instant (the daily job's expiry and warning passes);
  * - **pending orders**: an order waiting for its payment, under the day it became
  *   pending and a shard, sorted by that instant (the daily job's abandoned-order pass);
- * - **expiring holds**: a balance item with live holds (reservations), under the day its
- *   earliest hold expires and a shard, sorted by that instant (the daily job's
- *   hold-expiry pass: groups nobody touches get their expired holds released);
+ * - **expiring holds**: a reservation still held, under the day its hold expires and a
+ *   shard, sorted by that instant (the daily job's hold-expiry pass: groups nobody
+ *   touches get their expired holds released);
  * - **the outbox**: an event not yet published, under a shard, sorted by event id.
  * An item leaves the index when its work is done. Day partitions spread over
  * {@link DAY_SHARDS} shards instead of one hot key; core/day-walk.ts walks them.
@@ -53,31 +53,22 @@ export function pendingKeys(userId: string, orderId: string, since: Date): { pen
 }
 
 /**
- * The index keys of a (user, offerGroup) balance item with live holds expiring at
- * `holds[].expires` (ISO 8601 instants): under the UTC day of the earliest and the
- * group's shard (sha256 of `<userId> NUL <offerGroup>`, see {@link shardOf}), sorted by
- * that instant (normalized to `toISOString()`), user and group. The item is due once its
- * earliest hold has expired; after its expired holds are released, the keys move on to
- * the next earliest (or go, with the last hold).
- * @returns undefined when there is no hold (the item leaves the index: it is sparse)
- * @throws RangeError when an `expires` is not an instant
+ * The index keys of reservation `reservationId` of (`userId`, `offerGroup`) while it is
+ * held, its hold expiring at `expires` (ISO 8601 instant): under the UTC day of `expires`
+ * and the reservation's shard (sha256 of its id, see {@link shardOf}: a busy group's holds
+ * spread over every shard of a day), sorted by that instant (normalized to
+ * `toISOString()`), user, group and reservation. The reservation item carries them from
+ * its hold until its commit, release or expiry, which removes them in the same update
+ * (the index is sparse). It is due once `expires <= now` (`lt(sortBoundAfter(now))`).
+ * @throws RangeError when `expires` is not an instant
  */
-export function holdExpiryKeys(
-  userId: string,
-  offerGroup: string,
-  holds: ReadonlyArray<{ expires: string }>,
-): { holdExpiryBucket: string; holdExpirySort: string } | undefined {
-  let earliest: number | undefined;
-  for (const { expires } of holds) {
-    const at = Date.parse(expires);
-    if (Number.isNaN(at)) throw new RangeError(`hold expiry ${JSON.stringify(expires)} is not an instant`);
-    if (earliest === undefined || at < earliest) earliest = at;
-  }
-  if (earliest === undefined) return undefined;
-  const at = new Date(earliest);
+export function holdExpiryKeys(userId: string, offerGroup: string, reservationId: string, expires: string): { holdExpiryBucket: string; holdExpirySort: string } {
+  const at = Date.parse(expires);
+  if (Number.isNaN(at)) throw new RangeError(`hold expiry ${JSON.stringify(expires)} is not an instant`);
+  const instant = new Date(at);
   return {
-    holdExpiryBucket: dayBucket(utcDay(at), shardOf(`${userId}\u0000${offerGroup}`, DAY_SHARDS)),
-    holdExpirySort: `${at.toISOString()}#${userId}#${offerGroup}`,
+    holdExpiryBucket: dayBucket(utcDay(instant), shardOf(reservationId, DAY_SHARDS)),
+    holdExpirySort: `${instant.toISOString()}#${userId}#${offerGroup}#${reservationId}`,
   };
 }
 

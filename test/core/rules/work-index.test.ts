@@ -1,6 +1,6 @@
 /**
  * core/rules/work-index.ts: the work index's keys (day and shard partitions, sort keys)
- * for expiring grants, pending orders, balance items with live holds and the outbox.
+ * for expiring grants, pending orders, held reservations and the outbox.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -116,65 +116,76 @@ describe("pendingKeys", () => {
 });
 
 describe("holdExpiryKeys", () => {
-  const hold = (expires: string) => ({ expires });
+  const [r1, r2, r3] = ["01JRESERVAT10N000000000000A", "01JRESERVAT10N000000000000B", "01JRESERVAT10N000000000000C"];
 
-  it("has no keys without holds (the balance item leaves the index)", () => {
-    expect(holdExpiryKeys("u1", "calls", [])).toBeUndefined();
-  });
-
-  it("puts the group under its earliest hold's UTC expiry day and its shard, sorted by that instant, user and group", () => {
-    // Shards computed outside this code base: `printf 'u1\0calls' | sha256sum`, first byte mod 8.
-    expect(holdExpiryKeys("u1", "calls", [hold("2026-03-10T12:05:00.000Z")])).toEqual({
-      holdExpiryBucket: "2026-03-10#4",
-      holdExpirySort: "2026-03-10T12:05:00.000Z#u1#calls",
+  it("puts a held reservation under its hold's UTC expiry day and its own shard, sorted by that instant, user, group and reservation", () => {
+    // Shards computed outside this code base: `printf '%s' ID | sha256sum`, first byte mod 8.
+    expect(holdExpiryKeys("u1", "calls", r1, "2026-03-10T12:05:00.000Z")).toEqual({
+      holdExpiryBucket: "2026-03-10#1",
+      holdExpirySort: `2026-03-10T12:05:00.000Z#u1#calls#${r1}`,
     });
-    expect(holdExpiryKeys("u1", "chat", [hold("2026-03-10T12:05:00.000Z")])!.holdExpiryBucket).toBe("2026-03-10#3");
-    expect(holdExpiryKeys("u2", "calls", [hold("2026-03-10T12:05:00.000Z")])!.holdExpiryBucket).toBe("2026-03-10#0");
+    expect(holdExpiryKeys("u1", "calls", r2, "2026-03-10T12:05:00.000Z").holdExpiryBucket).toBe("2026-03-10#6");
+    expect(holdExpiryKeys("u1", "calls", r3, "2026-03-10T12:05:00.000Z").holdExpiryBucket).toBe("2026-03-10#7");
   });
 
-  it("takes the earliest expiry whatever the holds' order, across days", () => {
-    const holds = [hold("2026-03-11T00:00:10.000Z"), hold("2026-03-10T23:59:59.999Z"), hold("2026-03-12T08:00:00.000Z")];
-    expect(holdExpiryKeys("u1", "calls", holds)).toEqual({ holdExpiryBucket: "2026-03-10#4", holdExpirySort: "2026-03-10T23:59:59.999Z#u1#calls" });
-    expect(holdExpiryKeys("u1", "calls", [...holds].reverse())).toEqual(holdExpiryKeys("u1", "calls", holds));
-  });
-
-  it("files a hold expiring at midnight UTC under the new day", () => {
-    expect(holdExpiryKeys("u1", "calls", [hold("2026-03-11T00:00:00.000Z")])!.holdExpiryBucket).toBe("2026-03-11#4");
-  });
-
-  it("compares instants, not strings, and writes the sort key as toISOString()", () => {
-    // "2026-03-10T13:00:00+02:00" is 11:00Z: earlier than 12:00Z, though it sorts after it as a string.
-    expect(holdExpiryKeys("u1", "calls", [hold("2026-03-10T12:00:00.000Z"), hold("2026-03-10T13:00:00+02:00")])!.holdExpirySort).toBe("2026-03-10T11:00:00.000Z#u1#calls");
-  });
-
-  it("keeps user ids and groups with special characters intact in the sort key", () => {
-    expect(holdExpiryKeys("auth0|123", "calls#v2", [hold("2026-01-01T00:00:00.000Z")])!.holdExpirySort).toBe("2026-01-01T00:00:00.000Z#auth0|123#calls#v2");
-    expect(holdExpiryKeys("auth0|123", "calls", [hold("2026-01-01T00:00:00.000Z")])!.holdExpiryBucket).toBe("2026-01-01#4");
-  });
-
-  it("refuses an expiry that is not an instant", () => {
-    expect(() => holdExpiryKeys("u1", "calls", [hold("2026-01-01T00:00:00.000Z"), hold("soon")])).toThrow(RangeError);
-  });
-
-  it("is the day of the minimum and the group's shard for any set of holds; due exactly when the earliest hold has expired", () => {
+  it("takes the shard from the reservation alone: not from the user, the group or the expiry", () => {
     fc.assert(
-      fc.property(fc.string(), fc.string(), fc.array(anInstant, { minLength: 1, maxLength: 20 }), anInstant, (userId, offerGroup, instants, now) => {
-        const keys = holdExpiryKeys(userId, offerGroup, instants.map((at) => hold(at.toISOString())))!;
-        const earliest = new Date(Math.min(...instants.map((at) => at.getTime())));
-        expect(keys.holdExpiryBucket).toBe(dayBucket(earliest.toISOString().slice(0, 10), shardOf(`${userId}\u0000${offerGroup}`, DAY_SHARDS)));
-        expect(keys.holdExpirySort.startsWith(`${earliest.toISOString()}#`)).toBe(true);
-        expect(keys.holdExpirySort < sortBoundAfter(now)).toBe(instants.some((at) => at.getTime() <= now.getTime()));
+      fc.property(aGrantId, fc.string(), fc.string(), anInstant, anInstant, (reservationId, userId, offerGroup, a, b) => {
+        const shardA = holdExpiryKeys("u1", "calls", reservationId, a.toISOString()).holdExpiryBucket.split("#")[1];
+        const shardB = holdExpiryKeys(userId, offerGroup, reservationId, b.toISOString()).holdExpiryBucket.split("#")[1];
+        expect(shardA).toBe(shardB);
+        expect(Number(shardA)).toBe(shardOf(reservationId, DAY_SHARDS));
       }),
       PROPERTY,
     );
   });
 
-  it("sorts groups of a partition by their earliest expiry", () => {
+  it("spreads the holds of one busy group over every shard of a day", () => {
+    const shards = new Set<number>();
+    for (let i = 0; i < 100; i++) shards.add(Number(holdExpiryKeys("u1", "calls", `01JHOLD${String(i).padStart(19, "0")}`, "2026-03-10T12:05:00.000Z").holdExpiryBucket.split("#")[1]));
+    expect(shards.size).toBe(DAY_SHARDS);
+  });
+
+  it("files a hold expiring at midnight UTC under the new day, and one a millisecond before under the old", () => {
+    expect(holdExpiryKeys("u1", "calls", r1, "2026-03-11T00:00:00.000Z").holdExpiryBucket).toBe("2026-03-11#1");
+    expect(holdExpiryKeys("u1", "calls", r1, "2026-03-10T23:59:59.999Z").holdExpiryBucket).toBe("2026-03-10#1");
+  });
+
+  it("writes the instant as toISOString(): an offset expiry lands under its UTC day and sorts by its instant", () => {
+    // "2026-03-11T01:00:00+02:00" is 2026-03-10T23:00:00Z.
+    expect(holdExpiryKeys("u1", "calls", r1, "2026-03-11T01:00:00+02:00")).toEqual({
+      holdExpiryBucket: "2026-03-10#1",
+      holdExpirySort: `2026-03-10T23:00:00.000Z#u1#calls#${r1}`,
+    });
+  });
+
+  it("keeps user ids and groups with special characters intact in the sort key", () => {
+    expect(holdExpiryKeys("auth0|123", "calls#v2", r1, "2026-01-01T00:00:00.000Z").holdExpirySort).toBe(`2026-01-01T00:00:00.000Z#auth0|123#calls#v2#${r1}`);
+  });
+
+  it("refuses an expiry that is not an instant", () => {
+    expect(() => holdExpiryKeys("u1", "calls", r1, "soon")).toThrow(RangeError);
+    expect(() => holdExpiryKeys("u1", "calls", r1, "")).toThrow(RangeError);
+  });
+
+  it("is the UTC day of the expiry and the reservation's shard; due exactly when expires <= now", () => {
     fc.assert(
-      fc.property(anInstant, anInstant, fc.string(), fc.string(), (a, b, userA, userB) => {
+      fc.property(fc.string(), fc.string(), aGrantId, anInstant, anInstant, (userId, offerGroup, reservationId, expires, now) => {
+        const keys = holdExpiryKeys(userId, offerGroup, reservationId, expires.toISOString());
+        expect(keys.holdExpiryBucket).toBe(dayBucket(expires.toISOString().slice(0, 10), shardOf(reservationId, DAY_SHARDS)));
+        expect(keys.holdExpirySort).toBe(`${expires.toISOString()}#${userId}#${offerGroup}#${reservationId}`);
+        expect(keys.holdExpirySort < sortBoundAfter(now)).toBe(expires.getTime() <= now.getTime());
+      }),
+      PROPERTY,
+    );
+  });
+
+  it("sorts the reservations of a partition by their hold's expiry, whoever holds them", () => {
+    fc.assert(
+      fc.property(anInstant, anInstant, fc.string(), fc.string(), aGrantId, aGrantId, (a, b, userA, userB, idA, idB) => {
         fc.pre(a.getTime() !== b.getTime());
-        const keyA = holdExpiryKeys(userA, "calls", [hold(a.toISOString())])!.holdExpirySort;
-        const keyB = holdExpiryKeys(userB, "calls", [hold(b.toISOString())])!.holdExpirySort;
+        const keyA = holdExpiryKeys(userA, "calls", idA, a.toISOString()).holdExpirySort;
+        const keyB = holdExpiryKeys(userB, "chat", idB, b.toISOString()).holdExpirySort;
         expect(keyA < keyB).toBe(a.getTime() < b.getTime());
       }),
       PROPERTY,
