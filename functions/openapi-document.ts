@@ -43,6 +43,7 @@ const COMPONENTS = {
   ConsumptionRequest: requests.consumptionBody,
   HoldRequest: requests.holdBody,
   CommitRequest: requests.commitBody,
+  ReversalRequest: requests.reversalBody,
   GrantRequest: requests.grantBody,
   ExpiryCheckRequest: requests.expiryCheckBody,
   EmptyBody: requests.emptyBody,
@@ -63,6 +64,7 @@ const COMPONENTS = {
   Reservation: responses.reservation,
   CommitResult: responses.commitResult,
   ReservationPage: responses.reservationPage,
+  ReversalResult: responses.reversalResult,
   Credits: responses.credits,
   SubscriptionCheck: responses.subscriptionCheck,
   Grant: responses.grant,
@@ -242,6 +244,20 @@ const OPERATIONS: Record<RouteKey, Operation> = {
     idempotent: true,
     ok: { status: 201, schema: "ConsumptionResult", description: "The ledger entry and the balance after it." },
     errors: ["insufficient_credits", ...IDEMPOTENCY],
+  },
+  "POST /users/{userId}/consumptions/{entryId}/reverse": {
+    operationId: "reverseConsumption",
+    tag: "Credits",
+    summary: "Give back all or part of a consumption (the call it paid for failed)",
+    description:
+      "Ledger `reverse` entry: the part that went into debt is reversed first, as debt; the rest goes back to the grants the entry drew from, " +
+      "the latest drawn first (a grant past its expiry loses them at once, `expire`; a refunded or disputed order's grant gets none). " +
+      "`tokens` left out: all that is left. The sum reversed never exceeds what the entry consumed (409 `conflict`, `details.left`).",
+    path: requests.userEntryPath,
+    body: { schema: "ReversalRequest", required: false },
+    idempotent: true,
+    ok: { status: 201, schema: "ReversalResult", description: "The `reverse` entry and the balance after it." },
+    errors: ["not_found", "conflict", ...IDEMPOTENCY],
   },
   "POST /users/{userId}/reservations": {
     operationId: "hold",

@@ -185,6 +185,8 @@ export const ledgerEntry = z
     debt: z.optional(int()).check(z.describe("Overdraft a consumption added to the group's debt.")),
     debtRepaid: z.optional(int()).check(z.describe("Debt a purchase, or tokens given back (release, reverse), repaid.")),
     reservationId: z.optional(generatedId).check(z.describe("The reservation of a `hold`, `release`, a commit's `consume`, or an `expire` of tokens it gave back.")),
+    reversed: z.optional(int()).check(z.describe("A `consume` entry: tokens of it reversed so far (never more than it consumed).")),
+    reversesEntryId: z.optional(generatedId).check(z.describe("A `reverse` entry (and the `expire` of tokens it gave back to a grant past its expiry): the consumption it reverses.")),
     createdAt: instantUtc,
     metadata: z.optional(z.record(z.string(), z.unknown())),
   })
@@ -224,6 +226,12 @@ export const commitResult = z.object({
 export const reservationPage = z.object({
   reservations: z.array(reservation),
   cursor: z.nullable(z.string()).check(z.describe("Next page; null on the last.")),
+});
+
+/** `POST /users/{userId}/consumptions/{entryId}/reverse`. */
+export const reversalResult = z.object({
+  entry: ledgerEntry.check(z.describe("The `reverse` entry (+tokens given back), with `reversesEntryId`.")),
+  balance: int().check(z.describe("The group's balance after the reversal (negative with debt).")),
 });
 
 /** `GET /users/{userId}/ledger`, oldest first. */

@@ -365,6 +365,12 @@ const scenes: Partial<Record<FunctionName, () => Promise<void>>> = {
     expect(await hold({ offerGroup: "calls", tokens: 10, ttlSeconds: 1 })).toMatchObject({ status: 201 });
     at("2026-11-04T10:05:00.000Z");
     expect(await hold({ offerGroup: "calls", tokens: 1000 })).toMatchObject({ status: 402 });
+    // Reversals: part of a consumption, then past what is left.
+    const reverse = (entryId: string, body: object) => http("consumption", { method: "POST", path: `/users/${holder}/consumptions/${entryId}/reverse`, headers: { "idempotency-key": `perm-rev-${JSON.stringify(body)}` }, body });
+    const failed = await http("consumption", { method: "POST", path: `/users/${holder}/consumptions`, body: { offerGroup: "calls", tokens: 8 } });
+    expect(await reverse(failed.body.entry.entryId, { tokens: 5 })).toMatchObject({ status: 201, body: { entry: { reason: "reverse", tokens: 5 } } });
+    expect(await reverse(failed.body.entry.entryId, { tokens: 5 })).toMatchObject({ status: 201 });
+    expect(await reverse(failed.body.entry.entryId, { tokens: 4 })).toMatchObject({ status: 409 });
   },
 
   async credits() {

@@ -33,6 +33,7 @@ import type { Grant } from "../../core/grants.js";
 import type { LedgerEntry } from "../../core/ledger.js";
 import type { Offer } from "../../core/offers.js";
 import type { CommitResult, Reservation } from "../../core/reservations.js";
+import type { ReversalResult } from "../../core/reversals.js";
 import type { CreateOrderResult, Order } from "../../core/orders.js";
 import type { Warning, OfferGroupSettings } from "../../core/rules/warnings.js";
 import { STATUS_OF } from "../../functions/http.js";
@@ -243,6 +244,7 @@ describe("the document", () => {
     expectTypeOf<Credits>().toExtend<z.input<typeof responses.credits>>();
     expectTypeOf<Reservation>().toExtend<z.input<typeof responses.reservation>>();
     expectTypeOf<CommitResult>().toExtend<z.input<typeof responses.commitResult>>();
+    expectTypeOf<ReversalResult>().toExtend<z.input<typeof responses.reversalResult>>();
     expectTypeOf<Grant>().toExtend<z.input<typeof responses.grant>>();
     expectTypeOf<ServiceEvent>().toExtend<z.input<typeof responses.serviceEvent>>();
     expectTypeOf<{ expired: Array<ExpiredGrantReport & { status: "expired" }>; warnings: Warning[] }>().toExtend<z.input<typeof responses.expiryCheck>>();
@@ -290,6 +292,7 @@ describe("the Idempotency-Key", () => {
     "POST /users/{userId}/orders/{orderId}/refund": { mode: "full" },
     "POST /users/{userId}/orders/{orderId}/sync": {},
     "POST /users/{userId}/consumptions": { offerGroup: "idem", tokens: 1 },
+    "POST /users/{userId}/consumptions/{entryId}/reverse": { tokens: 1 },
     "POST /users/{userId}/reservations": { offerGroup: "idem", tokens: 1 },
     "POST /users/{userId}/reservations/{reservationId}/commit": { tokens: 1 },
     "POST /users/{userId}/reservations/{reservationId}/release": {},
@@ -306,7 +309,7 @@ describe("the Idempotency-Key", () => {
       const operation = operationOf(route);
       expect(compile(operation.requestBody.content["application/json"].schema)(BODIES[route]), route).toBe(true);
       const [method, template] = route.split(" ") as [string, string];
-      const path = template.replace("{userId}", "idem-user").replace("{orderId}", "01JAAAAAAAAAAAAAAAAAAAAAAA").replace("{reservationId}", "01JAAAAAAAAAAAAAAAAAAAAAAA").replace("{offerId}", "idem").replace("{offerGroup}", "idem");
+      const path = template.replace("{userId}", "idem-user").replace("{orderId}", "01JAAAAAAAAAAAAAAAAAAAAAAA").replace("{reservationId}", "01JAAAAAAAAAAAAAAAAAAAAAAA").replace("{entryId}", "01JAAAAAAAAAAAAAAAAAAAAAAA").replace("{offerId}", "idem").replace("{offerGroup}", "idem");
       const answer = await call(method, path, { body: BODIES[route], headers: { "idempotency-key": "k".repeat(256) } });
       if (answer.status === 400 && answer.body?.error?.details?.["Idempotency-Key"]) readers.push(route);
       const documented = (operation.parameters ?? []).some((p: Json) => p.$ref === "#/components/parameters/IdempotencyKey");
@@ -354,6 +357,11 @@ describe("real responses", () => {
     // C. Credits: consumption (and a refused one), a grant that expires, the reads.
     expect((await call("POST", `/users/${u}/consumptions`, { body: { offerGroup: "calls", tokens: 100, metadata: { callId: "c-1" } }, headers: { "idempotency-key": "c-1" } })).status).toBe(201);
     expect((await call("POST", `/users/${u}/consumptions`, { body: { offerGroup: "calls", tokens: 1_000_000 } })).status).toBe(402);
+    const failed = await call("POST", `/users/${u}/consumptions`, { body: { offerGroup: "calls", tokens: 5, metadata: { callId: "c-2" } } });
+    const reversed = await call("POST", `/users/${u}/consumptions/${failed.body!.entry.entryId}/reverse`, { body: { tokens: 2, reason: "the call failed" }, headers: { "idempotency-key": "rev-1" } });
+    expect(reversed).toMatchObject({ status: 201, body: { entry: { reason: "reverse", tokens: 2, reversesEntryId: failed.body!.entry.entryId } } });
+    expect((await call("POST", `/users/${u}/consumptions/${failed.body!.entry.entryId}/reverse`, { body: { tokens: 4 } })).status).toBe(409);
+    expect((await call("POST", `/users/${u}/consumptions/${failed.body!.entry.entryId}/reverse`)).status).toBe(201);
     expect((await call("POST", `/users/${u}/consumptions`, { body: { offerGroup: "calls", tokens: "ten" } })).status).toBe(400);
     expect((await call("POST", `/users/${u}/consumptions`, { raw: "tokens=1", headers: { "content-type": "text/plain" } })).status).toBe(415);
     expect((await call("GET", `/users/${u}/credits`, { auth: false })).status).toBe(401);

@@ -4,7 +4,8 @@
  * API answers it (API.md "Reservations"): hold, commit less, commit more, commit more than
  * available (402, still held), release (twice; after a commit 409), expiry by the next
  * request, commit after expiry (409 `reservation_expired`), double commit, duplicate
- * Idempotency-Keys, tokens released into a grant that expired meanwhile. The ledger
+ * Idempotency-Keys, tokens released into a grant that expired meanwhile; reversals in
+ * full and in part, past the consumed amount, of debt, into an expired grant. The ledger
  * invariants (sum of entries = balance, held = live holds) are checked after each test.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -218,5 +219,59 @@ describe("Idempotency-Key", () => {
     await grant("r-key402", 5, null);
     expect(await hold("r-key402", { tokens: 8 }, key)).toEqual(refused);
     expect(await calls("r-key402")).toMatchObject({ balance: 10, held: 0 });
+  });
+});
+
+describe("a reversal", () => {
+  const reverse = (user: string, entryId: string, body?: object, headers?: Record<string, string>) =>
+    call("consumption", "POST", `/users/${user}/consumptions/${entryId}/reverse`, body, headers);
+  const spend = async (user: string, tokens: number, allowOverdraft = false) =>
+    (await call("consumption", "POST", `/users/${user}/consumptions`, { offerGroup: "calls", tokens, allowOverdraft })).body.entry.entryId as string;
+
+  it("in part, then the rest: back to the grants latest drawn first; past what is left is 409 with nothing written", async () => {
+    const soon = (await grant("v-part", 10, at(24 * HOUR))).body.grantId;
+    const later = (await grant("v-part", 100, null)).body.grantId;
+    const entryId = await spend("v-part", 30);
+    const part = await reverse("v-part", entryId, { tokens: 15, reason: "the call failed" });
+    expect(part).toMatchObject({ status: 201, body: { entry: { reason: "reverse", tokens: 15, reversesEntryId: entryId, draws: [{ grantId: later, tokens: 15 }] }, balance: 95 } });
+    expect(await reverse("v-part", entryId, { tokens: 16 })).toMatchObject({ status: 409, body: { error: { code: "conflict", details: { left: 15 } } } });
+    const rest = await reverse("v-part", entryId);
+    expect(rest).toMatchObject({ status: 201, body: { entry: { tokens: 15, draws: [{ grantId: later, tokens: 5 }, { grantId: soon, tokens: 10 }] }, balance: 110 } });
+    expect(await reverse("v-part", entryId, { tokens: 1 })).toMatchObject({ status: 409, body: { error: { code: "conflict", details: { left: 0 } } } });
+    expect((await ledger("v-part")).map((e) => [e.reason, e.tokens])).toEqual([["adjust", 10], ["adjust", 100], ["consume", -30], ["reverse", 15], ["reverse", 15]]);
+  });
+
+  it("in full at once; repeated under its key it is answered the same, reversed once", async () => {
+    await grant("v-full", 50, null);
+    const entryId = await spend("v-full", 20);
+    const key = { "idempotency-key": "reverse-once" };
+    const first = await reverse("v-full", entryId, {}, key);
+    expect(first).toMatchObject({ status: 201, body: { entry: { tokens: 20 }, balance: 50 } });
+    expect(await reverse("v-full", entryId, {}, key)).toEqual(first);
+    expect((await ledger("v-full")).filter((e) => e.reason === "reverse")).toHaveLength(1);
+  });
+
+  it("the part that went into debt is reversed first, as debt", async () => {
+    await grant("v-debt", 10, null);
+    const entryId = await spend("v-debt", 25, true);
+    expect(await calls("v-debt")).toMatchObject({ balance: -15, debt: 15 });
+    expect(await reverse("v-debt", entryId, { tokens: 20 })).toMatchObject({ status: 201, body: { entry: { tokens: 20 }, balance: 5 } });
+    expect(await calls("v-debt")).toMatchObject({ balance: 5, debt: 0 });
+  });
+
+  it("tokens going back to a grant that expired meanwhile leave at once through an expire entry", async () => {
+    await grant("v-late", 10, at(HOUR));
+    const entryId = await spend("v-late", 6);
+    clock.advance(2 * HOUR);
+    expect(await reverse("v-late", entryId)).toMatchObject({ status: 201, body: { entry: { reason: "reverse", tokens: 6 }, balance: 0 } });
+    expect((await ledger("v-late")).slice(-2)).toMatchObject([{ reason: "reverse", tokens: 6 }, { reason: "expire", tokens: -6, reversesEntryId: entryId }]);
+  });
+
+  it("answers 404 for an entry that is not a consumption, or not the user's", async () => {
+    await grant("v-404", 10, null);
+    const adjustEntry = (await ledger("v-404"))[0]!.entryId as string;
+    expect(await reverse("v-404", adjustEntry)).toMatchObject({ status: 404, body: { error: { code: "not_found" } } });
+    const entryId = await spend("v-404", 3);
+    expect(await reverse("v-other", entryId)).toMatchObject({ status: 404 });
   });
 });

@@ -91,6 +91,7 @@ export function hostileRequests(route: RouteKey, fn: HttpFunctionName, spec: Rou
     offerId: fc.constantFrom(...seeded.offerIds),
     orderId: fc.constantFrom(...seeded.orderIds),
     reservationId: fc.constantFrom(...seeded.reservationIds),
+    entryId: fc.constantFrom(...seeded.entryIds),
     offerGroup: fc.constantFrom("calls", "trial"),
   };
   const badParam: Record<string, fc.Arbitrary<string>> = {
@@ -98,6 +99,7 @@ export function hostileRequests(route: RouteKey, fn: HttpFunctionName, spec: Rou
     offerId: fc.oneof(badOperatorIdNonEmpty.map(encode), malformedSegment),
     orderId: fc.oneof(badOrderId.map(encode), malformedSegment),
     reservationId: fc.oneof(badOrderId.map(encode), malformedSegment),
+    entryId: fc.oneof(badOrderId.map(encode), malformedSegment),
     offerGroup: fc.oneof(badOperatorIdNonEmpty.map(encode), malformedSegment),
   };
 

@@ -221,6 +221,7 @@ export async function seed(): Promise<Seeded> {
   // B. Per user: a paid order, a pending one, a free one, a consumption, a grant, an expiry check, and forged webhook events.
   const orderIds: string[] = [];
   const reservationIds: string[] = [];
+  const entryIds: string[] = [];
   const events: string[] = [];
   for (const user of users) {
     const path = `/users/${encode(user)}`;
@@ -229,7 +230,8 @@ export async function seed(): Promise<Seeded> {
     const pending = await seedCall("orders", "POST", `${path}/orders`, { offerId: "calls-100", currency: "eur" }, 201);
     orderIds.push(paid.order.orderId, pending.order.orderId);
     await seedCall("orders", "POST", `${path}/orders`, { offerId: "free-trial" }, 201);
-    await seedCall("consumption", "POST", `${path}/consumptions`, { offerGroup: "calls", tokens: 60, metadata: { callId: "c-77" } }, 201, { "idempotency-key": `consume-${user}` });
+    const spent = await seedCall("consumption", "POST", `${path}/consumptions`, { offerGroup: "calls", tokens: 60, metadata: { callId: "c-77" } }, 201, { "idempotency-key": `consume-${user}` });
+    entryIds.push(spent.entry.entryId);
     const held = await seedCall("consumption", "POST", `${path}/reservations`, { offerGroup: "calls", tokens: 5, ttlSeconds: 3600 }, 201, { "idempotency-key": `hold-${user}` });
     const used = await seedCall("consumption", "POST", `${path}/reservations`, { offerGroup: "calls", tokens: 5, metadata: { callId: "c-78" } }, 201);
     await seedCall("consumption", "POST", `${path}/reservations/${used.reservationId}/commit`, { tokens: 3 }, 200);
@@ -267,5 +269,5 @@ export async function seed(): Promise<Seeded> {
       cursors[list][user] = page.cursor;
     }
   }
-  return { users, offerIds: ["calls-100", "free-trial", "vip-calls", "calls-bundle"], orderIds, reservationIds, cursors, events };
+  return { users, offerIds: ["calls-100", "free-trial", "vip-calls", "calls-bundle"], orderIds, reservationIds, entryIds, cursors, events };
 }

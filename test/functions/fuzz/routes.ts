@@ -49,6 +49,8 @@ export interface Seeded {
   orderIds: string[];
   /** Reservations of the users: one held, one committed, each user's. */
   reservationIds: string[];
+  /** The users' consumption entries (each user's one). */
+  entryIds: string[];
   /** Page cursors of each user's lists. */
   cursors: { orders: Record<string, string>; ledger: Record<string, string>; reservations: Record<string, string> };
   /** Webhook events about seeded orders (a forged payment must not apply). */
@@ -147,6 +149,12 @@ const COMMIT_FIELDS: Record<string, FieldSpec> = {
   tokens: required(badInteger(0, 1_000_000_000_000)),
   allowOverdraft: optional(wrongType("boolean")),
   metadata: optional(badMetadata),
+};
+
+/** The fields of a reversal (`POST .../consumptions/{entryId}/reverse`). */
+const REVERSAL_FIELDS: Record<string, FieldSpec> = {
+  tokens: optional(badInteger(1, 1_000_000_000_000)),
+  reason: optional(badText(1, 500)),
 };
 
 /** The fields of a refund (`POST .../refund`). */
@@ -248,6 +256,10 @@ export function routeSpecs(seeded: Seeded): Record<RouteKey, RouteSpec> {
       body: { kind: "schema", base: { offerGroup: "calls", tokens: 1, allowOverdraft: false, metadata: { callId: "c-1" } }, fields: CONSUMPTION_FIELDS },
       idempotent: true,
     },
+    "POST /users/{userId}/consumptions/{entryId}/reverse": {
+      body: { kind: "schema", base: { tokens: 1, reason: "the call failed" }, fields: REVERSAL_FIELDS },
+      idempotent: true,
+    },
     "POST /users/{userId}/reservations": {
       body: { kind: "schema", base: { offerGroup: "calls", tokens: 1, ttlSeconds: 60, metadata: { callId: "c-1" } }, fields: HOLD_FIELDS },
       idempotent: true,
@@ -294,6 +306,7 @@ export function validRequest(route: RouteKey, seeded: Seeded): { method: string;
     .replace("{offerId}", "calls-100")
     .replace("{orderId}", seeded.orderIds[1]!)
     .replace("{reservationId}", seeded.reservationIds[0]!)
+    .replace("{entryId}", seeded.entryIds[0]!)
     .replace("{offerGroup}", "calls");
   const bodies: Partial<Record<RouteKey, object>> = {
     "PUT /offers/{offerId}": anOffer(),
