@@ -54,7 +54,7 @@
  * refunded nor disputed; only the orders of held grants with no such proof are read.
  */
 import type { Context } from "./context.js";
-import { balanceWrites, hasDueGrants, mapView, MAX_HOLDS, readBalance, readBalanceAndThreshold, readBalances, readMoreOverflow, toState, type BalanceView } from "./balances.js";
+import { balanceDeltaWrite, balanceWrites, hasDueGrants, mapView, MAX_HOLDS, readBalance, readBalanceAndThreshold, readBalances, readMoreOverflow, toState, type BalanceView } from "./balances.js";
 import type { BalanceItem, ReservationItem } from "./db/service.js";
 import { commit, conditionFailed, transactWrite, type TransactionItem } from "./db/transact.js";
 import type { RESERVATION_STATUSES } from "./db/reservation.js";
@@ -85,6 +85,7 @@ import {
   type PlannedEntry,
 } from "./rules/holds.js";
 import { holdExpiryKeys } from "./rules/work-index.js";
+import { latchedCrossing } from "./rules/low-balance.js";
 
 /** Default hold lifetime, in seconds (API.md `ttlSeconds`). */
 export const DEFAULT_HOLD_SECONDS = 300;
@@ -235,8 +236,9 @@ export async function createHold(ctx: Context, input: HoldInput): Promise<Reserv
       };
       const alarm = lowBalanceAlarm({ seen: view.state.balance, after: plan.next.balance, threshold, disarmed: view.state.lowBalanceLatched === true, rearms: false });
       const next: BalanceState = withLatch({ ...plan.next, holds: plan.holds }, alarm.disarmed);
+      const crossing = latchedCrossing({ seen: view.state.balance, tokens, threshold, latched: view.state.lowBalanceLatched === true });
       const written = await transactWrite<string>(ctx.db, {
-        ...balanceWrites(ctx.db, view, next, now),
+        ...balanceChange(ctx, settled ? undefined : state, view, next, now, crossing),
         ...settled?.actions,
         entry: ledgerEntryWrite(ctx.db, entry),
         event: alarm.crosses ? eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup, balance: next.balance }, now).item : undefined,
@@ -310,7 +312,7 @@ export async function releaseHold(ctx: Context, input: ReleaseInput): Promise<Re
         reservation = { ...reservationOf(found.state, found.hold), status: "released", endedAt: now.toISOString() };
       }
       const written = await transactWrite<string>(ctx.db, {
-        ...balanceWrites(ctx.db, view, next, now),
+        ...balanceChange(ctx, settled ? undefined : found.state, view, next, now),
         ...actions,
         key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result: reservation }, now),
       });
@@ -396,8 +398,11 @@ export async function commitHold(ctx: Context, input: CommitInput): Promise<Comm
       const consumed = entries.consume!;
       const reservation: Reservation = { ...reservationOf(found.state, found.hold), status: "committed", committedTokens: tokens, endedAt: now.toISOString() };
       const result: CommitResult = { reservation, entry: consumed.entry, balance: next.balance };
+      // The low-balance decision the write must still hold: the crossing's balance range and the latch read.
+      const lowered = next.balance < seen;
+      const range = !lowered ? {} : threshold !== undefined && threshold !== null ? latchedCrossing({ seen, tokens: seen - next.balance, threshold, latched }) : latched ? { latched: true } : {};
       const written = await transactWrite<string>(ctx.db, {
-        ...balanceWrites(ctx.db, view, next, now),
+        ...balanceChange(ctx, settled ? undefined : found.state, view, next, now, range),
         ...settled?.actions,
         ...Object.fromEntries(Object.entries(entries).map(([name, { write }]) => [name, write])),
         reservation: reservationEnd(ctx, userId, reservationId, { status: "committed", committedTokens: tokens, consumeEntryId: consumed.entry.entryId, endedAt: now.toISOString() }),
@@ -538,6 +543,25 @@ async function readReservation(ctx: Pick<Context, "db">, userId: string, reserva
   // Held on its item but not on the balance item read a moment before: a write landed between the reads.
   if (data.status === "held") throw new RetryableConflict("the reservation changed while it was read");
   return toReservation(data);
+}
+
+/**
+ * The balance write of `next`: relative and guarded (core/balances.ts `balanceDeltaWrite`)
+ * when `stored` is the item as read (no expired hold settled in this write) and only the
+ * map was read, so that concurrent holds, commits and releases of one group do not retry
+ * each other; otherwise the whole item under the version read.
+ * @param range the low-balance decision the relative write must still hold (balance range, latch read)
+ */
+function balanceChange(
+  ctx: Pick<Context, "db">,
+  stored: BalanceState | undefined,
+  view: BalanceView,
+  next: BalanceState,
+  now: Date,
+  range?: Parameters<typeof balanceDeltaWrite>[4],
+): Record<string, TransactionItem> {
+  const relative = stored && view.loaded.length === 0 ? balanceDeltaWrite(ctx.db, stored, next, now, range) : undefined;
+  return relative ? { balance: relative } : balanceWrites(ctx.db, view, next, now);
 }
 
 /** The stored item as the API shape. */

@@ -20,6 +20,7 @@ import { upsertOffer } from "../../core/offers.js";
 import { confirmManualOrder, createOrder } from "../../core/orders.js";
 import { refundOrder } from "../../core/refunds.js";
 import { commitHold, createHold, listHolds, releaseHold } from "../../core/reservations.js";
+import { retryStats } from "../../core/retry.js";
 import { anOffer } from "../helpers/factories.js";
 import { useIntegrationContext } from "../helpers/context.js";
 
@@ -346,5 +347,78 @@ describe("requests", () => {
     await releaseHold(t.ctx, { userId: "q1", reservationId: b.reservationId });
     expect(t.requests.byCommand).toEqual({ QueryCommand: 1, TransactWriteItemsCommand: 1 });
     console.log("reservation write units:", { hold: holdUnits, commitWithKey: commitUnits, release: t.requests.unitsOf("TransactWriteItemsCommand") });
+  });
+});
+
+describe("racing writes of one group", () => {
+  /**
+   * Runs `first`, letting `second` run to its end just before `first`'s first transaction
+   * is sent (after `first` read the balance and planned on it), and counts the
+   * transactions `first` sent and the conflicts retried.
+   */
+  async function interleaved<T>(first: () => Promise<T>, second: () => Promise<unknown>): Promise<{ result: T; firstSends: number; conflicts: number }> {
+    let armed = true;
+    let inSecond = false;
+    let firstSends = 0;
+    t.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === "TransactWriteItemsCommand" && !inSecond) {
+          firstSends++;
+          if (armed) {
+            armed = false;
+            inSecond = true;
+            await second();
+            inSecond = false;
+          }
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "secondBeforeWrite" },
+    );
+    const before = retryStats.conflicts;
+    try {
+      const result = await first();
+      return { result, firstSends, conflicts: retryStats.conflicts - before };
+    } finally {
+      t.client.middlewareStack.remove("secondBeforeWrite");
+    }
+  }
+
+  it("a hold planned before another hold was written is written without a retry (relative, guarded writes)", async () => {
+    t.clock.set(NOW);
+    await grant("race1", 100);
+    const race = await interleaved(() => hold("race1", 10), () => hold("race1", 20));
+    expect(race).toMatchObject({ firstSends: 1, conflicts: 0, result: { status: "held" } });
+    expect(await group("race1")).toMatchObject({ balance: 70, held: 30 });
+  });
+
+  it("a release and a commit of two holds, and a consumption, pass each other without a retry", async () => {
+    t.clock.set(NOW);
+    await grant("race2", 100);
+    const a = await hold("race2", 10);
+    const b = await hold("race2", 20);
+    const release = await interleaved(
+      () => releaseHold(t.ctx, { userId: "race2", reservationId: a.reservationId }),
+      () => commitHold(t.ctx, { userId: "race2", reservationId: b.reservationId, tokens: 5 }),
+    );
+    expect(release).toMatchObject({ firstSends: 1, conflicts: 0, result: { status: "released" } });
+    const c = await hold("race2", 7);
+    const spend = await interleaved(() => consume(t.ctx, { userId: "race2", offerGroup: "calls", tokens: 3 }), () => commitHold(t.ctx, { userId: "race2", reservationId: c.reservationId, tokens: 7 }));
+    expect(spend).toMatchObject({ firstSends: 1, conflicts: 0 });
+    expect(await group("race2")).toMatchObject({ balance: 85, held: 0 });
+  });
+
+  it("a release whose hold moved in the list (an earlier one was released first) fails its guard, re-reads and is written once", async () => {
+    t.clock.set(NOW);
+    await grant("race3", 100);
+    const a = await hold("race3", 10);
+    const b = await hold("race3", 20);
+    const race = await interleaved(
+      () => releaseHold(t.ctx, { userId: "race3", reservationId: b.reservationId }),
+      () => releaseHold(t.ctx, { userId: "race3", reservationId: a.reservationId }),
+    );
+    expect(race).toMatchObject({ firstSends: 2, conflicts: 1, result: { status: "released" } });
+    expect(await group("race3")).toMatchObject({ balance: 100, held: 0 });
+    expect((await ledger("race3")).filter((e) => e.reason === "release")).toHaveLength(2);
   });
 });
