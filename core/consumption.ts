@@ -45,7 +45,7 @@ import {
 import { eventWrite } from "./events.js";
 import { latchedCrossing } from "./rules/low-balance.js";
 import type { BalanceItem } from "./db/service.js";
-import { conditionFailed, transactWrite } from "./db/transact.js";
+import { transactWrite } from "./db/transact.js";
 import { planConsumption, planIsFinal, type ConsumptionPlan } from "./rules/drain.js";
 import { withoutEmptiedUnheld } from "./rules/holds.js";
 import { settleExpiredHolds } from "./reservations.js";
@@ -53,11 +53,10 @@ import { InsufficientCreditsError } from "./errors.js";
 import { expireDueGrants } from "./expiry.js";
 import {
   outcomeWrite,
-  readRecord,
   refusal,
-  replay,
+  replayIfKeyTaken,
+  storeRefusal,
   type IdempotentRequest,
-  type StoredOutcome,
 } from "./idempotency.js";
 import { ledgerEntryWrite, newLedgerEntry, type LedgerEntry } from "./ledger.js";
 import { RetryableConflict, retryOnConflict, retryStats } from "./retry.js";
@@ -133,7 +132,7 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
       if (!plan.ok || plan.next.debt > MAX_TOKENS) {
         const error = new InsufficientCreditsError(offerGroup, state.balance, tokens);
         if (idempotency) {
-          const stored = await storeRefusal(ctx, userId, idempotency, refusal(error), now);
+          const stored = await storeRefusal<ConsumptionResult>(ctx, userId, idempotency, refusal(error), now);
           if (stored) return stored;
         }
         throw error;
@@ -198,10 +197,8 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
       if (written.committed) return result;
 
       // D. Cancelled: a stored outcome for the key wins; otherwise another writer went first.
-      if (idempotency && conditionFailed(written, "key")) {
-        const record = await readRecord(ctx, userId, idempotency);
-        if (record) return replay<ConsumptionResult>(record, idempotency);
-      }
+      const stored = await replayIfKeyTaken<ConsumptionResult>(ctx, written, userId, idempotency);
+      if (stored) return stored.replayed;
       const current = written.rejections.balance?.item;
       if (current) returned = toState(current as BalanceItem);
       throw new RetryableConflict();
@@ -220,21 +217,4 @@ function overflowItemsToRead(state: BalanceState, tokens: number, reads: number)
   const inHand = state.balance - spilled + state.debt;
   if (tokens - inHand >= spilled / 2) return "all";
   return OVERFLOW_ITEMS_PER_READ * 4 ** reads;
-}
-
-/**
- * Stores a refusal under the key. If the key already holds an outcome, that outcome
- * wins: its result is returned (or its refusal thrown) instead.
- */
-async function storeRefusal(
-  ctx: Context,
-  userId: string,
-  idempotency: IdempotentRequest,
-  outcome: StoredOutcome,
-  now: Date,
-): Promise<ConsumptionResult | undefined> {
-  const written = await transactWrite(ctx.db, { key: outcomeWrite(ctx.db, userId, idempotency, outcome, now) });
-  if (written.committed) return undefined;
-  const record = await readRecord(ctx, userId, idempotency);
-  return record ? replay<ConsumptionResult>(record, idempotency) : undefined;
 }

@@ -18,7 +18,7 @@ import { createHash } from "node:crypto";
 import stringify from "safe-stable-stringify";
 import type { Context } from "./context.js";
 import type { Db, IdempotencyRecordItem } from "./db/service.js";
-import { commit, isConditionFailure, type TransactionItem } from "./db/transact.js";
+import { commit, conditionFailed, isConditionFailure, transactWrite, type TransactionItem, type TransactionResult } from "./db/transact.js";
 import { DomainError, type ErrorCode } from "./errors.js";
 
 /** How long an outcome is kept (API.md: at least 24 hours). */
@@ -65,6 +65,43 @@ export async function readRecord(
     .go({ consistent: true });
   if (!data || data.ttl <= epochSeconds(ctx.clock.now())) return undefined;
   return data;
+}
+
+/**
+ * Stores `outcome` (a refusal) under the key, alone in its transaction. If the key
+ * already holds an outcome (a concurrent request with the same key finished first), that
+ * outcome wins: its result is returned, or its refusal thrown ({@link replay}).
+ * @returns undefined when the refusal was stored (the caller throws it)
+ */
+export async function storeRefusal<T>(
+  ctx: Pick<Context, "db" | "clock">,
+  userId: string,
+  request: IdempotentRequest,
+  outcome: StoredOutcome,
+  now: Date,
+): Promise<T | undefined> {
+  const written = await transactWrite(ctx.db, { key: outcomeWrite(ctx.db, userId, request, outcome, now) });
+  if (written.committed) return undefined;
+  const record = await readRecord(ctx, userId, request);
+  return record ? replay<T>(record, request) : undefined;
+}
+
+/**
+ * After a cancelled transaction that carried the key's outcome (action `key`): when the
+ * key's condition failed, another request with the same key stored its outcome first, and
+ * this one answers with it ({@link replay}); otherwise undefined (another writer went first:
+ * the caller re-plans).
+ * @throws what {@link replay} throws
+ */
+export async function replayIfKeyTaken<T>(
+  ctx: Pick<Context, "db" | "clock">,
+  written: TransactionResult<string>,
+  userId: string,
+  request: IdempotentRequest | undefined,
+): Promise<{ replayed: T } | undefined> {
+  if (!request || !conditionFailed(written, "key")) return undefined;
+  const record = await readRecord(ctx, userId, request);
+  return record ? { replayed: replay<T>(record, request) } : undefined;
 }
 
 /**

@@ -12,7 +12,7 @@ import type { Context } from "./context.js";
 import { readBalances } from "./balances.js";
 import type { OrderItem } from "./db/service.js";
 import { checkCursor, partitionOf } from "./db/cursors.js";
-import { conditionFailed, transactWrite } from "./db/transact.js";
+import { transactWrite } from "./db/transact.js";
 import { ConflictError, DomainError, isTransient, NotFoundError, PaymentProviderError } from "./errors.js";
 import { fulfilOrder, purchaseWrites } from "./fulfilment.js";
 import { newId } from "./ids.js";
@@ -24,6 +24,7 @@ import {
   refusal,
   endLease,
   replay,
+  replayIfKeyTaken,
   type IdempotentRequest,
 } from "./idempotency.js";
 import { findOffer, getOffers } from "./offers.js";
@@ -326,10 +327,8 @@ async function createFreeOrder(ctx: Context, draft: OrderItem, idempotency: Idem
       key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now),
     });
     if (written.committed) return result;
-    if (idempotency && conditionFailed(written, "key")) {
-      const record = await readRecord(ctx, userId, idempotency);
-      if (record) return replay<CreateOrderResult>(record, idempotency);
-    }
+    const stored = await replayIfKeyTaken<CreateOrderResult>(ctx, written, userId, idempotency);
+    if (stored) return stored.replayed;
     throw new RetryableConflict("balance changed while creating a free order");
   });
 }

@@ -56,13 +56,13 @@
 import type { Context } from "./context.js";
 import { balanceDeltaWrite, balanceWrites, hasDueGrants, mapView, MAX_HOLDS, readBalance, readBalanceAndThreshold, readBalances, readMoreOverflow, toState, type BalanceView } from "./balances.js";
 import type { BalanceItem, ReservationItem } from "./db/service.js";
-import { commit, conditionFailed, transactWrite, type TransactionItem } from "./db/transact.js";
+import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
 import type { RESERVATION_STATUSES } from "./db/reservation.js";
 import { checkCursor, partitionOf } from "./db/cursors.js";
 import { ConflictError, DomainError, InsufficientCreditsError, NotFoundError, ReservationExpiredError, ValidationError } from "./errors.js";
 import { eventWrite } from "./events.js";
 import { expireDueGrants } from "./expiry.js";
-import { outcomeWrite, readRecord, refusal, replay, type IdempotentRequest, type StoredOutcome } from "./idempotency.js";
+import { outcomeWrite, readRecord, refusal, replay, replayIfKeyTaken, storeRefusal, type IdempotentRequest } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { getOfferGroup } from "./offer-groups.js";
 import { ledgerEntryWrite, newLedgerEntry, type LedgerEntry } from "./ledger.js";
@@ -688,19 +688,10 @@ async function afterCancel<T>(
   idempotency: IdempotentRequest | undefined,
   keep?: (state: BalanceState) => void,
 ): Promise<T> {
-  if (idempotency && conditionFailed(written, "key")) {
-    const record = await readRecord(ctx, userId, idempotency);
-    if (record) return replay<T>(record, idempotency);
-  }
+  const stored = await replayIfKeyTaken<T>(ctx, written, userId, idempotency);
+  if (stored) return stored.replayed;
   const current = written.committed ? undefined : written.rejections.balance?.item;
   if (current && keep) keep(toState(current as BalanceItem));
   throw new RetryableConflict();
 }
 
-/** Stores a refusal under the key; if the key already holds an outcome, that outcome wins (returned, or its refusal thrown). */
-async function storeRefusal<T>(ctx: Context, userId: string, idempotency: IdempotentRequest, outcome: StoredOutcome, now: Date): Promise<T | undefined> {
-  const written = await transactWrite(ctx.db, { key: outcomeWrite(ctx.db, userId, idempotency, outcome, now) });
-  if (written.committed) return undefined;
-  const record = await readRecord(ctx, userId, idempotency);
-  return record ? replay<T>(record, idempotency) : undefined;
-}

@@ -56,10 +56,10 @@ import { decodeTime, isValid } from "ulid";
 import type { Context } from "./context.js";
 import { balanceWrites, hasDueGrants, mapView, readBalances, readMoreOverflow } from "./balances.js";
 import type { GrantItem, LedgerEntryItem } from "./db/service.js";
-import { commit, conditionFailed, transactWrite, type TransactionItem } from "./db/transact.js";
+import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
 import { ConflictError, InvariantViolation, NotFoundError, ValidationError, type DomainError } from "./errors.js";
 import { expireDueGrants } from "./expiry.js";
-import { outcomeWrite, readRecord, refusal, replay, type IdempotentRequest } from "./idempotency.js";
+import { outcomeWrite, refusal, replayIfKeyTaken, storeRefusal, type IdempotentRequest } from "./idempotency.js";
 import { ledgerEntryWrite, newLedgerEntry, type LedgerEntry } from "./ledger.js";
 import { grantFacts } from "./order-tokens.js";
 import { endedOrders, settleExpiredHolds } from "./reservations.js";
@@ -183,10 +183,8 @@ export async function reverseConsumption(ctx: Context, input: ReversalInput): Pr
       if (written.committed) return result;
 
       // D. Cancelled: a stored outcome for the key wins; otherwise another writer went first (balance or counter).
-      if (idempotency && conditionFailed(written, "key")) {
-        const record = await readRecord(ctx, userId, idempotency);
-        if (record) return replay<ReversalResult>(record, idempotency);
-      }
+      const stored = await replayIfKeyTaken<ReversalResult>(ctx, written, userId, idempotency);
+      if (stored) return stored.replayed;
       throw new RetryableConflict("the balance or the entry's counter changed while reversing");
     },
     { onRetry: () => retryStats.conflicts++ },
@@ -296,12 +294,7 @@ function counterWrite(ctx: Pick<Context, "db">, consumed: LedgerEntryItem, from:
 
 /** Stores a refusal under the key, then throws it; if the key already holds an outcome, that outcome wins (returned, or its refusal thrown). */
 async function refuse(ctx: Context, userId: string, idempotency: IdempotentRequest | undefined, error: DomainError, now: Date): Promise<ReversalResult> {
-  if (idempotency) {
-    const written = await transactWrite(ctx.db, { key: outcomeWrite(ctx.db, userId, idempotency, refusal(error), now) });
-    if (!written.committed) {
-      const record = await readRecord(ctx, userId, idempotency);
-      if (record) return replay<ReversalResult>(record, idempotency);
-    }
-  }
+  const stored = idempotency && (await storeRefusal<ReversalResult>(ctx, userId, idempotency, refusal(error), now));
+  if (stored) return stored;
   throw error;
 }
