@@ -53,6 +53,7 @@ import {
 } from "./rules/balance-layout.js";
 import { addPeriod, periodOf, periodsBesides, type PaidPeriod } from "./rules/periods.js";
 import { grantsHeld, holdsProblem, type HoldState } from "./rules/holds.js";
+import { passedOver } from "./rules/drain.js";
 import type { GrantFacts } from "./rules/give-back.js";
 import type { BalanceItem, BalanceOverflowItem, Db } from "./db/service.js";
 import { BALANCE_LAYOUT } from "./db/balance.js";
@@ -112,6 +113,7 @@ export function toState(item: BalanceItem): BalanceState {
   if (item.exhausted) state.exhausted = { ...item.exhausted };
   if (item.liveHolds && item.liveHolds.length > 0) state.holds = expandHolds(item.liveHolds, item.heldGrants ?? []);
   if (item.lowBalanceLatched === true) state.lowBalanceLatched = true;
+  if (item.grantSet !== undefined) state.grantSet = item.grantSet;
   if (item.layout === undefined) return legacyState(state);
   return state;
 }
@@ -437,6 +439,13 @@ export const MAX_GUARDED_DRAWS = 10;
  * therefore conflict only when a grant they draw runs short or moves, not whenever
  * another write came first: 300 spenders of one balance no longer cost each other a
  * retry per success.
+ *
+ * Exact drain order on any copy: each grant drawn whole (all but the last drawn) must
+ * still hold exactly what is taken, each grant the plan passed over while empty
+ * (core/rules/drain.ts `passedOver`) must still be empty, and the grant set unchanged
+ * (`grantSet`, moved by every whole write, the only writes that add grants). A plan made
+ * on a stale copy (core/balance-cache.ts) is then written only if it is the plan on the
+ * item as it is; otherwise the condition fails and the item comes back to plan on.
  * @param state the state the draws were planned on (a map read, not legacy: for the grants' positions)
  * @param range the low-balance decision (core/rules/low-balance.ts `latchedCrossing`): the
  *   balance the write must find (`> above`, `<= atMost`), the latch it must find when
@@ -454,6 +463,8 @@ export function balanceDrawWrite(
 ): TransactionItem {
   if (state.legacy) throw new RangeError("a legacy balance item is written whole");
   const held = grantsHeld(state.holds ?? []);
+  const lastDraw = draws.length - 1;
+  const empty = passedOver(state, draws, now).map((grant) => ({ grantId: grant.grantId, index: state.grants.indexOf(grant) }));
   let exhausted = state.exhausted;
   const periods: PaidPeriod[] = [];
   const positions = draws.map((draw) => {
@@ -489,9 +500,11 @@ export function balanceDrawWrite(
       })
       .where((attr, op) =>
         [
-          ...positions.map(({ index, grantId, tokens: take, empties }) =>
-            `${op.eq(attr.grants[index]!.grantId, grantId)} AND ${empties ? op.eq(attr.grants[index]!.remaining, take) : op.gte(attr.grants[index]!.remaining, take)}`,
+          ...positions.map(({ index, grantId, tokens: take, empties }, k) =>
+            `${op.eq(attr.grants[index]!.grantId, grantId)} AND ${empties || k < lastDraw ? op.eq(attr.grants[index]!.remaining, take) : op.gte(attr.grants[index]!.remaining, take)}`,
           ),
+          ...empty.map(({ index, grantId }) => `${op.eq(attr.grants[index]!.grantId, grantId)} AND ${op.eq(attr.grants[index]!.remaining, 0)}`),
+          state.grantSet === undefined ? op.notExists(attr.grantSet) : op.eq(attr.grantSet, state.grantSet),
           ...(noteChanged
             ? [seen ? `${op.eq(attr.exhausted.since, seen.since)} AND ${op.eq(attr.exhausted.due, seen.due)}` : op.notExists(attr.exhausted)]
             : []),
@@ -637,6 +650,7 @@ export function balanceWrite(db: Db, next: BalanceState, expectedVersion: number
         ...(next.exhausted ? { exhausted: next.exhausted } : {}),
         ...(holds.length > 0 ? compactHolds(holds) : {}),
         ...(next.lowBalanceLatched ? { lowBalanceLatched: true } : {}),
+        grantSet: expectedVersion + 1,
         layout: BALANCE_LAYOUT,
         updatedAt: now.toISOString(),
       })

@@ -46,9 +46,9 @@ import { eventWrite } from "./events.js";
 import { latchedCrossing } from "./rules/low-balance.js";
 import type { BalanceItem } from "./db/service.js";
 import { transactWrite } from "./db/transact.js";
-import { planConsumption, planIsFinal, type ConsumptionPlan } from "./rules/drain.js";
+import { passedOver, planConsumption, planIsFinal, type ConsumptionPlan } from "./rules/drain.js";
 import { withoutEmptiedUnheld } from "./rules/holds.js";
-import { settleExpiredHolds } from "./reservations.js";
+import { hasExpiredHolds, settleExpiredHolds } from "./reservations.js";
 import { InsufficientCreditsError } from "./errors.js";
 import { expireDueGrants } from "./expiry.js";
 import {
@@ -100,14 +100,20 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
   // instead of reading again.
   let returned: BalanceState | undefined;
   let threshold: number | null = null;
+  const cache = ctx.balanceCache;
   return retryOnConflict(
     async () => {
       // A. Read the balance and the group's low-balance threshold (one consistent read);
       //    settle grants already due (in the map or spilled).
       const now = ctx.clock.now();
       let state: BalanceState;
+      const cached = returned ? undefined : cache?.get(userId, offerGroup);
       if (returned) state = returned;
-      else ({ state, lowBalanceThreshold: threshold } = await readBalanceAndThreshold(ctx, userId, offerGroup));
+      else if (cached && fastOnCopy(cached.state, input, now)) ({ state, lowBalanceThreshold: threshold } = cached);
+      else {
+        ({ state, lowBalanceThreshold: threshold } = await readBalanceAndThreshold(ctx, userId, offerGroup));
+        cache?.set(userId, offerGroup, { state, lowBalanceThreshold: threshold }, true);
+      }
       returned = undefined;
       if (hasDueGrants(state, now)) {
         await expireDueGrants(ctx, state, now);
@@ -159,8 +165,11 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
       const crossing = latchedCrossing({ seen: state.balance, tokens, threshold, latched: state.lowBalanceLatched === true });
       const latch = (next: BalanceState): BalanceState => (crossing.raises ? { ...next, lowBalanceLatched: true } : next);
       let balanceChange: Record<string, object>;
-      if (!settled && view.loaded.length === 0 && !state.legacy && plan.debtAdded === 0 && plan.draws.length <= MAX_GUARDED_DRAWS) {
+      // What a guarded write leaves on the item (for the cache), when it is one.
+      let drawn: BalanceState | undefined;
+      if (!settled && view.loaded.length === 0 && isGuarded(state, plan, now)) {
         balanceChange = { balance: balanceDrawWrite(ctx.db, state, plan.draws, tokens, now, crossing) };
+        drawn = { ...latch(withoutEmptiedUnheld(plan.next, plan.draws.map((draw) => draw.grantId), plan.next.holds ?? [])), version: state.version + 1 };
       } else {
         // The grants in hand are laid out again: the map refilled from what was read
         // (reading on while the overflow's smallest key is not settled).
@@ -194,17 +203,45 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
         // The crossing's event, in the same transaction (the range and latch guards keep it exact).
         event: crossing.raises ? eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup, balance: plan.next.balance }, now).item : undefined,
       });
-      if (written.committed) return result;
+      if (written.committed) {
+        // The cache keeps what a guarded write left; after a whole write, the next consumption reads.
+        if (drawn) cache?.set(userId, offerGroup, { state: drawn, lowBalanceThreshold: threshold }, false);
+        else cache?.delete(userId, offerGroup);
+        return result;
+      }
 
       // D. Cancelled: a stored outcome for the key wins; otherwise another writer went first.
       const stored = await replayIfKeyTaken<ConsumptionResult>(ctx, written, userId, idempotency);
       if (stored) return stored.replayed;
       const current = written.rejections.balance?.item;
-      if (current) returned = toState(current as BalanceItem);
+      if (current) {
+        returned = toState(current as BalanceItem);
+        cache?.set(userId, offerGroup, { state: returned, lowBalanceThreshold: threshold }, false);
+      }
       throw new RetryableConflict();
     },
     { onRetry: () => retryStats.conflicts++ },
   );
+}
+
+/**
+ * True when a consumption planned on `state` writes by guarded relative draws
+ * (core/balances.ts `balanceDrawWrite`): a layout item, no debt, few enough grants drawn
+ * and passed over to name in one condition.
+ */
+function isGuarded(state: BalanceState, plan: ConsumptionPlan & { ok: true }, now: Date): boolean {
+  return !state.legacy && plan.debtAdded === 0 && plan.draws.length + passedOver(state, plan.draws, now).length <= MAX_GUARDED_DRAWS;
+}
+
+/**
+ * True when a consumption may be planned on the cached copy `state` (core/balance-cache.ts):
+ * nothing due, no expired hold, and a plan that covers it from the map by guarded draws.
+ * Anything else (a refusal above all: never answered from a copy) is decided on a fresh read.
+ */
+function fastOnCopy(state: BalanceState, input: ConsumptionInput, now: Date): boolean {
+  if (state.version === 0 || hasDueGrants(state, now) || hasExpiredHolds(state, now)) return false;
+  const plan = planConsumption({ state, tokens: input.tokens, allowOverdraft: input.allowOverdraft ?? false, now });
+  return plan.ok && planIsFinal(state, plan, now) && isGuarded(state, plan, now);
 }
 
 /**

@@ -3,6 +3,7 @@
  * settings and a logger. Built once per process by the caller (a Lambda handler, the
  * local runner, a test); core never reads the environment.
  */
+import type { BalanceCache } from "./balance-cache.js";
 import type { Clock } from "./clock.js";
 import type { Db } from "./db/service.js";
 import type { PaymentProvider } from "./payments/provider.js";
@@ -28,6 +29,11 @@ export interface Context {
   payments: PaymentProvider;
   config: CoreConfig;
   logger: Logger;
+  /**
+   * The instance's cache of balance items (core/balance-cache.ts), for consumptions: one
+   * request when warm. Absent: every consumption reads first.
+   */
+  balanceCache?: BalanceCache | undefined;
 }
 
 /** A logger that drops everything (tests, scripts that print their own output). */

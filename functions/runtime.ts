@@ -15,6 +15,7 @@
  * registered gets an `InvariantViolation` (a wiring fault, never a request's fault).
  */
 import { Resource } from "sst/resource";
+import { createBalanceCache } from "../core/balance-cache.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import type { Context } from "../core/context.js";
 import { InvariantViolation } from "../core/errors.js";
@@ -199,7 +200,15 @@ export function buildRuntime(
   const queue = continuationQueueUrl ? lazily("continuation", (create) => create({ queueUrl: continuationQueueUrl, endpoint: config.sqsEndpoint })) : undefined;
   return {
     config,
-    core: { db: createDb(client, config.tableName), clock, payments, config: { defaultCurrency: config.defaultCurrency }, logger },
+    core: {
+      db: createDb(client, config.tableName),
+      clock,
+      payments,
+      config: { defaultCurrency: config.defaultCurrency },
+      logger,
+      // The instance's balance items, for one-request consumptions when warm (core/balance-cache.ts).
+      balanceCache: createBalanceCache({ now: () => clock.now().getTime() }),
+    },
     bus: bus ? { publish: async (events) => bus().publish(events) } : undefined,
     continuation: queue ? { send: async (n) => queue().send(n) } : undefined,
   };

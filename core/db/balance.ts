@@ -134,6 +134,8 @@ export const balanceSchema = {
      * absent: false (never stored as false).
      */
     lowBalanceLatched: { type: "boolean" },
+    /** The grant set's version (core/rules/balance-state.ts `grantSet`): the version of the last whole write. */
+    grantSet: { type: "number" },
     /** {@link BALANCE_LAYOUT} when written by this code. */
     layout: { type: "number" },
     updatedAt: { type: "string", required: true },

@@ -135,6 +135,14 @@ export interface BalanceState {
    */
   lowBalanceLatched?: boolean | undefined;
   /**
+   * The grant set's version: the item's `version` at its last whole write (core/balances.ts
+   * `balanceWrite`), the only kind of write that adds grants or reorders the map; relative
+   * writes leave it. A consumption planned on a copy requires it unchanged, so a grant added
+   * since the copy (one that may expire first) is never passed over (issue 12). Absent on
+   * items written before it.
+   */
+  grantSet?: number | undefined;
+  /**
    * True for an item stored before this layout (all grants in the map, exhausted ones
    * kept): its summaries were rebuilt from its grants on reading, and it must be written
    * whole (core/balances.ts), never by list position.

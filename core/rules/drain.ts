@@ -140,3 +140,23 @@ export function planIsFinal(state: BalanceState, plan: ConsumptionPlan, now: Dat
     return Date.parse(grant.starts) <= now.getTime() && grantKey(grant) < spilled.from;
   });
 }
+
+/**
+ * The grants a plan passed over although they come before its last drawn grant in drain
+ * order: in the state it planned on they held nothing (a grant kept at 0 for a live hold,
+ * core/rules/holds.ts), but they would be drawn first if they held tokens. A write made
+ * from that plan requires each still empty, and each grant drawn whole still holding
+ * exactly what was taken: then the plan is the plan on the item as it is, however old the
+ * copy it was made on (issue 12: a per-instance cache of balance items), as long as no
+ * grant was added since (the grant set's version, core/rules/balance-state.ts `grantSet`).
+ * @returns the passed-over grants, in the state's order
+ */
+export function passedOver(state: BalanceState, draws: readonly Draw[], now: Date): GrantState[] {
+  const last = draws.at(-1);
+  const lastGrant = last && state.grants.find((grant) => grant.grantId === last.grantId);
+  if (!lastGrant) return [];
+  const drawn = new Set(draws.map((draw) => draw.grantId));
+  return state.grants.filter(
+    (grant) => !drawn.has(grant.grantId) && grant.remaining === 0 && !isDue(grant, now) && compareDrainOrder(grant, lastGrant, now) < 0,
+  );
+}

@@ -7,6 +7,7 @@
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
+import { createBalanceCache } from "../../core/balance-cache.js";
 import { systemClock } from "../../core/clock.js";
 import { consume } from "../../core/consumption.js";
 import { silentLogger } from "../../core/context.js";
@@ -30,6 +31,8 @@ const ctx = {
   payments: createManualProvider(),
   config: { defaultCurrency: "usd" },
   logger: silentLogger,
+  // Each worker is an instance with its own cache of balance items, as a Lambda is (core/balance-cache.ts).
+  balanceCache: createBalanceCache(),
 };
 
 const wait = input.startAt - Date.now();

@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { aFrozenBalance } from "../../helpers/factories.js";
 import { balanceStateProblem, isDue, type BalanceState, type GrantState } from "../../../core/rules/balance-state.js";
-import { compareDrainOrder, drainOrder, planConsumption } from "../../../core/rules/drain.js";
+import { compareDrainOrder, drainOrder, passedOver, planConsumption } from "../../../core/rules/drain.js";
 
 const PROPERTY = { numRuns: 400, seed: 0x0d7a_1e55 } as const;
 
@@ -563,6 +563,59 @@ describe("drain: properties over random grant sets", () => {
         expect(balanceStateProblem(state)).toBeNull();
         const plan = planConsumption({ state, tokens, allowOverdraft: false, now: NOW });
         if (plan.ok) expect(balanceStateProblem(plan.next)).toBeNull();
+      }),
+      PROPERTY,
+    );
+  });
+});
+
+describe("passedOver: the empty grants a plan passed over that would come first with tokens", () => {
+  const stateOf = (grants: GrantState[]): BalanceState => ({
+    userId: "u1",
+    offerGroup: "calls",
+    balance: grants.reduce((sum, grant) => sum + grant.remaining, 0),
+    debt: 0,
+    version: 1,
+    grants,
+  });
+
+  it("names an empty started grant before the last drawn one, and nothing after it, not started, or due", () => {
+    const heldEarly = aGrant({ grantId: "a-held", expires: inDays(2), remaining: 0 });
+    const drawn = aGrant({ grantId: "b-drawn", expires: inDays(10) });
+    const emptyLater = aGrant({ grantId: "c-later", expires: inDays(20), remaining: 0 });
+    const future = aGrant({ grantId: "d-future", starts: inDays(1), expires: inDays(3), remaining: 0 });
+    const state = stateOf([heldEarly, future, drawn, emptyLater]);
+    const plan = planConsumption({ state, tokens: 5, allowOverdraft: false, now: NOW });
+    if (!plan.ok) throw new Error("expected a plan");
+    expect(plan.draws).toEqual([{ grantId: "b-drawn", tokens: 5 }]);
+    expect(passedOver(state, plan.draws, NOW).map((grant) => grant.grantId)).toEqual(["a-held"]);
+    expect(passedOver(state, [], NOW)).toEqual([]);
+  });
+
+  it("is, on any state, exactly the empty grants that precede the last draw in drain order (property)", () => {
+    const grant = fc.record({
+      id: fc.integer({ min: 0, max: 1_000_000 }),
+      remaining: fc.integer({ min: 0, max: 5 }),
+      expiresIn: fc.option(fc.integer({ min: 1, max: 60 }), { nil: undefined }),
+      startsIn: fc.integer({ min: -5, max: 2 }),
+    });
+    fc.assert(
+      fc.property(fc.uniqueArray(grant, { minLength: 1, maxLength: 8, selector: (g) => g.id }), fc.integer({ min: 1, max: 20 }), (specs, tokens) => {
+        const grants = specs.map((g) =>
+          aGrant({ grantId: `g${String(g.id).padStart(7, "0")}`, tokens: 5, remaining: g.remaining, starts: inDays(g.startsIn), ...(g.expiresIn ? { expires: inDays(g.expiresIn) } : { expires: undefined }) }),
+        );
+        const state = stateOf(grants);
+        const plan = planConsumption({ state, tokens, allowOverdraft: true, now: NOW });
+        if (!plan.ok || plan.draws.length === 0) return;
+        const last = grants.find((g) => g.grantId === plan.draws.at(-1)!.grantId)!;
+        const expected = grants.filter((g) => g.remaining === 0 && compareDrainOrder(g, last, NOW) < 0).map((g) => g.grantId);
+        expect(passedOver(state, plan.draws, NOW).map((g) => g.grantId)).toEqual(expected);
+        // Had they held tokens, the plan would have drawn them first.
+        for (const id of expected) {
+          const refilled = stateOf(grants.map((g) => (g.grantId === id ? { ...g, remaining: 5 } : g)));
+          const again = planConsumption({ state: refilled, tokens, allowOverdraft: true, now: NOW });
+          if (again.ok) expect(again.draws[0]!.grantId === id || again.draws.some((d) => d.grantId === id)).toBe(true);
+        }
       }),
       PROPERTY,
     );
