@@ -46,12 +46,14 @@ import { eventWrite } from "./events.js";
 import { latchedCrossing } from "./rules/low-balance.js";
 import type { BalanceItem } from "./db/service.js";
 import { transactWrite } from "./db/transact.js";
+import { consumptionTransaction, isPlainDraw, sendConsumption } from "./db/consumption-transaction.js";
 import { passedOver, planConsumption, planIsFinal, type ConsumptionPlan } from "./rules/drain.js";
 import { withoutEmptiedUnheld } from "./rules/holds.js";
 import { hasExpiredHolds, settleExpiredHolds } from "./reservations.js";
 import { InsufficientCreditsError } from "./errors.js";
 import { expireDueGrants } from "./expiry.js";
 import {
+  outcomeRecord,
   outcomeWrite,
   refusal,
   replayIfKeyTaken,
@@ -164,11 +166,14 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
       // The low-balance decision: the balance range and the latch it read, both required by the write.
       const crossing = latchedCrossing({ seen: state.balance, tokens, threshold, latched: state.lowBalanceLatched === true });
       const latch = (next: BalanceState): BalanceState => (crossing.raises ? { ...next, lowBalanceLatched: true } : next);
-      let balanceChange: Record<string, object>;
-      // What a guarded write leaves on the item (for the cache), when it is one.
+      let balanceChange: Record<string, object> = {};
+      // What a guarded write leaves on the item (for the cache), when it is one; `plain`:
+      // one the hot path builds without ElectroDB (core/db/consumption-transaction.ts).
       let drawn: BalanceState | undefined;
+      let plain = false;
       if (!settled && view.loaded.length === 0 && isGuarded(state, plan, now)) {
-        balanceChange = { balance: balanceDrawWrite(ctx.db, state, plan.draws, tokens, now, crossing) };
+        plain = isPlainDraw(state, plan.draws, crossing);
+        if (!plain) balanceChange = { balance: balanceDrawWrite(ctx.db, state, plan.draws, tokens, now, crossing) };
         drawn = { ...latch(withoutEmptiedUnheld(plan.next, plan.draws.map((draw) => draw.grantId), plan.next.holds ?? [])), version: state.version + 1 };
       } else {
         // The grants in hand are laid out again: the map refilled from what was read
@@ -195,14 +200,22 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
         }
         balanceChange = balanceWrites(ctx.db, view, next, now, layout);
       }
-      const written = await transactWrite<string>(ctx.db, {
-        ...balanceChange,
-        ...settled?.actions,
-        entry: ledgerEntryWrite(ctx.db, entry),
-        key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now),
-        // The crossing's event, in the same transaction (the range and latch guards keep it exact).
-        event: crossing.raises ? eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup, balance: plan.next.balance }, now).item : undefined,
-      });
+      // The common case (guarded draws emptying no grant, no event) skips ElectroDB's
+      // builders: the same transaction, built directly (core/db/consumption-transaction.ts).
+      const written =
+        plain
+          ? await sendConsumption(
+              ctx.db,
+              consumptionTransaction(ctx.db, { state, draws: plan.draws, tokens, now, range: crossing, entry, record: idempotency && outcomeRecord(userId, idempotency, { ok: true, result }, now) }),
+            )
+          : await transactWrite<string>(ctx.db, {
+              ...balanceChange,
+              ...settled?.actions,
+              entry: ledgerEntryWrite(ctx.db, entry),
+              key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now),
+              // The crossing's event, in the same transaction (the range and latch guards keep it exact).
+              event: crossing.raises ? eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup, balance: plan.next.balance }, now).item : undefined,
+            });
       if (written.committed) {
         // The cache keeps what a guarded write left; after a whole write, the next consumption reads.
         if (drawn) cache?.set(userId, offerGroup, { state: drawn, lowBalanceThreshold: threshold }, false);

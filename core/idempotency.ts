@@ -20,6 +20,7 @@ import type { Context } from "./context.js";
 import type { Db, IdempotencyRecordItem } from "./db/service.js";
 import { commit, conditionFailed, isConditionFailure, transactWrite, type TransactionItem, type TransactionResult } from "./db/transact.js";
 import { DomainError, type ErrorCode } from "./errors.js";
+import type { OutcomeRecord } from "./db/consumption-transaction.js";
 
 /** How long an outcome is kept (API.md: at least 24 hours). */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
@@ -128,6 +129,15 @@ export function replay<T>(record: IdempotencyRecordItem, request: IdempotentRequ
   const outcome = record.outcome as StoredOutcome<T>;
   if (outcome.ok) return outcome.result;
   throw new DomainError(outcome.error.code, outcome.error.message, outcome.error.details);
+}
+
+/**
+ * The record {@link outcomeWrite} stores, as plain data (for core/db/consumption-transaction.ts,
+ * which builds the hot path's transaction without ElectroDB).
+ */
+export function outcomeRecord(userId: string, request: IdempotentRequest, outcome: StoredOutcome, now: Date): OutcomeRecord {
+  const seconds = epochSeconds(now);
+  return { userId, scope: request.scope, key: request.key, requestHash: request.requestHash, outcome, createdAt: now.toISOString(), ttl: seconds + IDEMPOTENCY_TTL_SECONDS, nowSeconds: seconds };
 }
 
 /**
