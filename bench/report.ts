@@ -153,7 +153,7 @@ export function partitionParagraph(p: PartitionLimit, capacity: CapacityResults,
           `all of that user's groups together until DynamoDB splits the partition, whatever Lambda's concurrency; `
         : `${formatNumber(p.onUserPartitionKey)} of them under the user's partition key: one user's partition at ${formatNumber(p.limitWriteUnitsPerSecond)} WCU/s takes about **${formatNumber(p.ceilingPerUserPartition)} consumptions a second**; `) +
       `even with the ledger entries and key records split away from it, the balance item alone (${formatNumber(p.balanceItemUnits)} WCU a consumption) caps one group at ${formatNumber(p.ceilingPerBalanceItem)} a second. ` +
-      `Beyond that DynamoDB throttles (the SDK retries, then the service answers 503 \`transient_failure\`). ` +
+      `Beyond that DynamoDB throttles (the SDK retries, then the service answers 503 \`service_unavailable\`). ` +
       `A user who needs more spreads the load: several offer groups, or consumptions batched by the app (a consumption's units hardly depend on its tokens: the same three items).`,
   ].join("\n");
 }
