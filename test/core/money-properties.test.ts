@@ -16,6 +16,7 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createBalanceCache } from "../../core/balance-cache.js";
 import { consume } from "../../core/consumption.js";
 import { getCredits } from "../../core/credits.js";
 import { listLedger } from "../../core/ledger.js";
@@ -33,6 +34,14 @@ import { invariantViolations } from "../helpers/invariants.js";
 
 const stripe = new StripeStandIn();
 const t = useIntegrationContext({ label: "money-properties" });
+
+/**
+ * Consumptions run as another instance would: with its own cache of balance items
+ * (core/balance-cache.ts), kept across steps while every other step writes without it, so
+ * plans on stale copies are exercised (their guards must keep every invariant).
+ */
+const cache = createBalanceCache({ now: () => Date.now() });
+const spender = () => ({ ...t.ctx, balanceCache: cache });
 let outside: ReturnType<typeof createStripeClient>;
 beforeAll(async () => {
   await stripe.start();
@@ -100,7 +109,7 @@ async function play(steps: Step[]): Promise<string> {
           break;
         }
         case "consume":
-          await consume(t.ctx, { userId, offerGroup: s.group, tokens: s.tokens, allowOverdraft: s.overdraft });
+          await consume(spender(), { userId, offerGroup: s.group, tokens: s.tokens, allowOverdraft: s.overdraft });
           break;
         case "refund":
           if (order) await refundOrder(t.ctx, { userId, orderId: order.orderId, mode: s.mode });

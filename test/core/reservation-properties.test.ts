@@ -22,6 +22,7 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readFullBalance } from "../../core/balances.js";
+import { createBalanceCache } from "../../core/balance-cache.js";
 import { consume } from "../../core/consumption.js";
 import { expireUser } from "../../core/expiry.js";
 import { createPromotionalGrant } from "../../core/grants.js";
@@ -36,6 +37,14 @@ import { useIntegrationContext } from "../helpers/context.js";
 import { invariantViolations } from "../helpers/invariants.js";
 
 const t = useIntegrationContext({ label: "reservation-properties", start: "2026-02-01T09:00:00.000Z" });
+
+/**
+ * Consumptions run as another instance would: with its own cache of balance items
+ * (core/balance-cache.ts), kept across steps while every other step writes without it, so
+ * plans on stale copies are exercised (their guards must keep every invariant).
+ */
+const cache = createBalanceCache({ now: () => Date.now() });
+const spender = () => ({ ...t.ctx, balanceCache: cache });
 beforeAll(async () => {
   await upsertOffer(t.ctx, "pack", anOffer({ tokenCount: 100 }));
   await upsertOffer(t.ctx, "forever", anOffer({ cycle: "once", tokenCount: 40 }));
@@ -154,7 +163,7 @@ async function play(start: "promo" | "order", steps: Step[]): Promise<void> {
           live = live.filter((other) => other !== target);
           break;
         case "consume": {
-          const { entry } = await consume(t.ctx, { userId, offerGroup: GROUP, tokens: s.tokens, allowOverdraft: s.overdraft });
+          const { entry } = await consume(spender(), { userId, offerGroup: GROUP, tokens: s.tokens, allowOverdraft: s.overdraft });
           consumed.push({ entryId: entry.entryId, tokens: s.tokens, reversed: 0 });
           break;
         }
