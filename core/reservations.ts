@@ -284,9 +284,9 @@ export async function releaseHold(ctx: Context, input: ReleaseInput): Promise<Re
       const now = ctx.clock.now();
       const found = await findLiveHold(ctx, userId, reservationId);
       if (!found) {
-        const record = idempotency && (await readRecord(ctx, userId, idempotency));
-        if (record) return replay<Reservation>(record, idempotency!);
-        const stored = await readReservation(ctx, userId, reservationId);
+        const ended = await notLive<Reservation>(ctx, userId, reservationId, idempotency);
+        if ("replayed" in ended) return ended.replayed;
+        const { stored } = ended;
         if (stored.status === "committed") throw new ConflictError(`Reservation ${reservationId} is committed; it cannot be released.`, { reservationId, status: stored.status });
         return stored; // released or expired: the same answer again
       }
@@ -348,9 +348,9 @@ export async function commitHold(ctx: Context, input: CommitInput): Promise<Comm
       const now = ctx.clock.now();
       const found = await findLiveHold(ctx, userId, reservationId);
       if (!found) {
-        const record = idempotency && (await readRecord(ctx, userId, idempotency));
-        if (record) return replay<CommitResult>(record, idempotency!);
-        const stored = await readReservation(ctx, userId, reservationId);
+        const ended = await notLive<CommitResult>(ctx, userId, reservationId, idempotency);
+        if ("replayed" in ended) return ended.replayed;
+        const { stored } = ended;
         if (stored.status === "expired") throw new ReservationExpiredError(reservationId, stored.expires);
         throw new ConflictError(`Reservation ${reservationId} is ${stored.status}; it cannot be committed.`, { reservationId, status: stored.status });
       }
@@ -534,6 +534,18 @@ async function findLiveHold(ctx: Pick<Context, "db">, userId: string, reservatio
     if (hold) return { state, hold };
   }
   return undefined;
+}
+
+/**
+ * What a commit or release of a reservation no longer live on its balance item answers
+ * from: the outcome stored under the request's key (a repeat), else the stored reservation
+ * (committed, released or expired), for the caller to answer or refuse.
+ * @throws NotFoundError for an unknown reservation; what `replay` throws
+ */
+async function notLive<T>(ctx: Context, userId: string, reservationId: string, idempotency: IdempotentRequest | undefined): Promise<{ replayed: T } | { stored: Reservation }> {
+  const record = idempotency && (await readRecord(ctx, userId, idempotency));
+  if (record) return { replayed: replay<T>(record, idempotency!) };
+  return { stored: await readReservation(ctx, userId, reservationId) };
 }
 
 /** The stored reservation (no longer live: the balance item decides what is held). */

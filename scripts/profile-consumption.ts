@@ -222,7 +222,7 @@ export function memoryHandler(responses: Record<string, CannedResponse>, counts:
  */
 export function replayClient(canned: Canned, counts: RequestCounts = {}): DynamoDBClient {
   process.env.AWS_REGION = "us-east-1";
-  process.env.AWS_ACCESS_KEY_ID = "AKIAPROFILE000000000";
+  process.env.AWS_ACCESS_KEY_ID = "profile-dummy-key-id";
   process.env.AWS_SECRET_ACCESS_KEY = "profile-secret-access-key";
   process.env.AWS_SESSION_TOKEN = "profile-session-token";
   const requestHandler = memoryHandler(canned.responses, counts) as unknown as NonNullable<DynamoDBClientConfig["requestHandler"]>;
