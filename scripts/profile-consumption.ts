@@ -24,8 +24,9 @@
  *    when the runtime has one): after the first call the consumption plans on the copy its
  *    last write left and sends only its transaction; `read` is the same runtime without the
  *    cache, so every call reads (a cold entry: another user, or a copy that cannot be used).
- *    `--warmup` calls (default 2,000), then `--calls` (default 20,000) in `--rounds`
- *    (default 5), one at a time as a Lambda instance serves them; events and Lambda
+ *    `--warmup` calls (default 5,000: Node 24 tiers its hot functions up later than Node
+ *    20), then `--calls` (default 20,000) in `--rounds` (default 10), one at a time as a
+ *    Lambda instance serves them; events and Lambda
  *    contexts are built before the clock starts. Reported: own CPU per call
  *    (`process.cpuUsage`, user + system, all threads of the process, GC included) and wall
  *    time per call, per round and their median. Checked: each call answers 201 and sends
@@ -33,6 +34,8 @@
  *    `cached` mode), nothing else; failures are counted, and any makes the script exit 1.
  *    The machine's load average is printed: other processes on the same cores inflate
  *    own CPU too (caches, SMT), so compare runs made on a quiet machine.
+ * 4. Engine: the Node.js running the script (20 here). Lambda runs Node 24 (nodejs24.x):
+ *    `npm run profile:lambda-node` runs this script on it (scripts/lambda-node.sh).
  *
  * Options:
  *   --calls <n> --warmup <n> --rounds <n> --grants <n> --tokens <n>
@@ -226,7 +229,7 @@ export function replayClient(canned: Canned, counts: RequestCounts = {}): Dynamo
   process.env.AWS_SECRET_ACCESS_KEY = "profile-secret-access-key";
   process.env.AWS_SESSION_TOKEN = "profile-session-token";
   const requestHandler = memoryHandler(canned.responses, counts) as unknown as NonNullable<DynamoDBClientConfig["requestHandler"]>;
-  return new DynamoDBClient({ requestHandler });
+  return createDynamoClient({ requestHandler });
 }
 
 /** Own CPU and wall time of a run of calls. */
@@ -722,8 +725,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       calls: { type: "string", default: "20000" },
-      warmup: { type: "string", default: "2000" },
-      rounds: { type: "string", default: "5" },
+      warmup: { type: "string", default: "5000" },
+      rounds: { type: "string", default: "10" },
       grants: { type: "string", default: "3" },
       tokens: { type: "string", default: "1" },
       mode: { type: "string", default: "both" },

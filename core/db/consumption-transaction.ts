@@ -1,10 +1,13 @@
 /**
  * The hot path's transaction, built without ElectroDB's builders: the `TransactWriteItems`
- * input (document-client form) of the common consumption, the same object ElectroDB builds
- * for core/balances.ts `balanceDrawWrite` + core/ledger.ts `ledgerEntryWrite` +
- * core/idempotency.ts `outcomeWrite` (test/core/db/consumption-transaction.test.ts checks
- * that, property-based), sent with the document client. Issue 12: ElectroDB's builders cost
- * about 300 µs of CPU per consumption, a fifth of its own CPU (scripts/profile-consumption.ts).
+ * input of the common consumption, the same request ElectroDB builds for core/balances.ts
+ * `balanceDrawWrite` + core/ledger.ts `ledgerEntryWrite` + core/idempotency.ts
+ * `outcomeWrite` (test/core/db/consumption-transaction.test.ts checks that, property-based).
+ * Issue 12: ElectroDB's builders cost about 300 µs of CPU per consumption, a fifth of its
+ * own CPU (scripts/profile-consumption.ts). It is built in DynamoDB's attribute-value form
+ * and sent with the low-level `TransactWriteItemsCommand`: the document client's
+ * marshalling pass over the whole input cost another 50-70 µs; here only the ledger entry
+ * and the stored outcome (free-form JSON) go through util-dynamodb's `marshall`.
  *
  * Only the common case: guarded draws that empty no grant (no REMOVE, no `exhausted` note,
  * no period), no low-balance event raised. Anything else goes through ElectroDB
@@ -12,8 +15,8 @@
  * (core/db/keys.ts: `$credits#<attribute>_<value>`, case kept; sort keys
  * `$<entity>_<version>#...`), items carry its identity attributes `__edb_e__`/`__edb_v__`.
  */
-import { TransactWriteCommand, type TransactWriteCommandInput } from "@aws-sdk/lib-dynamodb";
-import { unmarshall } from "@aws-sdk/util-dynamodb";
+import { TransactWriteItemsCommand, type AttributeValue, type TransactWriteItemsCommandInput } from "@aws-sdk/client-dynamodb";
+import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import type { BalanceState } from "../rules/balance-state.js";
 import { isExhausted } from "../rules/balance-state.js";
 import { passedOver, type Draw } from "../rules/drain.js";
@@ -22,6 +25,9 @@ import type { LedgerEntry } from "../ledger.js";
 import type { Db } from "./service.js";
 import type { TransactionResult } from "./transact.js";
 import { SERVICE } from "./keys.js";
+
+/** util-dynamodb's options for the free-form items: an absent optional field is left out, as ElectroDB leaves it out. */
+const MARSHALL = { removeUndefinedValues: true } as const;
 
 /** The low-balance decision a draw must still hold (as `balanceDrawWrite` takes it). */
 export interface DrawRange {
@@ -63,23 +69,25 @@ export function isPlainDraw(state: BalanceState, draws: readonly Draw[], range: 
 export function consumptionTransaction(
   db: Db,
   input: { state: BalanceState; draws: readonly Draw[]; tokens: number; now: Date; range: DrawRange; entry: LedgerEntry; record?: OutcomeRecord | undefined },
-): TransactWriteCommandInput {
+): TransactWriteItemsCommandInput {
   const { state, draws, tokens, now, range, entry, record } = input;
   if (!isPlainDraw(state, draws, range)) throw new RangeError("not a plain draw: build it with ElectroDB");
   const TableName = db.table;
   const pk = `$${SERVICE}#userId_${state.userId}`;
+  const S = (value: string): AttributeValue => ({ S: value });
+  const N = (value: number): AttributeValue => ({ N: String(value) });
 
   // A. The balance: conditions, then the update, named and valued as ElectroDB names them.
   const names: Record<string, string> = { "#pk": "pk", "#sk": "sk" };
-  const values: Record<string, unknown> = {};
+  const values: Record<string, AttributeValue> = {};
   const conditions = ["attribute_exists(#pk) AND attribute_exists(#sk)"];
   let n = 0;
   const guard = (index: number, grantId: string, operator: "=" | ">=", take: number) => {
     names["#grants"] = "grants";
     names["#grantId"] = "grantId";
     names["#remaining"] = "remaining";
-    values[`:grantId${n}`] = grantId;
-    values[`:remaining${n}`] = take;
+    values[`:grantId${n}`] = S(grantId);
+    values[`:remaining${n}`] = N(take);
     conditions.push(`#grants[${index}].#grantId = :grantId${n} AND #grants[${index}].#remaining ${operator} :remaining${n}`);
     n++;
   };
@@ -93,7 +101,7 @@ export function consumptionTransaction(
   names["#grantSet"] = "grantSet";
   if (state.grantSet === undefined) conditions.push("attribute_not_exists(#grantSet)");
   else {
-    values[":grantSet0"] = state.grantSet;
+    values[":grantSet0"] = N(state.grantSet);
     conditions.push("#grantSet = :grantSet0");
   }
   names["#layout"] = "layout";
@@ -101,35 +109,35 @@ export function consumptionTransaction(
   names["#balance"] = "balance";
   let b = 0;
   if (range.above !== undefined) {
-    values[`:balance${b}`] = range.above;
+    values[`:balance${b}`] = N(range.above);
     conditions.push(`#balance > :balance${b++}`);
   }
   if (range.atMost !== undefined) {
-    values[`:balance${b}`] = range.atMost;
+    values[`:balance${b}`] = N(range.atMost);
     conditions.push(`#balance <= :balance${b++}`);
   }
   if (range.latched !== undefined) {
     names["#lowBalanceLatched"] = "lowBalanceLatched";
     if (range.latched) {
-      values[":lowBalanceLatched0"] = true;
+      values[":lowBalanceLatched0"] = { BOOL: true };
       conditions.push("#lowBalanceLatched = :lowBalanceLatched0");
     } else conditions.push("attribute_not_exists(#lowBalanceLatched)");
   }
   const sets = positions.map(({ index, tokens: take }, u) => {
-    values[`:remaining_u${u}`] = take;
-    values[`:remaining_default_value_u${u}`] = 0;
+    values[`:remaining_u${u}`] = N(take);
+    values[`:remaining_default_value_u${u}`] = N(0);
     return `#grants[${index}].#remaining = (if_not_exists(#grants[${index}].#remaining, :remaining_default_value_u${u}) - :remaining_u${u})`;
   });
   Object.assign(names, { "#version": "version", "#updatedAt": "updatedAt", "#userId": "userId", "#offerGroup": "offerGroup", "#__edb_e__": "__edb_e__", "#__edb_v__": "__edb_v__" });
   Object.assign(values, {
-    ":balance_u0": tokens,
-    ":balance_default_value_u0": 0,
-    ":version_u0": 1,
-    ":updatedAt_u0": now.toISOString(),
-    ":userId_u0": state.userId,
-    ":offerGroup_u0": state.offerGroup,
-    ":__edb_e___u0": "balance",
-    ":__edb_v___u0": "1",
+    ":balance_u0": N(tokens),
+    ":balance_default_value_u0": N(0),
+    ":version_u0": N(1),
+    ":updatedAt_u0": S(now.toISOString()),
+    ":userId_u0": S(state.userId),
+    ":offerGroup_u0": S(state.offerGroup),
+    ":__edb_e___u0": S("balance"),
+    ":__edb_v___u0": S("1"),
   });
   sets.push(
     "#balance = (if_not_exists(#balance, :balance_default_value_u0) - :balance_u0)",
@@ -145,7 +153,7 @@ export function consumptionTransaction(
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
       TableName,
-      Key: { pk, sk: `$balance_1#offerGroup_${state.offerGroup}` },
+      Key: { pk: S(pk), sk: S(`$balance_1#offerGroup_${state.offerGroup}`) },
       ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const,
       ConditionExpression: conditions.join(" AND "),
     },
@@ -154,7 +162,7 @@ export function consumptionTransaction(
   // B. The ledger entry, created only if new.
   const ledger = {
     Put: {
-      Item: { ...entry, pk, sk: `$ledgerEntry_1#createdAt_${entry.createdAt}#entryId_${entry.entryId}`, __edb_e__: "ledgerEntry", __edb_v__: "1" },
+      Item: marshall({ ...entry, pk, sk: `$ledgerEntry_1#createdAt_${entry.createdAt}#entryId_${entry.entryId}`, __edb_e__: "ledgerEntry", __edb_v__: "1" }, MARSHALL),
       TableName,
       ConditionExpression: "attribute_not_exists(#pk) AND attribute_not_exists(#sk)",
       ExpressionAttributeNames: { "#pk": "pk", "#sk": "sk" },
@@ -164,24 +172,27 @@ export function consumptionTransaction(
   // C. The outcome under the key, unless the key holds a live record.
   const key = record && {
     Put: {
-      Item: {
-        userId: record.userId,
-        scope: record.scope,
-        key: record.key,
-        requestHash: record.requestHash,
-        state: "done",
-        outcome: record.outcome,
-        createdAt: record.createdAt,
-        ttl: record.ttl,
-        pk,
-        sk: `$idempotencyRecord_1#scope_${record.scope}#key_${record.key}`,
-        __edb_e__: "idempotencyRecord",
-        __edb_v__: "1",
-      },
+      Item: marshall(
+        {
+          userId: record.userId,
+          scope: record.scope,
+          key: record.key,
+          requestHash: record.requestHash,
+          state: "done",
+          outcome: record.outcome,
+          createdAt: record.createdAt,
+          ttl: record.ttl,
+          pk,
+          sk: `$idempotencyRecord_1#scope_${record.scope}#key_${record.key}`,
+          __edb_e__: "idempotencyRecord",
+          __edb_v__: "1",
+        },
+        MARSHALL,
+      ),
       TableName,
       ConditionExpression: "attribute_not_exists(#requestHash) OR #ttl <= :ttl0",
       ExpressionAttributeNames: { "#requestHash": "requestHash", "#ttl": "ttl" },
-      ExpressionAttributeValues: { ":ttl0": record.nowSeconds },
+      ExpressionAttributeValues: { ":ttl0": N(record.nowSeconds) },
     },
   };
   return { TransactItems: key ? [balance, ledger, key] : [balance, ledger] };
@@ -194,9 +205,9 @@ export function consumptionTransaction(
  * ElectroDB parses it).
  * @throws an Error whose cause is the SDK's error, for anything but a cancellation
  */
-export async function sendConsumption(db: Db, input: TransactWriteCommandInput): Promise<TransactionResult<"balance" | "entry" | "key">> {
+export async function sendConsumption(db: Db, input: TransactWriteItemsCommandInput): Promise<TransactionResult<"balance" | "entry" | "key">> {
   try {
-    await db.client.send(new TransactWriteCommand(input));
+    await db.client.send(new TransactWriteItemsCommand(input));
     return { committed: true };
   } catch (error) {
     const reasons = (error as { name?: string; CancellationReasons?: Array<{ Code?: string; Item?: Record<string, unknown> }> }).CancellationReasons;
@@ -210,7 +221,6 @@ export async function sendConsumption(db: Db, input: TransactWriteCommandInput):
       const name = names[index];
       if (!name || !reason.Code || reason.Code === "None") return;
       if (name === "balance" && reason.Item) {
-        // The document client leaves an error's items in DynamoDB's attribute-value form.
         rejections.balance = { code: reason.Code, item: db.entities.balance.parse({ Item: unmarshall(reason.Item as never) }).data };
       } else rejections[name] = { code: reason.Code };
     });
