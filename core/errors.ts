@@ -24,6 +24,7 @@ export type ErrorCode =
   | "start_in_past"
   | "amount_out_of_range"
   | "period_out_of_range"
+  | "not_renewable"
   | "payment_provider_error"
   | "service_unavailable"
   | "internal_error";

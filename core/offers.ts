@@ -4,6 +4,7 @@
  */
 import type { Context } from "./context.js";
 import type { Cycle } from "./rules/cycles.js";
+import type { Renewal } from "./rules/renewal.js";
 import { readBalances } from "./balances.js";
 import type { OfferItem } from "./db/service.js";
 import { NotFoundError, ValidationError } from "./errors.js";
@@ -23,6 +24,8 @@ export interface OfferInput {
   cycle: Cycle;
   customCycleSeconds: number | null;
   appendDate: boolean;
+  /** `auto`: a Stripe Subscription renews it each cycle (core/rules/renewal.ts); `none`: bought once per period. */
+  renewal: Renewal;
   tokenCount: number;
   prices: Price[];
   quantityLimit: number | null;
@@ -52,6 +55,7 @@ export function toOffer(item: OfferItem): Offer {
     cycle: item.cycle,
     customCycleSeconds: item.customCycleSeconds ?? null,
     appendDate: item.appendDate,
+    renewal: item.renewal ?? "none",
     tokenCount: item.tokenCount,
     prices: item.prices,
     quantityLimit: item.quantityLimit ?? null,
@@ -107,6 +111,7 @@ export async function upsertOffer(ctx: Context, offerId: string, input: OfferInp
     ...(input.cycle === "custom" && input.customCycleSeconds !== null ? { customCycleSeconds: input.customCycleSeconds } : {}),
     ...(input.quantityLimit !== null ? { quantityLimit: input.quantityLimit } : {}),
     ...(input.overridingKey !== null ? { overridingKey: input.overridingKey } : {}),
+    ...(input.renewal === "auto" ? { renewal: input.renewal } : {}),
   };
   await ctx.db.entities.offer.put(item).go();
   return toOffer(item);

@@ -32,6 +32,7 @@ export const STATUS_OF: Record<ErrorCode, ContentfulStatusCode> = {
   start_in_past: 422,
   amount_out_of_range: 422,
   period_out_of_range: 422,
+  not_renewable: 422,
   internal_error: 500,
   payment_provider_error: 502,
   service_unavailable: 503,

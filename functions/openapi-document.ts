@@ -112,6 +112,7 @@ const ORDER_REFUSALS: ErrorCode[] = [
   "start_in_past",
   "amount_out_of_range",
   "period_out_of_range",
+  "not_renewable",
   "payment_provider_error",
 ];
 

@@ -16,6 +16,7 @@
  */
 import * as z from "zod/mini";
 import { CYCLES } from "../core/rules/cycles.js";
+import { RENEWALS } from "../core/rules/renewal.js";
 import { ORDER_STATUSES, PAYMENT_PROVIDERS } from "../core/rules/order-lifecycle.js";
 import { EVENT_TYPES } from "../core/db/event.js";
 import { GRANT_REASONS, GRANT_STATUSES } from "../core/db/grant.js";
@@ -65,6 +66,7 @@ export const offer = z
     cycle: z.enum(CYCLES),
     customCycleSeconds: z.nullable(int()).check(z.describe("Length of a `custom` cycle, in seconds; null otherwise.")),
     appendDate: z.boolean().check(z.describe("A new purchase starts when the user's current period in the group ends.")),
+    renewal: z.enum(RENEWALS).check(z.describe("`auto`: a Stripe Subscription renews it every cycle; `none`: bought once per period.")),
     tokenCount: int().check(z.describe("Tokens per unit bought.")),
     prices: z.array(money),
     quantityLimit: z.nullable(int()).check(z.describe("Largest quantity per order, or null.")),

@@ -14,6 +14,7 @@ import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { MAX_TOKENS } from "../core/rules/balance-state.js";
 import { CYCLES } from "../core/rules/cycles.js";
+import { notRenewable, RENEWALS, RENEWAL_REFUSALS } from "../core/rules/renewal.js";
 import { MAX_HOLD_SECONDS, MIN_HOLD_SECONDS, RESERVATION_STATUSES } from "../core/rules/holds.js";
 import { DAY_MS } from "../core/rules/time.js";
 
@@ -90,6 +91,7 @@ export const offerBody = schema(() =>
       cycle: z.enum(CYCLES),
       customCycleSeconds: z._default(z.nullable(integer(1, 100 * 366 * 86_400)), null),
       appendDate: z._default(z.boolean(), false),
+      renewal: z._default(z.enum(RENEWALS), "none"),
       tokenCount: integer(0, MAX_TOKENS, { int: "must be an integer" }),
       prices: z
         .array(z.strictObject({ amount: integer(0, MAX_AMOUNT, { int: "must be an integer in minor units" }), currency }))
@@ -115,6 +117,8 @@ export const offerBody = schema(() =>
         if (offer.cycle === "custom" && offer.customCycleSeconds === null) {
           ctx.addIssue({ code: "custom", path: ["customCycleSeconds"], message: "required when cycle is custom" });
         }
+        const notRenewing = offer.renewal === "auto" ? notRenewable(offer) : undefined;
+        if (notRenewing) ctx.addIssue({ code: "custom", path: ["renewal"], message: RENEWAL_REFUSALS[notRenewing] });
       }),
     ),
 );

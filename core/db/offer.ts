@@ -3,6 +3,7 @@
  * partition, so listing it is one Query; a catalog is small (hundreds of offers).
  */
 import { CYCLES } from "../rules/cycles.js";
+import { RENEWALS } from "../rules/renewal.js";
 import { SERVICE, pk, sk } from "./keys.js";
 
 /** ElectroDB schema of an offer. Optional fields are absent rather than null. */
@@ -16,6 +17,8 @@ export const offerSchema = {
     cycle: { type: CYCLES, required: true },
     customCycleSeconds: { type: "number" },
     appendDate: { type: "boolean", required: true },
+    /** `auto` when a Stripe Subscription renews it; absent for `none` (offers stored before renewals). */
+    renewal: { type: RENEWALS },
     tokenCount: { type: "number", required: true },
     prices: {
       type: "list",

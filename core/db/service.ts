@@ -24,6 +24,8 @@ import { offerSchema } from "./offer.js";
 import { offerGroupSettingsSchema } from "./offer-group-settings.js";
 import { orderSchema } from "./order.js";
 import { reservationSchema } from "./reservation.js";
+import { billingCustomerSchema } from "./billing-customer.js";
+import { providerPriceSchema } from "./provider-price.js";
 import { webhookEventSchema } from "./webhook-event.js";
 
 function entities() {
@@ -40,6 +42,8 @@ function entities() {
     event: new Entity(eventSchema),
     offerGroupSettings: new Entity(offerGroupSettingsSchema),
     reservation: new Entity(reservationSchema),
+    billingCustomer: new Entity(billingCustomerSchema),
+    providerPrice: new Entity(providerPriceSchema),
   };
 }
 

@@ -95,10 +95,47 @@ export interface DisputeState {
   paymentIntentId?: string | undefined;
 }
 
+/** A recurring price to find, or create, at the provider (a renewing offer in one currency). */
+export interface RecurringPriceRequest {
+  offerId: string;
+  /** The product's name shown to the buyer (the offer's name). */
+  offerName: string;
+  /** Lowercase ISO 4217. */
+  currency: string;
+  /** Integer, minor units per period. */
+  amount: number;
+  /** Stripe's `recurring`: `interval` and `interval_count` (core/rules/renewal.ts). */
+  recurring: { interval: "day" | "week" | "month" | "year"; intervalCount: number };
+  /** The price's unique name at the provider (core/rules/renewal.ts `priceLookupKey`). */
+  lookupKey: string;
+}
+
+/**
+ * Renewals at a provider that bills by itself (Stripe Billing, issue 13): customers and
+ * recurring prices. Absent from providers that cannot renew (`manual`).
+ */
+export interface BillingProvider {
+  /**
+   * Creates the user's customer (`metadata.userId`). The same `idempotencyKey` returns the
+   * same customer (Stripe keeps keys at least 24 hours), so two concurrent first orders
+   * make one.
+   * @throws PaymentProviderError when the provider fails
+   */
+  createCustomer(request: { userId: string; idempotencyKey: string }): Promise<{ customerId: string }>;
+  /**
+   * The active recurring price named `lookupKey`, created with its product when missing.
+   * @returns the product and price ids
+   * @throws PaymentProviderError when the provider fails
+   */
+  recurringPrice(request: RecurringPriceRequest): Promise<{ productId: string; priceId: string }>;
+}
+
 /** A payment service. */
 export interface PaymentProvider {
   /** `stripe` or `manual`. */
   readonly name: "stripe" | "manual";
+  /** Customers and recurring prices, when the provider renews subscriptions (Stripe); else undefined. */
+  readonly billing?: BillingProvider | undefined;
   /**
    * Throws a `DomainError` `amount_out_of_range` when the provider cannot charge
    * `amount` (minor units) in `currency`; does nothing otherwise.

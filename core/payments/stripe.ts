@@ -8,7 +8,7 @@
  */
 import Stripe from "stripe";
 import { DomainError, PaymentNotFoundError, PaymentProviderError } from "../errors.js";
-import type { CheckoutSessionState, DisputeState, Payment, PaymentIntentState, PaymentProvider, PaymentRequest, RefundState } from "./provider.js";
+import type { BillingProvider, CheckoutSessionState, DisputeState, Payment, PaymentIntentState, PaymentProvider, PaymentRequest, RefundState } from "./provider.js";
 
 /** The Stripe API version this code is written against (sent on every request). */
 export const STRIPE_API_VERSION = "2026-10-28.endive" as const;
@@ -122,11 +122,67 @@ const disputeState = (dispute: Stripe.Dispute): DisputeState => ({
 /** PaymentIntent statuses Stripe lets us cancel (Stripe docs, "Cancel a PaymentIntent"). */
 const CANCELLABLE = new Set(["requires_payment_method", "requires_capture", "requires_confirmation", "requires_action"]);
 
+/**
+ * The Stripe Product id of an offer: `uc-<offerId>`. Stripe lets the caller choose a
+ * product's id (API reference, "Create a product": `id`), which makes finding it one
+ * retrieve, and creating it twice impossible.
+ */
+export const productIdOf = (offerId: string): string => `uc-${offerId}`;
+
+/** Stripe Billing: customers and recurring prices (see {@link BillingProvider}). */
+function stripeBilling(stripe: Stripe): BillingProvider {
+  return {
+    async createCustomer({ userId, idempotencyKey }) {
+      try {
+        const customer = await stripe.customers.create({ metadata: { userId } }, { idempotencyKey });
+        return { customerId: customer.id };
+      } catch (error) {
+        throw providerError(`create the customer of user ${userId}`, error);
+      }
+    },
+
+    async recurringPrice(request) {
+      const productId = productIdOf(request.offerId);
+      try {
+        const found = await stripe.prices.list({ lookup_keys: [request.lookupKey], active: true, limit: 1 });
+        const existing = found.data[0];
+        if (existing) return { productId: typeof existing.product === "string" ? existing.product : existing.product.id, priceId: existing.id };
+        try {
+          await stripe.products.retrieve(productId);
+        } catch (error) {
+          if (!(error instanceof Stripe.errors.StripeError) || error.statusCode !== 404) throw error;
+          try {
+            await stripe.products.create({ id: productId, name: request.offerName, metadata: { offerId: request.offerId } }, { idempotencyKey: `product-${productId}` });
+          } catch (created) {
+            // Created meanwhile by a concurrent order: Stripe refuses a second product with the id.
+            if (!(created instanceof Stripe.errors.StripeError) || created.code !== "resource_already_exists") throw created;
+          }
+        }
+        const price = await stripe.prices.create(
+          {
+            product: productId,
+            currency: request.currency,
+            unit_amount: request.amount,
+            recurring: { interval: request.recurring.interval, interval_count: request.recurring.intervalCount },
+            lookup_key: request.lookupKey,
+            metadata: { offerId: request.offerId },
+          },
+          { idempotencyKey: `price-${request.lookupKey}` },
+        );
+        return { productId, priceId: price.id };
+      } catch (error) {
+        throw providerError(`find or create the price ${request.lookupKey}`, error);
+      }
+    },
+  };
+}
+
 /** Creates the Stripe provider. */
 export function createStripeProvider(options: StripeProviderOptions): PaymentProvider {
   const stripe = createStripeClient(options);
   return {
     name: "stripe",
+    billing: stripeBilling(stripe),
 
     checkAmount(amount, currency) {
       const minimum = MINIMUM_CHARGE[currency] ?? 1;

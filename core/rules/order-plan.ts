@@ -18,6 +18,7 @@ import { LAST_INSTANT_MS, withinCalendar, type Cycle } from "./cycles.js";
 import { created, type OrderBundleItem, type OrderProvider, type OrderRecord } from "./order-lifecycle.js";
 import { planPurchase } from "./purchase-plan.js";
 import { isUnlockedFor } from "./visibility.js";
+import type { Renewal } from "./renewal.js";
 
 /** The offer fields an order copies or checks (a stored offer fits). */
 export interface OrderableOffer {
@@ -29,6 +30,8 @@ export interface OrderableOffer {
   cycle: Cycle;
   customCycleSeconds?: number | undefined;
   appendDate: boolean;
+  /** `auto`: renewed by a Stripe Subscription (absent: `none`). */
+  renewal?: Renewal | undefined;
   tokenCount: number;
   prices: ReadonlyArray<{ amount: number; currency: string }>;
   quantityLimit?: number | undefined;
@@ -66,7 +69,8 @@ export interface OrderRequest {
  * @returns the order, `pending` (a total of 0 is a free order, paid by the caller)
  * @throws ValidationError (quantity), NotFoundError (unknown or inactive offer),
  *   DomainError `quantity_limit_exceeded` (also a free order for more than one unit),
- *   `currency_not_offered`, `start_in_past`, `offer_locked`, `conflict` (a bundle item's
+ *   `currency_not_offered`, `start_in_past`, `offer_locked`, `not_renewable` (a renewing
+ *   offer: its Subscription ordering is not built yet), `conflict` (a bundle item's
  *   offer is gone), `amount_out_of_range`, `period_out_of_range` (a start or an expiry
  *   past 9999-12-31)
  */
@@ -86,8 +90,12 @@ export function planOrder(input: {
   const quantity = request.quantity ?? 1;
   if (!Number.isInteger(quantity) || quantity < 1) throw new ValidationError({ quantity: "must be an integer >= 1" });
 
-  // A. The offer, active.
+  // A. The offer, active. A renewing one is bought as a Stripe Subscription (issue 13),
+  //    which this path does not make yet: refused rather than charged once.
   if (!offer || !offer.active) throw new NotFoundError("offer", input.offerId);
+  if (offer.renewal === "auto") {
+    throw new DomainError("not_renewable", "Orders of renewing offers (renewal auto) are not taken yet.", { offerId: offer.offerId, reason: "ordering" });
+  }
 
   // B. Quantity, currency, start.
   if (offer.quantityLimit !== undefined && quantity > offer.quantityLimit) {

@@ -13,6 +13,10 @@
  *   expiry past 9999-12-31 (the chain grew, or time passed, after the order was accepted
  *   at creation by core/rules/order-plan.ts) is clamped to its last instant,
  *   9999-12-31T23:59:59.999Z, with a note: fulfilment never fails on a date.
+ * - A renewing order's period (issue 13: Stripe's invoice line `period`, which keeps the
+ *   billing anchor day: Jan 31 -> Feb 28 -> Mar 31) gives every grant of it, root and
+ *   bundle items, its start and expiry instead: Stripe's dates, not these rules';
+ *   quantity then multiplies the tokens of the period, never its length.
  * - Bundle items: one grant each in the item's offerGroup, with `item.tokens` tokens
  *   (item quantity × order quantity × item tokenCount, computed at order creation).
  *   They last the root offer's cycle × order quantity; an item whose offer has
@@ -68,16 +72,25 @@ export interface PurchasePlan {
   clamped: Array<{ offerGroup: string; itemIndex: number | null }>;
 }
 
+/** A renewing order's paid period (Stripe's invoice line `period`): `starts` < `expires`. */
+export interface PaidPeriodDates {
+  starts: Date;
+  expires: Date;
+}
+
 /**
  * Plans the grants of `order` paid at `now`.
  * @param balances current state of the user's groups (missing groups are empty)
  * @param newGrantId makes a fresh grant id (ULID)
+ * @param period a renewing order's period: every grant takes its dates
+ * @throws RangeError for a period that does not end after it starts
  */
 export function planPurchase(input: {
   order: PurchaseOrder;
   balances: ReadonlyMap<string, BalanceState>;
   now: Date;
   newGrantId: () => string;
+  period?: PaidPeriodDates | undefined;
 }): PurchasePlan {
   const { order, now, newGrantId } = input;
   const balances = new Map(input.balances);
@@ -112,20 +125,25 @@ export function planPurchase(input: {
   };
 
   // A. Root grant dates.
+  const { period } = input;
+  if (period && !(period.starts.getTime() < period.expires.getTime())) {
+    throw new RangeError(`a period must end after it starts: ${period.starts.toISOString()} -> ${period.expires.toISOString()}`);
+  }
   let rootStarts = now;
-  if (order.requestedStarts !== undefined) {
+  if (period) rootStarts = period.starts;
+  else if (order.requestedStarts !== undefined) {
     const requested = new Date(order.requestedStarts);
     if (requested.getTime() > now.getTime()) rootStarts = requested;
     else notes.push(`requested start ${order.requestedStarts} had passed at confirmation; the grant starts at ${now.toISOString()}`);
   } else if (order.appendDate) {
     rootStarts = chainHead(stateOf(order.offerGroup), now) ?? now;
   }
-  const rootExpires = expiryFrom(rootStarts, order.offerGroup, null);
+  const rootExpires = period ? period.expires : expiryFrom(rootStarts, order.offerGroup, null);
   add(order.offerGroup, order.offerId, order.tokens, rootStarts, rootExpires, null);
 
   // B. Bundle items, in order: each chains within its own group, after what came before.
   order.combinedItems.forEach((item, index) => {
-    if (item.appendDate) {
+    if (item.appendDate && !period) {
       const starts = chainHead(stateOf(item.offerGroup), now) ?? now;
       add(item.offerGroup, item.offerId, item.tokens, starts, expiryFrom(starts, item.offerGroup, index), index);
     } else {

@@ -77,6 +77,26 @@ describe("errors", () => {
     expect(await itemCount()).toBe(before);
   });
 
+  it("refuses an offer that cannot renew with renewal auto (once, custom, appendDate), naming renewal; keeps renewal none by default", async () => {
+    const before = await itemCount();
+    const offer = { name: "Pro", offerGroup: "pro", tokenCount: 100, prices: [{ amount: 1000, currency: "usd" }], renewal: "auto" };
+    for (const [terms, reason] of [
+      [{ cycle: "once" }, "not once or custom"],
+      [{ cycle: "custom", customCycleSeconds: 3600 }, "not once or custom"],
+      [{ cycle: "monthly", appendDate: true }, "appendDate"],
+    ] as const) {
+      const response = await call("offers", { method: "PUT", path: "/offers/pro-bad", headers: auth(), body: { ...offer, ...terms } });
+      expect(response).toMatchObject({ status: 400, body: { error: { code: "validation_error" } } });
+      expect(Object.keys(response.body.error.details)).toEqual(["renewal"]);
+      expect(response.body.error.details.renewal).toContain(reason);
+    }
+    expect(await itemCount()).toBe(before);
+    const auto = await call("offers", { method: "PUT", path: "/offers/pro-auto", headers: auth(), body: { ...offer, cycle: "semester" } });
+    expect(auto).toMatchObject({ status: 200, body: { offerId: "pro-auto", renewal: "auto", cycle: "semester" } });
+    const plain = await call("offers", { method: "PUT", path: "/offers/pro-plain", headers: auth(), body: { ...offer, cycle: "monthly", renewal: undefined } });
+    expect(plain).toMatchObject({ status: 200, body: { renewal: "none" } });
+  });
+
   it("answers invalid JSON with 400, other content types with 415, bodies over 1 MB with 413", async () => {
     const path = "/users/u1/consumptions";
     const headers = { ...auth(), "content-type": "application/json" };

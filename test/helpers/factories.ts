@@ -12,6 +12,7 @@ export function anOffer(overrides: Partial<OfferInput> = {}): OfferInput {
     cycle: "monthly",
     customCycleSeconds: null,
     appendDate: false,
+    renewal: "none",
     tokenCount: 100,
     prices: [{ amount: 1000, currency: "usd" }],
     quantityLimit: null,

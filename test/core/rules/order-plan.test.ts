@@ -183,6 +183,11 @@ describe("planOrder: refusals, in order", () => {
     expect(plan(locked, {}, { unlockedGroups: new Set(["pro"]) }).status).toBe("pending");
   });
 
+  it("refuses a renewing offer (renewal auto) with not_renewable until its Subscription ordering exists, rather than charging it once", () => {
+    expect(thrown(() => plan(anOffer({ renewal: "auto" })))).toMatchObject({ code: "not_renewable", details: { offerId: "calls-60", reason: "ordering" } });
+    expect(plan(anOffer({ renewal: "none" })).status).toBe("pending");
+  });
+
   it("refuses a bundle whose item's offer is gone, as a conflict", () => {
     expect(thrown(() => plan(anOffer({ combinedItems: [{ offerId: "gone", quantity: 1 }] })))).toMatchObject({ code: "conflict", details: { offerId: "gone" } });
   });

@@ -217,6 +217,33 @@ describe("planPurchase: the start date", () => {
   });
 });
 
+describe("planPurchase: a renewing order's period (Stripe's invoice line period)", () => {
+  const period = { starts: at("2026-01-31T10:00:00.000Z"), expires: at("2026-02-28T10:00:00.000Z") };
+
+  it("dates the root and every bundle item with the period, whatever the cycle, quantity, appendDate or requested start", () => {
+    const order = anOrder({ cycle: "yearly", quantity: 3, tokens: 180, appendDate: true, requestedStarts: "2026-06-01T00:00:00.000Z", combinedItems: [anItem({ appendDate: true }), anItem({ offerGroup: "sms", tokens: 30 })] });
+    const chained = aState("calls", [aGrant({ grantId: "g-late", expires: "2026-09-01T00:00:00.000Z" })]);
+    const result = planPurchase({ order, balances: balancesOf(chained), now: NOW, newGrantId: sequentialIds(), period });
+    expect(result.grants.map((grant) => [grant.offerGroup, grant.tokens, grant.starts.toISOString(), grant.expires?.toISOString()])).toEqual([
+      ["calls", 180, "2026-01-31T10:00:00.000Z", "2026-02-28T10:00:00.000Z"],
+      ["data", 500, "2026-01-31T10:00:00.000Z", "2026-02-28T10:00:00.000Z"],
+      ["sms", 30, "2026-01-31T10:00:00.000Z", "2026-02-28T10:00:00.000Z"],
+    ]);
+    expect(result.notes).toEqual([]);
+  });
+
+  it("adds to the group as any purchase does (debt repaid first)", () => {
+    const result = planPurchase({ order: anOrder(), balances: balancesOf(aState("calls", [], 25)), now: NOW, newGrantId: sequentialIds(), period });
+    expect(result.grants[0]).toMatchObject({ tokens: 60, debtRepaid: 25 });
+    expect(result.balances.get("calls")).toMatchObject({ balance: 35, debt: 0 });
+  });
+
+  it("refuses a period that does not end after it starts", () => {
+    const empty = { starts: period.starts, expires: period.starts };
+    expect(() => planPurchase({ order: anOrder(), balances: balancesOf(), now: NOW, newGrantId: sequentialIds(), period: empty })).toThrow(RangeError);
+  });
+});
+
 describe("planPurchase: existing grants and balances", () => {
   it("never shortens or replaces an existing grant", () => {
     const existing = aGrant({ grantId: "g1", tokens: 500, remaining: 320, expires: "2027-03-01T00:00:00.000Z" });

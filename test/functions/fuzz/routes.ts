@@ -6,6 +6,7 @@
  */
 import fc from "fast-check";
 import { CYCLES } from "../../../core/rules/cycles.js";
+import { RENEWALS } from "../../../core/rules/renewal.js";
 import { ROUTES } from "../../../functions/routes.js";
 import { anOffer } from "../../helpers/factories.js";
 import {
@@ -87,6 +88,8 @@ const OFFER_FIELDS: Record<string, FieldSpec> = {
   cycle: required(fc.oneof(badEnum(CYCLES), fc.constant("custom"))), // "custom" without customCycleSeconds
   customCycleSeconds: optional(badInteger(1, 100 * 366 * 86_400, { nullable: true })),
   appendDate: optional(wrongType("boolean")),
+  // Not a renewal; "auto" on the base offer is valid (monthly, not appended).
+  renewal: optional(badEnum(RENEWALS)),
   tokenCount: required(badInteger(0, 1_000_000_000_000)),
   prices: required(badPrices),
   quantityLimit: optional(badInteger(1, 1_000_000, { nullable: true })),
