@@ -7,9 +7,10 @@
  * offers function): a price is made for the first order that needs it.
  */
 import type { Context } from "./context.js";
-import type { OfferItem } from "./db/service.js";
+import type { OrderItem } from "./db/service.js";
 import { DomainError } from "./errors.js";
 import type { BillingProvider } from "./payments/provider.js";
+import type { Cycle } from "./rules/cycles.js";
 import { notRenewable, priceLookupKey, RENEWAL_REFUSALS, stripeRecurring } from "./rules/renewal.js";
 
 /** What the billing paths need of the context. */
@@ -56,27 +57,58 @@ export interface RenewingPrice {
   currency: string;
 }
 
+/** What a renewing price is made of: the offer's identity and cycle, a unit amount in a currency. */
+export interface RenewingTerms {
+  offerId: string;
+  /** Shown to the buyer as the Stripe Product's name. */
+  offerName: string;
+  cycle: Cycle;
+  appendDate: boolean;
+  /** Integer, minor units per unit and period. */
+  amount: number;
+  /** Lowercase ISO 4217. */
+  currency: string;
+}
+
 /**
- * The provider's recurring price of `offer` in `currency` (its amount and cycle today),
- * found by lookup key in the table, else at the provider (created there when missing)
- * and then kept in the table.
- * @throws DomainError `not_renewable` when the offer cannot renew or the provider cannot;
- *   `currency_not_offered` when the offer has no price in `currency`; PaymentProviderError
- *   when the provider fails
+ * The provider's recurring price for `terms` (a renewing order's unit price, copied from
+ * its offer when the order was made), found by lookup key in the table, else at the
+ * provider (created there when missing) and then kept in the table.
+ * @throws DomainError `not_renewable` when the terms cannot renew or the provider cannot;
+ *   PaymentProviderError when the provider fails
  */
-export async function renewingPrice(ctx: BillingContext, offer: OfferItem, currency: string): Promise<RenewingPrice> {
-  const reason = notRenewable(offer);
-  const recurring = stripeRecurring(offer.cycle);
+export async function renewingPrice(ctx: BillingContext, terms: RenewingTerms): Promise<RenewingPrice> {
+  const reason = notRenewable(terms);
+  const recurring = stripeRecurring(terms.cycle);
   if (reason || !recurring) {
-    throw new DomainError("not_renewable", `Offer ${offer.offerId} cannot renew: ${RENEWAL_REFUSALS[reason ?? "cycle"]}.`, { offerId: offer.offerId, reason: reason ?? "cycle" });
+    throw new DomainError("not_renewable", `Offer ${terms.offerId} cannot renew: ${RENEWAL_REFUSALS[reason ?? "cycle"]}.`, { offerId: terms.offerId, reason: reason ?? "cycle" });
   }
-  const price = offer.prices.find((p) => p.currency === currency);
-  if (!price) throw new DomainError("currency_not_offered", `Offer ${offer.offerId} has no price in ${currency}.`, { currency, offered: offer.prices.map((p) => p.currency) });
-  const lookupKey = priceLookupKey({ offerId: offer.offerId, currency, amount: price.amount, recurring });
+  const { offerId, currency, amount } = terms;
+  const lookupKey = priceLookupKey({ offerId, currency, amount, recurring });
   const stored = await ctx.db.entities.providerPrice.get({ lookupKey }).go();
-  if (stored.data) return { priceId: stored.data.priceId, productId: stored.data.productId, lookupKey, amount: price.amount, currency };
-  const made = await billingOf(ctx).recurringPrice({ offerId: offer.offerId, offerName: offer.name, currency, amount: price.amount, recurring, lookupKey });
+  if (stored.data) return { priceId: stored.data.priceId, productId: stored.data.productId, lookupKey, amount, currency };
+  const made = await billingOf(ctx).recurringPrice({ offerId, offerName: terms.offerName, currency, amount, recurring, lookupKey });
   // Concurrent orders find or make the same price (one lookup key, one idempotency key): the same item.
-  await ctx.db.entities.providerPrice.put({ lookupKey, offerId: offer.offerId, ...made, createdAt: ctx.clock.now().toISOString() }).go();
-  return { ...made, lookupKey, amount: price.amount, currency };
+  await ctx.db.entities.providerPrice.put({ lookupKey, offerId, ...made, createdAt: ctx.clock.now().toISOString() }).go();
+  return { ...made, lookupKey, amount, currency };
+}
+
+/**
+ * The `renewing` part of a renewing order's payment request: the user's customer and the
+ * order's recurring price (unit price = total / quantity), made on first need.
+ * @throws as {@link customerOf} and {@link renewingPrice}
+ */
+export async function renewingPayment(ctx: BillingContext, order: OrderItem): Promise<{ customerId: string; priceId: string; quantity: number }> {
+  const [customerId, price] = await Promise.all([
+    customerOf(ctx, order.userId),
+    renewingPrice(ctx, {
+      offerId: order.offerId,
+      offerName: order.offerName,
+      cycle: order.cycle,
+      appendDate: order.appendDate,
+      amount: order.total.amount / order.quantity,
+      currency: order.total.currency,
+    }),
+  ]);
+  return { customerId, priceId: price.priceId, quantity: order.quantity };
 }

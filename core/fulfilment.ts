@@ -24,8 +24,9 @@ import { ledgerEntryWrite, newLedgerEntry } from "./ledger.js";
 import { orderActions } from "./order-writes.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { emptyBalance, rearmed, type BalanceState } from "./rules/balance-state.js";
-import { isPayable, transition } from "./rules/order-lifecycle.js";
-import { planPurchase, type PurchasePlan } from "./rules/purchase-plan.js";
+import { eventWrite } from "./events.js";
+import { isPayable, noted, transition } from "./rules/order-lifecycle.js";
+import { planPurchase, type PaidPeriodDates, type PurchasePlan } from "./rules/purchase-plan.js";
 import { webhookEventWrite, type WebhookEventRecord } from "./webhook-events.js";
 
 /** Who confirmed the payment, for the order's history. */
@@ -52,24 +53,25 @@ export type FulfilmentResult =
   | { applied: false; reason: "unknown_order" | "already_paid" | "not_payable" | "duplicate_event"; order?: OrderItem }
   | { applied: false; reason: "mismatch"; detail: string; order: OrderItem };
 
-/** The paid order after `plan` (lifecycle `paymentSucceeded`, with the plan's notes before it). */
+/**
+ * The paid order after `plan`: lifecycle `paymentSucceeded` with the plan's notes before
+ * it; or, for a renewing order already paid (a renewal period), the same status with a
+ * history note, the new period's dates and its grants added to the order's.
+ */
 function paidOrder(order: OrderItem, plan: PurchasePlan, confirmation: PaymentConfirmation, now: Date): OrderItem {
   const root = plan.grants[0]!;
   const expiries = plan.grants.map((grant) => grant.expires);
   const grantsExpire = expiries.some((at) => at === null)
     ? undefined
     : new Date(Math.max(...expiries.map((at) => at!.getTime()))).toISOString();
-  const { expires: _expires, grantsExpire: _grantsExpire, ...unpaid } = transition(order, "paymentSucceeded", {
-    message: confirmation.message,
-    payload: confirmation.payload || undefined,
-    notes: plan.notes,
-    now,
-  });
+  const renewed = order.status === "paid";
+  const note = { message: confirmation.message, payload: confirmation.payload || undefined, now };
+  const { expires: _expires, grantsExpire: _grantsExpire, ...unpaid } = renewed ? noted(order, note) : transition(order, "paymentSucceeded", { ...note, notes: plan.notes });
   return {
     ...unpaid,
-    ...(confirmation.paymentIntentId ? { paidPaymentIntentId: confirmation.paymentIntentId } : {}),
+    ...(confirmation.paymentIntentId && !renewed ? { paidPaymentIntentId: confirmation.paymentIntentId } : {}),
     starts: root.starts.toISOString(),
-    grantIds: plan.grants.map((grant) => grant.grantId),
+    grantIds: [...(renewed ? order.grantIds : []), ...plan.grants.map((grant) => grant.grantId)],
     combinedItems: order.combinedItems.map((item, index) => {
       const grant = plan.grants.find((g) => g.itemIndex === index)!;
       return {
@@ -89,8 +91,11 @@ function paidOrder(order: OrderItem, plan: PurchasePlan, confirmation: PaymentCo
  * (`order.paid`), `balance:<offerGroup>` per touched group (and `overflow:<offerGroup>:<itemKey>`
  * for the grants it spills to an overflow item), `grant:<grantId>` and
  * `entry:<grantId>` (its ledger `purchase` entry) per grant, and `webhookEvent` when a
- * webhook event confirmed it.
+ * webhook event confirmed it. A renewing order's period (issue 13) dates every grant
+ * with it; on an order already paid it is a renewal: the order keeps its status, gets a
+ * history note and the period's grants, and `orderEvent` is `subscription.renewed`.
  * @param newOrder true for a free order created and paid in the same transaction
+ * @param period a renewing order's paid period (Stripe's invoice line period)
  */
 export function purchaseWrites(input: {
   db: Db;
@@ -99,14 +104,20 @@ export function purchaseWrites(input: {
   confirmation: PaymentConfirmation;
   now: Date;
   newOrder?: boolean;
-}): { actions: Record<string, TransactionItem | undefined>; paid: OrderItem } {
+  period?: PaidPeriodDates | undefined;
+}): { actions: Record<string, TransactionItem | undefined>; paid: OrderItem; grants: PurchasePlan["grants"] } {
   const { db, order, balances, confirmation, now } = input;
-  const plan = planPurchase({ order, balances, now, newGrantId: () => newId(now) });
+  const plan = planPurchase({ order, balances, now, newGrantId: () => newId(now), period: input.period });
   const paid = paidOrder(order, plan, confirmation, now);
 
-  const actions: Record<string, TransactionItem | undefined> = {
-    ...orderActions(db, { from: input.newOrder ? null : order, to: paid, trigger: "paymentSucceeded" }, now),
-  };
+  const renewal = order.status === "paid";
+  if (renewal && !input.period) throw new RangeError(`order ${order.orderId} is paid: only a renewing order's next period can be paid`);
+  const actions: Record<string, TransactionItem | undefined> = renewal
+    ? {
+        ...orderActions(db, { from: order, to: paid }, now),
+        orderEvent: eventWrite(db, { type: "subscription.renewed", userId: order.userId, orderId: order.orderId, offerGroup: order.offerGroup, expires: paid.expires }, now).item,
+      }
+    : orderActions(db, { from: input.newOrder ? null : order, to: paid, trigger: "paymentSucceeded" }, now);
   // Groups receiving tokens are re-armed for their next low-balance crossing (a 0-token period root is no top-up).
   const toppedUp = new Set(plan.grants.filter((grant) => grant.tokens > 0).map((grant) => grant.offerGroup));
   for (const [group, planned] of plan.balances) {
@@ -151,7 +162,7 @@ export function purchaseWrites(input: {
     );
   }
   actions.webhookEvent = confirmation.event && webhookEventWrite(db, confirmation.event, now);
-  return { actions, paid };
+  return { actions, paid, grants: plan.grants };
 }
 
 /**

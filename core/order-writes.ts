@@ -106,6 +106,7 @@ export async function recordPayment(db: Db, order: OrderItem, attempt: number, p
   if (payment.provider === "stripe") {
     fields.paymentIntentId = payment.paymentIntentId;
     fields.paymentIntentIds = order.paymentIntentIds.includes(payment.paymentIntentId) ? order.paymentIntentIds : [...order.paymentIntentIds, payment.paymentIntentId];
+    if (payment.subscriptionId) fields.subscriptionId = payment.subscriptionId;
   } else if (payment.provider === "stripe_checkout") {
     const ids = order.checkoutSessionIds ?? [];
     fields.checkoutSessionId = payment.checkoutSessionId;

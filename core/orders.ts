@@ -29,7 +29,7 @@ import {
 } from "./idempotency.js";
 import { findOffer, getOffers } from "./offers.js";
 import { recordPayment, storeOrderChange } from "./order-writes.js";
-import { applySucceededPayment, closeCurrentAttempt, paymentRequest } from "./payment-attempts.js";
+import { applySucceededPayment, closeCurrentAttempt, paymentRequest, paymentRequestOf } from "./payment-attempts.js";
 import type { Payment } from "./payments/provider.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { isDue, type BalanceState } from "./rules/balance-state.js";
@@ -38,6 +38,7 @@ import { planOrder, type OrderRequest } from "./rules/order-plan.js";
 import { groupsUnlockedBy } from "./rules/visibility.js";
 import { rootRunning } from "./rules/periods.js";
 import { pendingKeys } from "./rules/work-index.js";
+import { claimSubscription } from "./subscriptions.js";
 
 /** An order as the API shows it (API.md `Order`). */
 export interface Order {
@@ -66,6 +67,10 @@ export interface Order {
   provider: OrderItem["provider"];
   paymentIntentId: string | null;
   checkoutSessionId: string | null;
+  /** `auto`: paid period by period through a Stripe Subscription (issue 13). */
+  renewal: "none" | "auto";
+  /** A renewing order's Stripe Subscription, once made. */
+  subscriptionId: string | null;
   grantIds: string[];
   /** The PaymentIntent that paid the order, once paid through Stripe. */
   paidPaymentIntentId: string | null;
@@ -102,6 +107,8 @@ export function toOrder(item: OrderItem): Order {
     history: item.history,
     provider: item.provider,
     paymentIntentId: item.paymentIntentId ?? null,
+    renewal: item.renewal ?? "none",
+    subscriptionId: item.subscriptionId ?? null,
     checkoutSessionId: item.checkoutSessionId ?? null,
     grantIds: item.grantIds,
     paidPaymentIntentId: item.paidPaymentIntentId ?? null,
@@ -214,6 +221,8 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
     // answered, the attempt's idempotency key finds the same one again
     // (core/payment-attempts.ts).
     const existing = takenOver ? (await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true })).data : null;
+    // A renewing order holds the user's subscription to its offer before Stripe makes one (409 already_subscribed).
+    if (draft.renewal === "auto") await claimSubscription(ctx, draft);
     let order: OrderItem = existing ?? draft;
     if (!existing && !(await storeOrderChange(ctx.db, { from: null, to: draft }, now))) {
       throw new Error(`order id ${orderId} is taken`); // a fresh ULID, or a lease's own: cannot happen
@@ -228,7 +237,7 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
 
     let payment: Payment;
     try {
-      payment = await ctx.payments.createPayment(paymentRequest(order, order.attempt));
+      payment = await ctx.payments.createPayment(await paymentRequestOf(ctx, order, order.attempt));
     } catch (error) {
       if (error instanceof PaymentProviderError) await markPaymentError(ctx, order, error, now);
       throw error;
@@ -391,6 +400,9 @@ export async function retryPayment(ctx: Context, userId: string, orderId: string
   if (order.status === "paid") throw new ConflictError("The order is already paid.", { status: order.status });
   if (!canTransition(order.status, "attemptStarted")) throw new ConflictError(`The order is ${order.status}.`, { status: order.status });
   if (order.provider === "manual" || order.provider === "free") throw new ConflictError(`A ${order.provider} order has no online payment to retry.`);
+  // A renewing order's first payment is retried on its invoice (the same client secret:
+  // Stripe keeps the invoice open), never by a second subscription.
+  if (order.renewal === "auto") throw new ConflictError("A renewing order's payment is retried on its first invoice, with the client secret it was created with.", { subscriptionId: order.subscriptionId });
 
   const closed = await closeCurrentAttempt(ctx, order);
   if (closed.state === "succeeded") {

@@ -19,6 +19,7 @@
  *   idempotency key (core/rules/order-lifecycle.ts `recordedAttempt`).
  */
 import type { PaymentContext } from "./context.js";
+import { renewingPayment } from "./billing.js";
 import type { OrderItem } from "./db/service.js";
 import { conditionFailed, transactWrite } from "./db/transact.js";
 import { ConflictError, NotFoundError, PaymentNotFoundError } from "./errors.js";
@@ -59,7 +60,18 @@ export function paysOrder(order: Pick<OrderItem, "orderId" | "userId" | "payment
   return intent.metadata.orderId === order.orderId && intent.metadata.userId === order.userId;
 }
 
-/** What the provider needs to collect `order`'s total for attempt `attempt` (the same request when replayed). */
+/**
+ * What the provider needs to collect `order`'s total for attempt `attempt` (the same
+ * request when replayed), with, for a renewing order, its customer and recurring price
+ * (core/billing.ts: read from the table once made, so a replay sends the same request).
+ * @throws as core/billing.ts `renewingPayment` for a renewing order
+ */
+export async function paymentRequestOf(ctx: PaymentContext, order: OrderItem, attempt: number): Promise<PaymentRequest> {
+  const request = paymentRequest(order, attempt);
+  return order.renewal === "auto" ? { ...request, renewing: await renewingPayment(ctx, order) } : request;
+}
+
+/** What the provider needs to collect a one-time `order`'s total for attempt `attempt` (the same request when replayed). */
 export function paymentRequest(order: OrderItem, attempt: number): PaymentRequest {
   return {
     orderId: order.orderId,
@@ -240,7 +252,7 @@ async function withCurrentAttempt(ctx: PaymentContext, order: OrderItem): Promis
   if (order.recordedAttempt === undefined || order.recordedAttempt >= order.attempt) return order;
   if (order.status !== "pending" && order.status !== "refused") return order;
   if (order.provider !== "stripe" && order.provider !== "stripe_checkout") return order;
-  const payment: Payment = await ctx.payments.createPayment(paymentRequest(order, order.attempt));
+  const payment: Payment = await ctx.payments.createPayment(await paymentRequestOf(ctx, order, order.attempt));
   const recorded = await recordPayment(ctx.db, order, order.attempt, payment, ctx.clock.now());
   if (recorded) return recorded;
   // Recorded meanwhile by another request, or the order moved to another attempt: as it is now.

@@ -13,6 +13,9 @@
  *   `checkout.session.async_payment_failed`: an unpaid order becomes `refused` (lifecycle
  *   `paymentFailed`; not final: a later success still pays it), when the PaymentIntent
  *   is the order's current attempt. A paid order is left alone.
+ * - `invoice.paid`: a renewing order's period is credited, once per invoice
+ *   (core/subscriptions.ts); a subscription-mode `checkout.session.completed` credits
+ *   nothing (its invoice does).
  * - `charge.refunded`: refunds made in Stripe take tokens back (core/refunds.ts);
  *   `refund.failed` is noted on the order; `charge.dispute.created` / `.closed` freeze and
  *   give back or end the order's tokens (core/disputes.ts). Each reads the objects back
@@ -29,6 +32,7 @@ import { orderActions } from "./order-writes.js";
 import { applyDispute } from "./disputes.js";
 import { applySucceededPayment } from "./payment-attempts.js";
 import { applyStripeRefunds, recordRefundFailure } from "./refunds.js";
+import { creditInvoice } from "./subscriptions.js";
 import type { PaymentIntentState } from "./payments/provider.js";
 import type { StripeEvent } from "./payments/stripe-webhook.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
@@ -65,6 +69,8 @@ export async function handleStripeEvent(ctx: Context, event: StripeEvent): Promi
     case "payment_intent.succeeded":
       return confirmPayment(ctx, event, text(object.id), orderRef(object));
     case "checkout.session.completed":
+      // A subscription-mode session's order is credited by its invoice's `invoice.paid`.
+      if (object.mode === "subscription") return { outcome: "ignored", reason: "a subscription is credited by invoice.paid" };
       if (object.payment_status !== "paid") return { outcome: "ignored", reason: "checkout session awaits an asynchronous payment" };
       return confirmPayment(ctx, event, text(object.payment_intent), orderRef(object));
     case "checkout.session.async_payment_succeeded":
@@ -80,6 +86,10 @@ export async function handleStripeEvent(ctx: Context, event: StripeEvent): Promi
     }
     case "checkout.session.async_payment_failed":
       return refusePayment(ctx, event, text(object.payment_intent), orderRef(object), "asynchronous checkout payment failed");
+    case "invoice.paid": {
+      const invoiceId = text(object.id);
+      return invoiceId ? creditInvoice(ctx, invoiceId, { eventId: event.id, type: event.type }) : { outcome: "ignored", reason: "no invoice id" };
+    }
     case "charge.refunded": {
       const paymentIntentId = text(object.payment_intent);
       if (!paymentIntentId) return { outcome: "ignored", reason: "a charge without a PaymentIntent" };

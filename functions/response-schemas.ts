@@ -97,7 +97,12 @@ export const offerGroupSettings = z
 /** What the buyer's app needs to collect an order's payment (API.md `Payment`). */
 export const payment = z
   .discriminatedUnion("provider", [
-    z.object({ provider: z.literal("stripe"), paymentIntentId: z.string(), clientSecret: z.string() }),
+    z.object({
+      provider: z.literal("stripe"),
+      paymentIntentId: z.string(),
+      clientSecret: z.string(),
+      subscriptionId: z.optional(z.string()).check(z.describe("A renewing order's Stripe Subscription, whose first invoice the client secret pays.")),
+    }),
     z.object({ provider: z.literal("stripe_checkout"), checkoutSessionId: z.string(), url: z.string() }),
     z.object({ provider: z.literal("manual") }),
   ])
@@ -142,6 +147,8 @@ export const order = z
     provider: z.enum(PAYMENT_PROVIDERS),
     paymentIntentId: z.nullable(z.string()),
     checkoutSessionId: z.nullable(z.string()),
+    renewal: z.enum(["none", "auto"]).check(z.describe("`auto`: a renewing order, paid period by period through its Stripe Subscription.")),
+    subscriptionId: z.nullable(z.string()).check(z.describe("A renewing order's Stripe Subscription, once made.")),
     grantIds: z.array(generatedId),
     paidPaymentIntentId: z.nullable(z.string()),
     refunds: z.array(

@@ -26,7 +26,7 @@ import type { Continuation } from "./continuation.js";
 import { createDb } from "../core/db/service.js";
 import { TABLE } from "../core/db/table.js";
 import { createManualProvider } from "../core/payments/manual.js";
-import type { PaymentProvider } from "../core/payments/provider.js";
+import type { BillingProvider, PaymentProvider } from "../core/payments/provider.js";
 import type { StripeProviderOptions } from "../core/payments/stripe.js";
 import { Logger } from "@aws-lambda-powertools/logger";
 
@@ -164,6 +164,11 @@ function lazily<K extends keyof RuntimeAdapters>(kind: K, build: (factory: Runti
  */
 function stripePayments(options: StripeProviderOptions): PaymentProvider {
   const provider = lazily("stripe", (create) => create(options));
+  const billing = (): BillingProvider => {
+    const found = provider().billing;
+    if (!found) throw new InvariantViolation("The Stripe provider has no billing half.", { adapter: "stripe" });
+    return found;
+  };
   return {
     name: "stripe",
     checkAmount: (amount, currency) => provider().checkAmount(amount, currency),
@@ -176,6 +181,13 @@ function stripePayments(options: StripeProviderOptions): PaymentProvider {
     listRefunds: async (id) => provider().listRefunds(id),
     retrieveDispute: async (id) => provider().retrieveDispute(id),
     listDisputes: async (id) => provider().listDisputes(id),
+    billing: {
+      createCustomer: async (request) => billing().createCustomer(request),
+      recurringPrice: async (request) => billing().recurringPrice(request),
+      retrieveInvoice: async (id) => billing().retrieveInvoice(id),
+      retrieveSubscription: async (id) => billing().retrieveSubscription(id),
+      cancelSubscription: async (id, atPeriodEnd) => billing().cancelSubscription(id, atPeriodEnd),
+    },
   };
 }
 

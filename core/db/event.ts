@@ -18,6 +18,7 @@ export const EVENT_TYPES = [
   "credits.expired",
   "credits.expiring",
   "credits.low_balance",
+  "subscription.renewed",
 ] as const;
 
 /** ElectroDB schema of an event. */

@@ -78,6 +78,10 @@ export const orderSchema = {
     paymentIntentId: { type: "string" },
     /** Every PaymentIntent ever created for this order (retries), newest last. */
     paymentIntentIds: { type: "list", items: { type: "string" }, required: true },
+    /** `auto` for a renewing order (a Stripe Subscription); absent otherwise. */
+    renewal: { type: ["auto"] as const },
+    /** A renewing order's Stripe Subscription id. */
+    subscriptionId: { type: "string" },
     checkoutSessionId: { type: "string" },
     /** Every Checkout Session ever created for this order, newest last. */
     checkoutSessionIds: { type: "list", items: { type: "string" } },

@@ -26,6 +26,8 @@ import { orderSchema } from "./order.js";
 import { reservationSchema } from "./reservation.js";
 import { billingCustomerSchema } from "./billing-customer.js";
 import { providerPriceSchema } from "./provider-price.js";
+import { renewalInvoiceSchema } from "./renewal-invoice.js";
+import { subscriptionSchema } from "./subscription.js";
 import { webhookEventSchema } from "./webhook-event.js";
 
 function entities() {
@@ -44,6 +46,8 @@ function entities() {
     reservation: new Entity(reservationSchema),
     billingCustomer: new Entity(billingCustomerSchema),
     providerPrice: new Entity(providerPriceSchema),
+    subscription: new Entity(subscriptionSchema),
+    renewalInvoice: new Entity(renewalInvoiceSchema),
   };
 }
 

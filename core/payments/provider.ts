@@ -7,7 +7,13 @@
 
 /** What the buyer's app needs to collect the payment (API.md `Payment`). */
 export type Payment =
-  | { provider: "stripe"; paymentIntentId: string; clientSecret: string }
+  | {
+      provider: "stripe";
+      paymentIntentId: string;
+      clientSecret: string;
+      /** A renewing order's Stripe Subscription, whose first invoice this PaymentIntent pays. */
+      subscriptionId?: string | undefined;
+    }
   | { provider: "stripe_checkout"; checkoutSessionId: string; url: string }
   | { provider: "manual" };
 
@@ -25,6 +31,12 @@ export interface PaymentRequest {
   attempt: number;
   /** Ask for a hosted Checkout Session instead of a PaymentIntent. */
   checkout?: { successUrl: string; cancelUrl: string } | undefined;
+  /**
+   * A renewing order (issue 13): a Subscription of `quantity` units of the recurring
+   * `priceId` for `customerId` (or a Checkout Session in `subscription` mode) instead of a
+   * one-time payment; the provider then bills every period by itself.
+   */
+  renewing?: { customerId: string; priceId: string; quantity: number } | undefined;
 }
 
 /** A PaymentIntent as the provider reports it now. */
@@ -110,6 +122,39 @@ export interface RecurringPriceRequest {
   lookupKey: string;
 }
 
+/** An invoice of a renewing subscription, as the provider reports it now. */
+export interface InvoiceState {
+  id: string;
+  /** Stripe's status: `draft`, `open`, `paid`, `uncollectible`, `void`. */
+  status: string;
+  /** Stripe's `billing_reason`: `subscription_create`, `subscription_cycle`, ... */
+  billingReason: string;
+  /** The subscription that made it (`parent.subscription_details.subscription`), if any. */
+  subscriptionId?: string | undefined;
+  /** The subscription's metadata when the invoice was finalized (`parent.subscription_details.metadata`): ours carry `orderId` and `userId`. */
+  metadata: Record<string, string>;
+  /** Integer, minor units paid. */
+  amountPaid: number;
+  currency: string;
+  /** The service period of its subscription line (`lines.data[].period`), epoch seconds; absent without one. */
+  period?: { start: number; end: number } | undefined;
+  /** The PaymentIntent that paid it (from `payments`), if any. */
+  paymentIntentId?: string | undefined;
+}
+
+/** A renewing subscription as the provider reports it now. */
+export interface SubscriptionState {
+  id: string;
+  /** Stripe's status: `incomplete`, `incomplete_expired`, `active`, `past_due`, `unpaid`, `canceled`, `trialing`, `paused`. */
+  status: string;
+  /** It ends when the current period ends (`cancel_at_period_end`). */
+  cancelAtPeriodEnd: boolean;
+  /** End of the current period, epoch seconds (its item's `current_period_end`), if any. */
+  currentPeriodEnd?: number | undefined;
+  /** Ours carry `orderId` and `userId`. */
+  metadata: Record<string, string>;
+}
+
 /**
  * Renewals at a provider that bills by itself (Stripe Billing, issue 13): customers and
  * recurring prices. Absent from providers that cannot renew (`manual`).
@@ -128,6 +173,22 @@ export interface BillingProvider {
    * @throws PaymentProviderError when the provider fails
    */
   recurringPrice(request: RecurringPriceRequest): Promise<{ productId: string; priceId: string }>;
+  /**
+   * An invoice as the provider reports it now (events can be stale or forged).
+   * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails
+   */
+  retrieveInvoice(invoiceId: string): Promise<InvoiceState>;
+  /**
+   * A subscription as the provider reports it now.
+   * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails
+   */
+  retrieveSubscription(subscriptionId: string): Promise<SubscriptionState>;
+  /**
+   * Cancels a subscription: at the end of its current period (it renews no more), or at
+   * once. Returns its state after; one already canceled is returned as it is.
+   * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails
+   */
+  cancelSubscription(subscriptionId: string, atPeriodEnd: boolean): Promise<SubscriptionState>;
 }
 
 /** A payment service. */

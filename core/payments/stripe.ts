@@ -8,7 +8,7 @@
  */
 import Stripe from "stripe";
 import { DomainError, PaymentNotFoundError, PaymentProviderError } from "../errors.js";
-import type { BillingProvider, CheckoutSessionState, DisputeState, Payment, PaymentIntentState, PaymentProvider, PaymentRequest, RefundState } from "./provider.js";
+import type { BillingProvider, InvoiceState, SubscriptionState, CheckoutSessionState, DisputeState, Payment, PaymentIntentState, PaymentProvider, PaymentRequest, RefundState } from "./provider.js";
 
 /** The Stripe API version this code is written against (sent on every request). */
 export const STRIPE_API_VERSION = "2026-10-28.endive" as const;
@@ -70,6 +70,7 @@ export function createStripeClient(options: StripeProviderOptions): Stripe {
  * object) as a PaymentNotFoundError, which is an answer, not a failure.
  */
 function providerError(action: string, error: unknown): PaymentProviderError {
+  if (error instanceof PaymentProviderError) return error;
   if (error instanceof Stripe.errors.StripeError) {
     const details = {
       type: error.type,
@@ -129,7 +130,39 @@ const CANCELLABLE = new Set(["requires_payment_method", "requires_capture", "req
  */
 export const productIdOf = (offerId: string): string => `uc-${offerId}`;
 
-/** Stripe Billing: customers and recurring prices (see {@link BillingProvider}). */
+/**
+ * An invoice as core reads it. At API version 2026-10-28 its subscription and that
+ * subscription's metadata are under `parent.subscription_details`, its PaymentIntent in
+ * `payments` (expanded), and the service period on its subscription line, not the
+ * invoice's own `period_start`/`period_end` (Stripe API reference, "The Invoice object").
+ */
+const invoiceState = (invoice: Stripe.Invoice): InvoiceState => {
+  const details = invoice.parent?.subscription_details;
+  const line = invoice.lines.data.find((item) => item.parent?.type === "subscription_item_details") ?? invoice.lines.data[0];
+  const payment = invoice.payments?.data.find((entry) => entry.payment.type === "payment_intent")?.payment.payment_intent;
+  return {
+    id: invoice.id ?? "",
+    status: invoice.status ?? "draft",
+    billingReason: invoice.billing_reason ?? "manual",
+    subscriptionId: typeof details?.subscription === "string" ? details.subscription : details?.subscription?.id,
+    metadata: (details?.metadata ?? {}) as Record<string, string>,
+    amountPaid: invoice.amount_paid,
+    currency: invoice.currency,
+    period: line ? { start: line.period.start, end: line.period.end } : undefined,
+    paymentIntentId: typeof payment === "string" ? payment : payment?.id,
+  };
+};
+
+/** A subscription as core reads it: at API version 2026-10-28 the period is on its items (`current_period_end`). */
+const subscriptionState = (subscription: Stripe.Subscription): SubscriptionState => ({
+  id: subscription.id,
+  status: subscription.status,
+  cancelAtPeriodEnd: subscription.cancel_at_period_end,
+  currentPeriodEnd: subscription.items.data[0]?.current_period_end,
+  metadata: subscription.metadata ?? {},
+});
+
+/** Stripe Billing: customers, recurring prices, invoices and subscriptions (see {@link BillingProvider}). */
 function stripeBilling(stripe: Stripe): BillingProvider {
   return {
     async createCustomer({ userId, idempotencyKey }) {
@@ -174,7 +207,94 @@ function stripeBilling(stripe: Stripe): BillingProvider {
         throw providerError(`find or create the price ${request.lookupKey}`, error);
       }
     },
+
+    async retrieveInvoice(invoiceId) {
+      try {
+        return invoiceState(await stripe.invoices.retrieve(invoiceId, { expand: ["payments"] }));
+      } catch (error) {
+        throw providerError(`read invoice ${invoiceId}`, error);
+      }
+    },
+
+    async retrieveSubscription(subscriptionId) {
+      try {
+        return subscriptionState(await stripe.subscriptions.retrieve(subscriptionId));
+      } catch (error) {
+        throw providerError(`read subscription ${subscriptionId}`, error);
+      }
+    },
+
+    async cancelSubscription(subscriptionId, atPeriodEnd) {
+      try {
+        const current = await stripe.subscriptions.retrieve(subscriptionId);
+        if (current.status === "canceled" || current.status === "incomplete_expired") return subscriptionState(current);
+        if (atPeriodEnd) {
+          if (current.cancel_at_period_end) return subscriptionState(current);
+          return subscriptionState(await stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: true }, { idempotencyKey: `cancel-at-period-end-${subscriptionId}` }));
+        }
+        return subscriptionState(await stripe.subscriptions.cancel(subscriptionId, {}, { idempotencyKey: `cancel-${subscriptionId}` }));
+      } catch (error) {
+        throw providerError(`cancel subscription ${subscriptionId}`, error);
+      }
+    },
   };
+}
+
+/**
+ * A renewing order's payment: a Subscription created `default_incomplete` (its first
+ * invoice open, paid by the buyer with the returned client secret, the card then saved
+ * as the subscription's default for renewals), or a Checkout Session in `subscription`
+ * mode, which creates the subscription once paid. The subscription carries the order's
+ * metadata (`subscription_data.metadata` through Checkout), so each of its invoices
+ * leads back to the order through `parent.subscription_details.metadata`. At API version
+ * 2026-10-28 the client secret is the invoice's `confirmation_secret` (expanded) and
+ * its PaymentIntent is found in the invoice's `payments` (Stripe API reference,
+ * "Subscriptions: create", "Invoices: the Invoice object").
+ * @throws the SDK's errors (the caller maps them)
+ */
+async function subscribe(
+  stripe: Stripe,
+  request: PaymentRequest,
+  renewing: NonNullable<PaymentRequest["renewing"]>,
+  metadata: Record<string, string>,
+  idempotencyKey: string,
+): Promise<Payment> {
+  const items = [{ price: renewing.priceId, quantity: renewing.quantity }];
+  if (request.checkout) {
+    const session = await stripe.checkout.sessions.create(
+      {
+        mode: "subscription",
+        customer: renewing.customerId,
+        line_items: items,
+        success_url: request.checkout.successUrl,
+        cancel_url: request.checkout.cancelUrl,
+        client_reference_id: request.orderId,
+        metadata,
+        subscription_data: { metadata },
+      },
+      { idempotencyKey: `${idempotencyKey}-checkout` },
+    );
+    return { provider: "stripe_checkout", checkoutSessionId: session.id, url: session.url ?? "" };
+  }
+  const subscription = await stripe.subscriptions.create(
+    {
+      customer: renewing.customerId,
+      items,
+      payment_behavior: "default_incomplete",
+      payment_settings: { save_default_payment_method: "on_subscription" },
+      metadata,
+      expand: ["latest_invoice.confirmation_secret", "latest_invoice.payments"],
+    },
+    { idempotencyKey: `${idempotencyKey}-subscription` },
+  );
+  const invoice = typeof subscription.latest_invoice === "object" ? subscription.latest_invoice : null;
+  const intent = invoice?.payments?.data.find((payment) => payment.payment.type === "payment_intent")?.payment.payment_intent;
+  const paymentIntentId = typeof intent === "string" ? intent : intent?.id;
+  const clientSecret = invoice?.confirmation_secret?.client_secret;
+  if (!paymentIntentId || !clientSecret) {
+    throw new PaymentProviderError(`Stripe created subscription ${subscription.id} without a first invoice to pay.`, { subscriptionId: subscription.id });
+  }
+  return { provider: "stripe", paymentIntentId, clientSecret, subscriptionId: subscription.id };
 }
 
 /** Creates the Stripe provider. */
@@ -204,6 +324,7 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
       };
       const idempotencyKey = `order-${request.orderId}-attempt-${request.attempt}`;
       try {
+        if (request.renewing) return await subscribe(stripe, request, request.renewing, metadata, idempotencyKey);
         if (request.checkout) {
           const session = await stripe.checkout.sessions.create(
             {

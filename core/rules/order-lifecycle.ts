@@ -151,6 +151,10 @@ export interface OrderRecord {
   cycle: Cycle;
   customCycleSeconds?: number | undefined;
   appendDate: boolean;
+  /** `auto`: a renewing order, paid period by period through a Stripe Subscription (issue 13); absent otherwise. */
+  renewal?: "auto" | undefined;
+  /** A renewing order's Stripe Subscription (`sub_...`), once Stripe made it. */
+  subscriptionId?: string | undefined;
   /** The start the buyer asked for (a future instant), if any. */
   requestedStarts?: string | undefined;
   starts?: string | undefined;

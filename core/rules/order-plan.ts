@@ -18,7 +18,7 @@ import { LAST_INSTANT_MS, withinCalendar, type Cycle } from "./cycles.js";
 import { created, type OrderBundleItem, type OrderProvider, type OrderRecord } from "./order-lifecycle.js";
 import { planPurchase } from "./purchase-plan.js";
 import { isUnlockedFor } from "./visibility.js";
-import type { Renewal } from "./renewal.js";
+import { notRenewable, RENEWAL_REFUSALS, type Renewal } from "./renewal.js";
 
 /** The offer fields an order copies or checks (a stored offer fits). */
 export interface OrderableOffer {
@@ -69,8 +69,8 @@ export interface OrderRequest {
  * @returns the order, `pending` (a total of 0 is a free order, paid by the caller)
  * @throws ValidationError (quantity), NotFoundError (unknown or inactive offer),
  *   DomainError `quantity_limit_exceeded` (also a free order for more than one unit),
- *   `currency_not_offered`, `start_in_past`, `offer_locked`, `not_renewable` (a renewing
- *   offer: its Subscription ordering is not built yet), `conflict` (a bundle item's
+ *   `currency_not_offered`, `start_in_past`, `not_renewable` (a renewing offer ordered
+ *   with a start, for free, or without Stripe), `offer_locked`, `conflict` (a bundle item's
  *   offer is gone), `amount_out_of_range`, `period_out_of_range` (a start or an expiry
  *   past 9999-12-31)
  */
@@ -90,12 +90,8 @@ export function planOrder(input: {
   const quantity = request.quantity ?? 1;
   if (!Number.isInteger(quantity) || quantity < 1) throw new ValidationError({ quantity: "must be an integer >= 1" });
 
-  // A. The offer, active. A renewing one is bought as a Stripe Subscription (issue 13),
-  //    which this path does not make yet: refused rather than charged once.
+  // A. The offer, active.
   if (!offer || !offer.active) throw new NotFoundError("offer", input.offerId);
-  if (offer.renewal === "auto") {
-    throw new DomainError("not_renewable", "Orders of renewing offers (renewal auto) are not taken yet.", { offerId: offer.offerId, reason: "ordering" });
-  }
 
   // B. Quantity, currency, start.
   if (offer.quantityLimit !== undefined && quantity > offer.quantityLimit) {
@@ -114,6 +110,13 @@ export function planOrder(input: {
   }
   if (request.starts && Date.parse(request.starts) <= now.getTime()) {
     throw new DomainError("start_in_past", "starts must be in the future.", { starts: request.starts });
+  }
+  // A renewing offer is bought as a Stripe Subscription: it starts when paid, bills an
+  // amount, and only Stripe renews it (core/rules/renewal.ts).
+  const renews = offer.renewal === "auto";
+  if (renews) {
+    const reason = notRenewable(offer, request.starts, now) ?? (price.amount === 0 ? "free" : input.provider.name !== "stripe" ? "provider" : undefined);
+    if (reason) throw new DomainError("not_renewable", `Offer ${offer.offerId} cannot be ordered as a renewing subscription: ${RENEWAL_REFUSALS[reason]}.`, { offerId: offer.offerId, reason });
   }
 
   // C. Locked offers need an unlocking grant.
@@ -175,6 +178,7 @@ export function planOrder(input: {
     tokens: offer.tokenCount * quantity,
     cycle: offer.cycle,
     appendDate: offer.appendDate,
+    ...(renews ? { renewal: "auto" as const } : {}),
     combinedItems,
     provider,
     paymentIntentIds: [],
@@ -198,6 +202,8 @@ export function planOrder(input: {
       ...(request.starts ? { starts: request.starts } : {}),
     });
   if (request.starts && !withinCalendar(new Date(request.starts))) throw outOfRange(offer.offerGroup);
+  // A renewing order's periods are Stripe's, one at a time (quantity multiplies tokens, not time).
+  if (renews) return order;
   const clamped = planPurchase({ order, balances: input.balances, now, newGrantId: () => "planned" }).clamped[0];
   if (clamped) throw outOfRange(clamped.offerGroup);
   return order;

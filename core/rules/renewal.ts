@@ -47,13 +47,15 @@ export function stripeRecurring(cycle: Cycle): StripeRecurring | undefined {
 }
 
 /** Why an offer or an order cannot renew. */
-export type NotRenewableReason = "cycle" | "appendDate" | "starts";
+export type NotRenewableReason = "cycle" | "appendDate" | "starts" | "free" | "provider";
 
 /** Why not, in words, for an error's details (API.md errors: the field named, a short reason). */
 export const RENEWAL_REFUSALS: Record<NotRenewableReason, string> = {
   cycle: "auto needs a cycle from daily to yearly (not once or custom)",
   appendDate: "auto cannot be combined with appendDate: Stripe dates each period",
   starts: "a renewing offer starts when its subscription is created, not in the future",
+  free: "a free offer cannot renew through Stripe (a subscription bills an amount)",
+  provider: "only the stripe payment provider renews subscriptions",
 };
 
 /** The terms that decide whether an offer can renew. */

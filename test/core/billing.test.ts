@@ -4,11 +4,9 @@
  * stand-in.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { customerOf, renewingPrice } from "../../core/billing.js";
+import { customerOf, renewingPrice, type RenewingTerms } from "../../core/billing.js";
 import { createManualProvider } from "../../core/payments/manual.js";
 import { createStripeClient, createStripeProvider, productIdOf } from "../../core/payments/stripe.js";
-import type { OfferItem } from "../../core/db/service.js";
-import { anOffer } from "../helpers/factories.js";
 import { useIntegrationContext } from "../helpers/context.js";
 import { StripeStandIn } from "../helpers/stripe-stand-in.js";
 
@@ -21,10 +19,9 @@ beforeAll(async () => {
 });
 afterAll(() => stripe.stop());
 
-/** A renewing monthly offer as stored. */
-function renewing(offerId: string, overrides: Partial<OfferItem> = {}): OfferItem {
-  const { customCycleSeconds: _c, quantityLimit: _q, overridingKey: _o, ...terms } = anOffer({ renewal: "auto" });
-  return { offerId, ...terms, renewal: "auto", prices: [{ amount: 1000, currency: "usd" }, { amount: 900, currency: "eur" }], createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.000Z", ...overrides };
+/** A renewing monthly offer's terms in `currency` (usd 10.00, eur 9.00). */
+function renewing(offerId: string, currency: string, overrides: Partial<RenewingTerms> = {}): RenewingTerms {
+  return { offerId, offerName: "Pro", cycle: "monthly", appendDate: false, amount: currency === "eur" ? 900 : 1000, currency, ...overrides };
 }
 
 describe("the user's customer at Stripe", () => {
@@ -56,8 +53,8 @@ describe("the user's customer at Stripe", () => {
 
 describe("a renewing offer's price at Stripe", () => {
   it("is a recurring Price of the offer's Product, per currency, named by its lookup key", async () => {
-    const usd = await renewingPrice(t.ctx, renewing("pro-monthly"), "usd");
-    const eur = await renewingPrice(t.ctx, renewing("pro-monthly"), "eur");
+    const usd = await renewingPrice(t.ctx, renewing("pro-monthly", "usd"));
+    const eur = await renewingPrice(t.ctx, renewing("pro-monthly", "eur"));
     expect(usd).toMatchObject({ productId: productIdOf("pro-monthly"), lookupKey: "uc:pro-monthly:usd:1000:1month", amount: 1000, currency: "usd" });
     expect(eur).toMatchObject({ productId: productIdOf("pro-monthly"), lookupKey: "uc:pro-monthly:eur:900:1month", amount: 900 });
     expect(usd.priceId).not.toBe(eur.priceId);
@@ -70,16 +67,16 @@ describe("a renewing offer's price at Stripe", () => {
   });
 
   it("is read from the table the next time: no Stripe request", async () => {
-    const first = await renewingPrice(t.ctx, renewing("pro-again"), "usd");
+    const first = await renewingPrice(t.ctx, renewing("pro-again", "usd"));
     const before = stripe.requests.length;
-    expect(await renewingPrice(t.ctx, renewing("pro-again"), "usd")).toEqual(first);
+    expect(await renewingPrice(t.ctx, renewing("pro-again", "usd"))).toEqual(first);
     expect(stripe.requests.length).toBe(before);
   });
 
   it("is a new Price when the offer's price or cycle changes; the old one stays", async () => {
-    const old = await renewingPrice(t.ctx, renewing("pro-change"), "usd");
-    const dearer = await renewingPrice(t.ctx, renewing("pro-change", { prices: [{ amount: 1200, currency: "usd" }] }), "usd");
-    const yearly = await renewingPrice(t.ctx, renewing("pro-change", { cycle: "yearly", prices: [{ amount: 1200, currency: "usd" }] }), "usd");
+    const old = await renewingPrice(t.ctx, renewing("pro-change", "usd"));
+    const dearer = await renewingPrice(t.ctx, renewing("pro-change", "usd", { amount: 1200 }));
+    const yearly = await renewingPrice(t.ctx, renewing("pro-change", "usd", { cycle: "yearly", amount: 1200 }));
     expect(new Set([old.priceId, dearer.priceId, yearly.priceId]).size).toBe(3);
     expect(yearly.lookupKey).toBe("uc:pro-change:usd:1200:1year");
     const stored = await t.db.entities.providerPrice.get({ lookupKey: old.lookupKey }).go();
@@ -87,24 +84,23 @@ describe("a renewing offer's price at Stripe", () => {
   });
 
   it("is found at Stripe by lookup key when the table lost it (no second Price)", async () => {
-    const first = await renewingPrice(t.ctx, renewing("pro-lost"), "usd");
+    const first = await renewingPrice(t.ctx, renewing("pro-lost", "usd"));
     await t.db.entities.providerPrice.delete({ lookupKey: first.lookupKey }).go();
     const pricesBefore = stripe.requestsTo("POST", "/v1/prices").length;
-    expect((await renewingPrice(t.ctx, renewing("pro-lost"), "usd")).priceId).toBe(first.priceId);
+    expect((await renewingPrice(t.ctx, renewing("pro-lost", "usd"))).priceId).toBe(first.priceId);
     expect(stripe.requestsTo("POST", "/v1/prices").length).toBe(pricesBefore);
   });
 
   it("makes one Product and one Price when orders need them at once", async () => {
-    const prices = await Promise.all(Array.from({ length: 5 }, () => renewingPrice(t.ctx, renewing("pro-race"), "usd")));
+    const prices = await Promise.all(Array.from({ length: 5 }, () => renewingPrice(t.ctx, renewing("pro-race", "usd"))));
     expect(new Set(prices.map((p) => p.priceId)).size).toBe(1);
     const listed = await activePricesAtStripe(prices[0]!.lookupKey);
     expect(listed).toHaveLength(1);
   });
 
   it("refuses offers that cannot renew, and currencies the offer has no price in", async () => {
-    await expect(renewingPrice(t.ctx, renewing("pro-once", { cycle: "once" }), "usd")).rejects.toMatchObject({ code: "not_renewable", details: { reason: "cycle" } });
-    await expect(renewingPrice(t.ctx, renewing("pro-append", { appendDate: true }), "usd")).rejects.toMatchObject({ code: "not_renewable", details: { reason: "appendDate" } });
-    await expect(renewingPrice(t.ctx, renewing("pro-jpy"), "jpy")).rejects.toMatchObject({ code: "currency_not_offered" });
+    await expect(renewingPrice(t.ctx, renewing("pro-once", "usd", { cycle: "once" }))).rejects.toMatchObject({ code: "not_renewable", details: { reason: "cycle" } });
+    await expect(renewingPrice(t.ctx, renewing("pro-append", "usd", { appendDate: true }))).rejects.toMatchObject({ code: "not_renewable", details: { reason: "appendDate" } });
   });
 });
 

@@ -183,9 +183,19 @@ describe("planOrder: refusals, in order", () => {
     expect(plan(locked, {}, { unlockedGroups: new Set(["pro"]) }).status).toBe("pending");
   });
 
-  it("refuses a renewing offer (renewal auto) with not_renewable until its Subscription ordering exists, rather than charging it once", () => {
-    expect(thrown(() => plan(anOffer({ renewal: "auto" })))).toMatchObject({ code: "not_renewable", details: { offerId: "calls-60", reason: "ordering" } });
-    expect(plan(anOffer({ renewal: "none" })).status).toBe("pending");
+  it("marks a renewing offer's order renewal auto, its quantity multiplying the tokens of each period, not its length", () => {
+    const order = plan(anOffer({ renewal: "auto", cycle: "yearly" }), { quantity: 9000 }, { provider: { ...noAmountLimit, name: "stripe" } });
+    expect(order).toMatchObject({ renewal: "auto", quantity: 9000, tokens: 9000 * 60, cycle: "yearly", provider: "stripe" });
+    expect(plan(anOffer({ renewal: "none" })).renewal).toBeUndefined();
+  });
+
+  it("refuses a renewing order that starts later, is free, or is not paid through Stripe, with not_renewable and its reason", () => {
+    const stripe = { provider: { ...noAmountLimit, name: "stripe" as const } };
+    const renewing = anOffer({ renewal: "auto" });
+    expect(thrown(() => plan(renewing, { starts: "2026-12-01T00:00:00.000Z" }, stripe))).toMatchObject({ code: "not_renewable", details: { offerId: "calls-60", reason: "starts" } });
+    expect(thrown(() => plan(anOffer({ renewal: "auto", prices: [{ amount: 0, currency: "usd" }] }), {}, stripe))).toMatchObject({ code: "not_renewable", details: { reason: "free" } });
+    expect(thrown(() => plan(renewing, {}, { provider: { ...noAmountLimit, name: "manual" } }))).toMatchObject({ code: "not_renewable", details: { reason: "provider" } });
+    expect(thrown(() => plan(renewing, { starts: NOW.toISOString() }, stripe))).toMatchObject({ code: "start_in_past" });
   });
 
   it("refuses a bundle whose item's offer is gone, as a conflict", () => {

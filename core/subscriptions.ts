@@ -1,0 +1,195 @@
+/**
+ * Renewing subscriptions (issue 13; API.md "Renewing subscriptions and automatic
+ * top-ups"): one per (user, offer), held by the renewing order that started it, credited
+ * once per paid invoice.
+ *
+ * - Claiming: a renewing order takes the (user, offer) subscription item before Stripe
+ *   is asked for a Subscription. It is refused (`409 already_subscribed`) while another
+ *   order holds it live: its Stripe Subscription `active`, `past_due`, `unpaid`,
+ *   `trialing` or `paused`, or still `incomplete` with its order awaiting payment. An
+ *   order whose first payment failed at Stripe (`error`), was refused or expired, or a
+ *   canceled subscription, frees it.
+ * - Crediting: each `invoice.paid` is read back from Stripe (events can be stale or
+ *   forged), must be `paid`, carry our order in its subscription's metadata and the
+ *   order's amount and currency; then the period's grants are written with the invoice's
+ *   line period as their dates (Stripe keeps the billing anchor: Jan 31 -> Feb 28 ->
+ *   Mar 31), with the invoice's `renewalInvoice` item created only if absent, in one
+ *   transaction: one grant set per invoice id, whatever the deliveries. The first invoice
+ *   pays the order (`order.paid`); later ones are renewals (`subscription.renewed`).
+ *   Renewing orders are credited only this way: their first invoice's PaymentIntent
+ *   carries no metadata of ours, and a subscription-mode Checkout Session has no
+ *   PaymentIntent, so neither `payment_intent.succeeded` nor `checkout.session.completed`
+ *   credits them.
+ */
+import { readBalances } from "./balances.js";
+import { billingOf } from "./billing.js";
+import type { Context } from "./context.js";
+import type { OrderItem } from "./db/service.js";
+import { commit, conditionFailed, isConditionFailure, transactWrite, type TransactionItem } from "./db/transact.js";
+import { DomainError, PaymentNotFoundError } from "./errors.js";
+import { purchaseWrites } from "./fulfilment.js";
+import type { InvoiceState } from "./payments/provider.js";
+import { RetryableConflict, retryOnConflict } from "./retry.js";
+import { isPayable } from "./rules/order-lifecycle.js";
+
+/** What crediting an invoice did (a webhook outcome). */
+export interface InvoiceOutcome {
+  outcome: "applied" | "ignored";
+  /** Why, in a few words (logged). */
+  reason: string;
+  orderId?: string | undefined;
+}
+
+/** Stripe Subscription statuses that hold the (user, offer) slot whatever the order (Stripe API reference, "Subscription: status"). */
+const LIVE = new Set(["active", "past_due", "unpaid", "trialing", "paused"]);
+
+/**
+ * Takes the user's subscription item of the order's offer for `order` (a renewing order
+ * about to ask Stripe for its Subscription). Taking it again for the same order is a no-op.
+ * @throws DomainError `already_subscribed` (409) when another order holds it live, with
+ *   that order's id and subscription; RetryableConflict-free: a lost race re-reads once
+ */
+export async function claimSubscription(ctx: Pick<Context, "db" | "clock">, order: Pick<OrderItem, "userId" | "offerId" | "orderId">): Promise<void> {
+  const { userId, offerId, orderId } = order;
+  const at = ctx.clock.now().toISOString();
+  return retryOnConflict(async () => {
+    const { data: held } = await ctx.db.entities.subscription.get({ userId, offerId }).go({ consistent: true });
+    if (!held) {
+      try {
+        await ctx.db.entities.subscription.create({ userId, offerId, orderId, status: "incomplete", createdAt: at, updatedAt: at }).go();
+        return;
+      } catch {
+        throw new RetryableConflict("subscription taken meanwhile");
+      }
+    }
+    if (held.orderId === orderId) return;
+    const { data: holder } = await ctx.db.entities.order.get({ userId, orderId: held.orderId }).go({ consistent: true });
+    const awaitingPayment = held.status === "incomplete" && holder?.status === "pending";
+    if (LIVE.has(held.status) || awaitingPayment) {
+      throw new DomainError("already_subscribed", `The user already has a renewing subscription to offer ${offerId}.`, {
+        offerId,
+        orderId: held.orderId,
+        ...(held.subscriptionId ? { subscriptionId: held.subscriptionId } : {}),
+        status: held.status,
+      });
+    }
+    try {
+      await ctx.db.entities.subscription
+        .put({ userId, offerId, orderId, status: "incomplete", createdAt: at, updatedAt: at })
+        .where((attr, op) => `${op.eq(attr.orderId, held.orderId)} AND ${op.eq(attr.updatedAt, held.updatedAt)}`)
+        .go();
+    } catch {
+      throw new RetryableConflict("subscription changed meanwhile");
+    }
+  });
+}
+
+/**
+ * The subscription item after a paid period: `active`, its subscription and period end,
+ * while it is still this order's (an order that lost its item, its first payment having
+ * failed at Stripe, is credited all the same; the item stays the new holder's).
+ */
+async function markActive(ctx: Pick<Context, "db" | "logger">, order: OrderItem, subscriptionId: string, periodEnd: Date, now: Date): Promise<void> {
+  try {
+    await ctx.db.entities.subscription
+      .patch({ userId: order.userId, offerId: order.offerId })
+      .set({ status: "active", subscriptionId, currentPeriodEnd: periodEnd.toISOString(), updatedAt: now.toISOString() })
+      .where((attr, op) => op.eq(attr.orderId, order.orderId))
+      .go();
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+    ctx.logger.warn("a renewing order was credited while another order holds its subscription item", { orderId: order.orderId, subscriptionId });
+  }
+}
+
+/** The period of a paid invoice as dates; undefined when it has none that ends after it starts. */
+function periodOf(invoice: InvoiceState): { starts: Date; expires: Date } | undefined {
+  if (!invoice.period || !(invoice.period.end > invoice.period.start)) return undefined;
+  return { starts: new Date(invoice.period.start * 1000), expires: new Date(invoice.period.end * 1000) };
+}
+
+/**
+ * Credits a paid invoice of a renewing order, once (see the module's rules).
+ * @param event the webhook event that reported it, recorded in the same transaction
+ * @returns applied, or ignored with why (not paid, not ours, unknown order, already
+ *   credited, amount or currency not the order's, no period)
+ * @throws PaymentProviderError when Stripe fails (the caller answers 5xx, Stripe retries);
+ *   database errors
+ */
+export async function creditInvoice(ctx: Context, invoiceId: string, event: { eventId: string; type: string }): Promise<InvoiceOutcome> {
+  let invoice: InvoiceState;
+  try {
+    invoice = await billingOf(ctx).retrieveInvoice(invoiceId);
+  } catch (error) {
+    if (error instanceof PaymentNotFoundError) return { outcome: "ignored", reason: `Stripe does not know invoice ${invoiceId}` };
+    throw error;
+  }
+  const userId = invoice.metadata.userId;
+  const orderId = invoice.metadata.orderId;
+  if (invoice.status !== "paid") return { outcome: "ignored", reason: `invoice ${invoiceId} is ${invoice.status}, not paid` };
+  if (!userId || !orderId || !invoice.subscriptionId) return { outcome: "ignored", reason: "an invoice of no subscription of ours" };
+  const period = periodOf(invoice);
+  if (!period) return { outcome: "ignored", reason: `invoice ${invoiceId} has no service period`, orderId };
+  const subscriptionId = invoice.subscriptionId;
+
+  return retryOnConflict(async () => {
+    const now = ctx.clock.now();
+    const [{ data: order }, { data: credited }] = await Promise.all([
+      ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true }),
+      ctx.db.entities.renewalInvoice.get({ userId, orderId, invoiceId }).go({ consistent: true }),
+    ]);
+    if (!order || order.renewal !== "auto") return { outcome: "ignored", reason: "unknown renewing order", orderId };
+    if (credited) return { outcome: "ignored", reason: `invoice ${invoiceId} already credited`, orderId };
+    if (order.status !== "paid" && !isPayable(order.status)) return { outcome: "ignored", reason: `order is ${order.status}`, orderId };
+    if (invoice.amountPaid !== order.total.amount || invoice.currency !== order.total.currency) {
+      ctx.logger.error("a paid invoice does not match its renewing order; not credited", { invoiceId, orderId, amountPaid: invoice.amountPaid, currency: invoice.currency });
+      return { outcome: "ignored", reason: `invoice ${invoiceId} paid ${invoice.amountPaid} ${invoice.currency}, the order is ${order.total.amount} ${order.total.currency}`, orderId };
+    }
+
+    const first = order.status !== "paid";
+    const balances = await readBalances(ctx, userId);
+    const { actions, paid, grants } = purchaseWrites({
+      db: ctx.db,
+      order: first ? { ...order, subscriptionId } : order,
+      balances,
+      period,
+      now,
+      confirmation: {
+        source: "stripe",
+        message: first
+          ? `paid: first period ${period.starts.toISOString()} -> ${period.expires.toISOString()} (invoice ${invoiceId})`
+          : `renewed: period ${period.starts.toISOString()} -> ${period.expires.toISOString()} (invoice ${invoiceId})`,
+        payload: JSON.stringify({ eventId: event.eventId, invoiceId, subscriptionId }),
+        paymentIntentId: invoice.paymentIntentId,
+        event: { eventId: event.eventId, type: event.type, userId, orderId, outcome: first ? "paid" : "renewed" },
+      },
+    });
+    const all: Record<string, TransactionItem | undefined> = {
+      ...actions,
+      invoice: commit(
+        ctx.db.entities.renewalInvoice.create({
+          userId,
+          orderId,
+          invoiceId,
+          subscriptionId,
+          billingReason: invoice.billingReason,
+          starts: period.starts.toISOString(),
+          expires: period.expires.toISOString(),
+          amount: invoice.amountPaid,
+          currency: invoice.currency,
+          grantIds: grants.map((grant) => grant.grantId),
+          createdAt: now.toISOString(),
+          ...(invoice.paymentIntentId ? { paymentIntentId: invoice.paymentIntentId } : {}),
+        }),
+      ),
+    };
+    const written = await transactWrite(ctx.db, all);
+    if (written.committed) {
+      await markActive(ctx, order, subscriptionId, period.expires, now);
+      return { outcome: "applied", reason: first ? "first period paid" : "renewed", orderId: paid.orderId };
+    }
+    if (conditionFailed(written, "invoice")) return { outcome: "ignored", reason: `invoice ${invoiceId} already credited`, orderId };
+    if (conditionFailed(written, "webhookEvent")) return { outcome: "ignored", reason: "duplicate event", orderId };
+    throw new RetryableConflict("order, balance or subscription changed while crediting an invoice");
+  });
+}

@@ -1,0 +1,219 @@
+/**
+ * Renewing subscriptions through the HTTP API (issue 13; API.md "Renewing subscriptions
+ * and automatic top-ups"): an order of a `renewal: "auto"` offer makes a Stripe Customer
+ * and Subscription (the real `stripe` SDK against the stand-in), and each paid invoice,
+ * delivered as a signed `invoice.paid` webhook, credits its period once, dated as Stripe
+ * dates it. The handlers run in process with one manual clock, which the stand-in's clock
+ * follows (Stripe's test clocks, locally).
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../../core/clock.js";
+import type { HttpFunctionName } from "../../functions/routes.js";
+import { buildRuntime, setRuntime } from "../../functions/runtime.js";
+import { createTestDb } from "../helpers/db.js";
+import { invoke, type ApiRequest } from "../helpers/gateway.js";
+import { invariantViolations } from "../helpers/invariants.js";
+import { signedDelivery, StripeStandIn, stripeEvent } from "../helpers/stripe-stand-in.js";
+
+type Json = Record<string, any>;
+
+const KEY = "key-renewals-0123456789";
+const WEBHOOK_SECRET = "whsec_renewals_secret";
+const START = "2027-01-31T10:00:00.000Z";
+const clock = new ManualClock(START);
+const stripe = new StripeStandIn();
+const handlers = {} as Record<HttpFunctionName, (event: never, context: never) => Promise<unknown>>;
+let table: Awaited<ReturnType<typeof createTestDb>>;
+
+beforeAll(async () => {
+  await stripe.start();
+  table = await createTestDb("renewals-http");
+  setRuntime(
+    buildRuntime(
+      { apiKeys: [KEY], stripeSecretKey: "sk_test_renewals", stripeApiUrl: stripe.url, stripeWebhookSecret: WEBHOOK_SECRET, defaultCurrency: "usd", tableName: table.tableName, dynamoEndpoint: table.endpoint },
+      clock,
+    ),
+  );
+  handlers.offers = (await import("../../functions/offers.js")).handler as never;
+  handlers.orders = (await import("../../functions/orders.js")).handler as never;
+  handlers.credits = (await import("../../functions/credits.js")).handler as never;
+  handlers.webhook = (await import("../../functions/webhook.js")).handler as never;
+  const offers: Record<string, Json> = {
+    "pro-monthly": { name: "Pro", offerGroup: "pro", cycle: "monthly", tokenCount: 1000, prices: [{ amount: 2000, currency: "usd" }], renewal: "auto" },
+    "pro-yearly": { name: "Pro yearly", offerGroup: "pro", cycle: "yearly", tokenCount: 12000, prices: [{ amount: 20000, currency: "usd" }], renewal: "auto" },
+    "calls-once": { name: "Calls", offerGroup: "calls", cycle: "monthly", tokenCount: 60, prices: [{ amount: 500, currency: "usd" }] },
+  };
+  for (const [offerId, body] of Object.entries(offers)) expect((await call("offers", "PUT", `/offers/${offerId}`, body)).status).toBe(200);
+});
+afterAll(async () => {
+  setRuntime(undefined);
+  await stripe.stop();
+});
+afterEach(async () => expect(await invariantViolations(table.client, table.tableName)).toEqual([]));
+
+/** One request to a function, with the API key. */
+function call(fn: HttpFunctionName, method: string, path: string, body?: object, headers: Record<string, string> = {}) {
+  const request: ApiRequest = { method, path, headers: { authorization: `Bearer ${KEY}`, ...headers }, ...(body ? { body } : {}) };
+  return invoke(handlers[fn] as never, request);
+}
+
+/** Posts `event` to the webhook as Stripe does: signed over the raw body, at the service's time. */
+function deliver(event: Json) {
+  const { body, signature } = signedDelivery(event, WEBHOOK_SECRET, Math.floor(clock.now().getTime() / 1000));
+  return invoke(handlers.webhook as never, { method: "POST", path: "/webhooks/stripe", headers: { "stripe-signature": signature, "content-type": "application/json" }, body });
+}
+
+/** Stripe renews the subscription and its invoice is paid; returns that invoice. */
+function renewPaid(subscriptionId: string): Json {
+  const step = stripe.renew(subscriptionId, { outcome: "paid" });
+  if (!("invoice" in step)) throw new Error(`subscription ${subscriptionId} was not renewed`);
+  return step.invoice;
+}
+
+/** Moves the service's clock to the stand-in's (a renewal moves Stripe's clock forward). */
+function follow(): void {
+  clock.set(stripe.now.toISOString());
+}
+
+/** The user's grants in `group`, oldest first, with their dates and tokens. */
+async function grantsOf(userId: string, group: string) {
+  const credits = (await call("credits", "GET", `/users/${userId}/credits`)).body as Json;
+  const found = (credits.groups as Json[]).find((g) => g.offerGroup === group);
+  return ((found?.grants ?? []) as Json[]).map((g) => ({ tokens: g.tokens, starts: g.starts, expires: g.expires })).sort((a, b) => a.starts.localeCompare(b.starts));
+}
+
+/** Orders a renewing offer and pays its first invoice at the stand-in; returns the order, payment and first invoice. */
+async function subscribe(userId: string, offerId = "pro-monthly", quantity = 1) {
+  stripe.now = clock.now();
+  const created = await call("orders", "POST", `/users/${userId}/orders`, { offerId, quantity });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const { order, payment } = created.body as Json;
+  const first = stripe.payFirstInvoice(payment.subscriptionId);
+  return { order, payment, first };
+}
+
+describe("ordering a renewing offer", () => {
+  it("makes the user's Stripe Customer and a Subscription, and answers the first invoice's client secret", async () => {
+    clock.set(START);
+    const created = await call("orders", "POST", "/users/sub-order/orders", { offerId: "pro-monthly", quantity: 2 });
+    expect(created).toMatchObject({ status: 201, body: { order: { status: "pending", renewal: "auto", quantity: 2, tokens: 2000, total: { amount: 4000, currency: "usd" } }, payment: { provider: "stripe" } } });
+    const { order, payment } = created.body as Json;
+    expect(payment.subscriptionId).toMatch(/^sub_/);
+    expect(order.subscriptionId).toBe(payment.subscriptionId);
+    const subscription = stripe.subscription(payment.subscriptionId);
+    expect(subscription).toMatchObject({ status: "incomplete", metadata: { orderId: order.orderId, userId: "sub-order" } });
+    expect((subscription.items as Json).data[0]).toMatchObject({ quantity: 2, price: { unit_amount: 2000, recurring: { interval: "month", interval_count: 1 }, lookup_key: "uc:pro-monthly:usd:2000:1month" } });
+    expect(stripe.customer(subscription.customer as string)).toMatchObject({ metadata: { userId: "sub-order" } });
+    // The client secret is the first invoice's (its confirmation_secret): its PaymentIntent's.
+    expect(stripe.intent(payment.paymentIntentId)).toMatchObject({ client_secret: payment.clientSecret, amount: 4000, status: "requires_payment_method" });
+  });
+
+  it("refuses a second order of the offer while the first awaits payment or is active (409 already_subscribed), another offer or user not", async () => {
+    clock.set(START);
+    const { order, first } = await subscribe("sub-twice");
+    expect((await deliver(stripeEvent("invoice.paid", first.invoice))).status).toBe(200);
+    const again = await call("orders", "POST", "/users/sub-twice/orders", { offerId: "pro-monthly" });
+    expect(again).toMatchObject({ status: 409, body: { error: { code: "already_subscribed", details: { offerId: "pro-monthly", orderId: order.orderId, status: "active" } } } });
+    const pending = await call("orders", "POST", "/users/sub-pending/orders", { offerId: "pro-monthly" });
+    expect(pending.status).toBe(201);
+    expect(await call("orders", "POST", "/users/sub-pending/orders", { offerId: "pro-monthly" })).toMatchObject({ status: 409, body: { error: { code: "already_subscribed", details: { status: "incomplete" } } } });
+    expect((await call("orders", "POST", "/users/sub-twice/orders", { offerId: "pro-yearly" })).status).toBe(201);
+  });
+
+  it("through Checkout: a subscription-mode session, credited by its first invoice, not by the session's completion", async () => {
+    clock.set(START);
+    stripe.now = clock.now();
+    const checkout = { successUrl: "https://app.example.com/ok", cancelUrl: "https://app.example.com/cancel" };
+    const created = await call("orders", "POST", "/users/sub-checkout/orders", { offerId: "pro-monthly", checkout });
+    expect(created).toMatchObject({ status: 201, body: { order: { provider: "stripe_checkout", renewal: "auto", subscriptionId: null }, payment: { provider: "stripe_checkout" } } });
+    const { order, payment } = created.body as Json;
+    const session = stripe.session(payment.checkoutSessionId);
+    expect(session).toMatchObject({ mode: "subscription", metadata: { orderId: order.orderId, userId: "sub-checkout" } });
+    expect(stripe.customer(session.customer as string)).toMatchObject({ metadata: { userId: "sub-checkout" } });
+    const paid = stripe.completeSubscriptionSession(payment.checkoutSessionId);
+    expect(paid.subscription).toMatchObject({ metadata: { orderId: order.orderId, userId: "sub-checkout" } });
+    expect((await deliver(stripeEvent("checkout.session.completed", paid.session))).status).toBe(200);
+    expect((await call("orders", "GET", `/users/sub-checkout/orders/${order.orderId}`)).body).toMatchObject({ status: "pending", grantIds: [] });
+    expect((await deliver(stripeEvent("invoice.paid", paid.invoice))).status).toBe(200);
+    expect((await call("orders", "GET", `/users/sub-checkout/orders/${order.orderId}`)).body).toMatchObject({ status: "paid", subscriptionId: paid.subscription.id, starts: START, expires: "2027-02-28T10:00:00.000Z" });
+    expect(await grantsOf("sub-checkout", "pro")).toEqual([{ tokens: 1000, starts: START, expires: "2027-02-28T10:00:00.000Z" }]);
+  });
+
+  it("refuses a renewing order that starts later (422 not_renewable)", async () => {
+    clock.set(START);
+    expect(await call("orders", "POST", "/users/sub-later/orders", { offerId: "pro-monthly", starts: "2027-03-01T00:00:00.000Z" })).toMatchObject({
+      status: 422,
+      body: { error: { code: "not_renewable", details: { reason: "starts" } } },
+    });
+  });
+});
+
+describe("each paid invoice", () => {
+  it("credits the first period and three renewals once each, dated as Stripe dates them across month ends", async () => {
+    clock.set(START);
+    const { order, first } = await subscribe("sub-renew", "pro-monthly", 3);
+    // The first invoice's PaymentIntent carries no metadata of ours: its succeeded event credits nothing.
+    expect(stripe.intent(order.paymentIntentId).metadata).toEqual({});
+    const paidFirst = await deliver(stripeEvent("invoice.paid", first.invoice));
+    expect(paidFirst.status, JSON.stringify(paidFirst.body)).toBe(200);
+    const afterFirst = (await call("orders", "GET", `/users/sub-renew/orders/${order.orderId}`)).body as Json;
+    expect(afterFirst).toMatchObject({ status: "paid", starts: "2027-01-31T10:00:00.000Z", expires: "2027-02-28T10:00:00.000Z" });
+    const periods = [
+      ["2027-01-31T10:00:00.000Z", "2027-02-28T10:00:00.000Z"],
+      ["2027-02-28T10:00:00.000Z", "2027-03-31T10:00:00.000Z"],
+      ["2027-03-31T10:00:00.000Z", "2027-04-30T10:00:00.000Z"],
+      ["2027-04-30T10:00:00.000Z", "2027-05-31T10:00:00.000Z"],
+    ];
+    expect(await grantsOf("sub-renew", "pro")).toEqual([{ tokens: 3000, starts: periods[0]![0], expires: periods[0]![1] }]);
+    for (const [starts, expires] of periods.slice(1)) {
+      const invoice = renewPaid(order.subscriptionId);
+      follow();
+      expect(clock.now().toISOString()).toBe(starts);
+      expect((await deliver(stripeEvent("invoice.paid", invoice))).status).toBe(200);
+      // The period's grant, dated by Stripe's invoice line (the grant before it ends now).
+      expect(await grantsOf("sub-renew", "pro")).toContainEqual({ tokens: 3000, starts, expires });
+    }
+    const ledger = ((await call("credits", "GET", "/users/sub-renew/ledger?limit=100")).body as Json).entries as Json[];
+    expect(ledger.filter((entry) => entry.reason === "purchase").map((entry) => entry.tokens)).toEqual([3000, 3000, 3000, 3000]);
+    const after = (await call("orders", "GET", `/users/sub-renew/orders/${order.orderId}`)).body as Json;
+    expect(after).toMatchObject({ status: "paid", starts: "2027-04-30T10:00:00.000Z", expires: "2027-05-31T10:00:00.000Z" });
+    expect(after.grantIds).toHaveLength(4);
+    expect(after.history.filter((entry: Json) => String(entry.message).startsWith("renewed"))).toHaveLength(3);
+    const events = ((await call("credits", "GET", "/users/sub-renew/events?limit=100")).body as Json).events as Json[];
+    expect(events.filter((event) => event.type === "order.paid")).toHaveLength(1);
+    expect(events.filter((event) => event.type === "subscription.renewed").map((event) => event.expires)).toEqual([
+      "2027-03-31T10:00:00.000Z",
+      "2027-04-30T10:00:00.000Z",
+      "2027-05-31T10:00:00.000Z",
+    ]);
+  });
+
+  it("credits one invoice once, delivered twice in a row and eight times at once (also under new event ids)", async () => {
+    clock.set(START);
+    const { order, first } = await subscribe("sub-dup");
+    const event = stripeEvent("invoice.paid", first.invoice);
+    expect((await deliver(event)).status).toBe(200);
+    expect((await deliver(event)).status).toBe(200);
+    const invoice = renewPaid(order.subscriptionId);
+    follow();
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => deliver(i % 2 === 0 ? stripeEvent("invoice.paid", invoice) : stripeEvent("invoice.paid", invoice, { id: "evt_same_renewal" }))));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(200));
+    expect(await grantsOf("sub-dup", "pro")).toContainEqual({ tokens: 1000, starts: "2027-02-28T10:00:00.000Z", expires: "2027-03-31T10:00:00.000Z" });
+    const ledger = ((await call("credits", "GET", "/users/sub-dup/ledger?limit=100")).body as Json).entries as Json[];
+    expect(ledger.filter((entry) => entry.reason === "purchase").map((entry) => entry.tokens)).toEqual([1000, 1000]);
+    const order1 = (await call("orders", "GET", `/users/sub-dup/orders/${order.orderId}`)).body as Json;
+    expect(order1.grantIds).toHaveLength(2);
+    expect(order1.history.filter((entry: Json) => String(entry.message).startsWith("renewed"))).toHaveLength(1);
+  });
+
+  it("is not credited while unpaid, nor from a subscription-mode checkout.session.completed", async () => {
+    clock.set(START);
+    stripe.now = clock.now();
+    const created = (await call("orders", "POST", "/users/sub-unpaid/orders", { offerId: "pro-monthly" })).body as Json;
+    const open = stripe.invoice(stripe.subscription(created.payment.subscriptionId).latest_invoice as string);
+    expect(await deliver(stripeEvent("invoice.paid", open))).toMatchObject({ status: 200 });
+    expect(await deliver(stripeEvent("checkout.session.completed", { id: "cs_test_x", object: "checkout.session", mode: "subscription", payment_status: "paid", payment_intent: null, metadata: { orderId: created.order.orderId, userId: "sub-unpaid" } }))).toMatchObject({ status: 200 });
+    expect((await call("orders", "GET", `/users/sub-unpaid/orders/${created.order.orderId}`)).body).toMatchObject({ status: "pending", grantIds: [] });
+    expect(await grantsOf("sub-unpaid", "pro")).toEqual([]);
+  });
+});
