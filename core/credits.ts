@@ -24,6 +24,7 @@ import { expireUser, hasExpiryWork } from "./expiry.js";
 import { EXPIRED_HOLDS_PER_WRITE, hasExpiredHolds, releaseExpiredHolds } from "./reservations.js";
 import { heldTokens } from "./rules/holds.js";
 import { getOrder, type Order } from "./orders.js";
+import { findRenewal, toRenewalView } from "./subscriptions.js";
 
 /** The orders among `orderIds` that have been refunded (read consistently, in one BatchGetItem per 100). */
 async function refundedOrders(ctx: Pick<Context, "db">, userId: string, orderIds: Iterable<string>): Promise<Set<string>> {
@@ -154,14 +155,42 @@ export async function getCredits(ctx: Pick<Context, "db" | "clock">, userId: str
   return { userId, groups, subscriptions };
 }
 
+/** What the subscription check answers (API.md `GET /users/{userId}/subscriptions/{offerId}`). */
+export interface SubscriptionCheck {
+  subscribed: boolean;
+  order: Order | null;
+  /** Renewing offers only (core/subscriptions.ts): it will renew, its paid period's end, and whether it ends with it. */
+  renews?: boolean;
+  currentPeriodEnd?: string | null;
+  cancelAtPeriodEnd?: boolean;
+}
+
 /**
  * Whether the user holds an active grant (started or future, not expired, exhausted or
  * not) from a paid order of `offerId`, and that order (the current period's when there
  * are several: the one that starts first). Reads the balance items' `periods` (which keep
  * exhausted grants' periods, core/rules/periods.ts) and the grants in their maps: one
  * Query, then the order (an order refunded since its grants left the map is passed over).
+ * A renewing offer (one GetItem of its subscription item, read alongside) also counts
+ * while its Stripe subscription is `active` or `past_due` (issue 13): between a period's
+ * end and its renewal invoice being paid (about an hour, Stripe's invoice finalization
+ * delay, longer during Smart Retries) the customer keeps what the plan unlocks, though the
+ * new period's tokens arrive only with the payment.
  */
-export async function checkSubscription(ctx: Context, userId: string, offerId: string): Promise<{ subscribed: boolean; order: Order | null }> {
+export async function checkSubscription(ctx: Context, userId: string, offerId: string): Promise<SubscriptionCheck> {
+  const [found, renewal] = await Promise.all([periodCheck(ctx, userId, offerId), findRenewal(ctx, userId, offerId)]);
+  if (!renewal) return found;
+  const view = toRenewalView(renewal);
+  const extra = { renews: view.renews, currentPeriodEnd: view.currentPeriodEnd, cancelAtPeriodEnd: view.cancelAtPeriodEnd };
+  if (found.subscribed || !STANDING.has(renewal.status)) return { ...found, ...extra };
+  return { subscribed: true, order: await getOrder(ctx, userId, renewal.orderId), ...extra };
+}
+
+/** Stripe statuses that keep a renewing subscription's holder subscribed between a period's end and its renewal's payment. */
+const STANDING = new Set(["active", "past_due"]);
+
+/** {@link checkSubscription} from the paid periods alone. */
+async function periodCheck(ctx: Context, userId: string, offerId: string): Promise<SubscriptionCheck> {
   const now = ctx.clock.now();
   const balances = await readBalances(ctx, userId);
   const periods: PaidPeriod[] = [];

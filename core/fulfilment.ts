@@ -25,7 +25,7 @@ import { orderActions } from "./order-writes.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { emptyBalance, rearmed, type BalanceState } from "./rules/balance-state.js";
 import { eventWrite } from "./events.js";
-import { isPayable, noted, transition } from "./rules/order-lifecycle.js";
+import { canTransition, isPayable, transition } from "./rules/order-lifecycle.js";
 import { planPurchase, type PaidPeriodDates, type PurchasePlan } from "./rules/purchase-plan.js";
 import { webhookEventWrite, type WebhookEventRecord } from "./webhook-events.js";
 
@@ -53,10 +53,14 @@ export type FulfilmentResult =
   | { applied: false; reason: "unknown_order" | "already_paid" | "not_payable" | "duplicate_event"; order?: OrderItem }
   | { applied: false; reason: "mismatch"; detail: string; order: OrderItem };
 
+/** A renewing order paid before: its next period is a renewal (`renewalPaid`), not its first payment. */
+export const isRenewal = (order: Pick<OrderItem, "status" | "renewal">): boolean => order.renewal === "auto" && canTransition(order.status, "renewalPaid");
+
 /**
  * The paid order after `plan`: lifecycle `paymentSucceeded` with the plan's notes before
- * it; or, for a renewing order already paid (a renewal period), the same status with a
- * history note, the new period's dates and its grants added to the order's.
+ * it; or, for a renewing order paid before (a renewal period: `renewalPaid`, from `paid`,
+ * or from `expired` when the last period ended before this one was paid), the new
+ * period's dates and its grants added to the order's.
  */
 function paidOrder(order: OrderItem, plan: PurchasePlan, confirmation: PaymentConfirmation, now: Date): OrderItem {
   const root = plan.grants[0]!;
@@ -64,9 +68,9 @@ function paidOrder(order: OrderItem, plan: PurchasePlan, confirmation: PaymentCo
   const grantsExpire = expiries.some((at) => at === null)
     ? undefined
     : new Date(Math.max(...expiries.map((at) => at!.getTime()))).toISOString();
-  const renewed = order.status === "paid";
+  const renewed = isRenewal(order);
   const note = { message: confirmation.message, payload: confirmation.payload || undefined, now };
-  const { expires: _expires, grantsExpire: _grantsExpire, ...unpaid } = renewed ? noted(order, note) : transition(order, "paymentSucceeded", { ...note, notes: plan.notes });
+  const { expires: _expires, grantsExpire: _grantsExpire, ...unpaid } = transition(order, renewed ? "renewalPaid" : "paymentSucceeded", { ...note, notes: plan.notes });
   return {
     ...unpaid,
     ...(confirmation.paymentIntentId && !renewed ? { paidPaymentIntentId: confirmation.paymentIntentId } : {}),
@@ -110,11 +114,11 @@ export function purchaseWrites(input: {
   const plan = planPurchase({ order, balances, now, newGrantId: () => newId(now), period: input.period });
   const paid = paidOrder(order, plan, confirmation, now);
 
-  const renewal = order.status === "paid";
-  if (renewal && !input.period) throw new RangeError(`order ${order.orderId} is paid: only a renewing order's next period can be paid`);
+  const renewal = isRenewal(order);
+  if (renewal && !input.period) throw new RangeError(`order ${order.orderId} is ${order.status}: only a renewing order's next period can be paid`);
   const actions: Record<string, TransactionItem | undefined> = renewal
     ? {
-        ...orderActions(db, { from: order, to: paid }, now),
+        ...orderActions(db, { from: order, to: paid, trigger: "renewalPaid" }, now),
         orderEvent: eventWrite(db, { type: "subscription.renewed", userId: order.userId, orderId: order.orderId, offerGroup: order.offerGroup, expires: paid.expires }, now).item,
       }
     : orderActions(db, { from: input.newOrder ? null : order, to: paid, trigger: "paymentSucceeded" }, now);

@@ -19,7 +19,8 @@
  *   idempotency key (core/rules/order-lifecycle.ts `recordedAttempt`).
  */
 import type { PaymentContext } from "./context.js";
-import { renewingPayment } from "./billing.js";
+import { billingOf, renewingPayment } from "./billing.js";
+import { creditInvoice } from "./subscriptions.js";
 import type { OrderItem } from "./db/service.js";
 import { conditionFailed, transactWrite } from "./db/transact.js";
 import { ConflictError, NotFoundError, PaymentNotFoundError } from "./errors.js";
@@ -85,6 +86,22 @@ export function paymentRequest(order: OrderItem, attempt: number): PaymentReques
   };
 }
 
+/** The `check` answer that sends a renewing order's payment to its invoice (see {@link creditRenewalPayment}). */
+const RENEWING = "a renewing order is credited by its invoice";
+
+/**
+ * A succeeded PaymentIntent of a renewing order (found by sync, `pay` or the daily job's
+ * abandoned-order pass, never by the webhook: its metadata is empty) credits the
+ * invoice it paid, as `invoice.paid` does (core/subscriptions.ts), never the order
+ * directly: so a late `invoice.paid` finds it credited, and the period has Stripe's dates.
+ */
+async function creditRenewalPayment(ctx: PaymentContext, order: OrderItem, intent: PaymentIntentState, origin: PaymentOrigin): Promise<PaymentOutcome> {
+  const invoiceId = await billingOf(ctx).invoiceOfPayment(intent.id);
+  if (!invoiceId) return { outcome: "ignored", reason: `PaymentIntent ${intent.id} paid no invoice of the renewing order`, orderId: order.orderId };
+  const credited = await creditInvoice(ctx, invoiceId, origin.event);
+  return { outcome: credited.outcome, reason: credited.reason, orderId: order.orderId };
+}
+
 const webhookRecord = (order: { userId: string; orderId: string }, origin: PaymentOrigin, outcome: string): WebhookEventRecord | undefined =>
   origin.event && { eventId: origin.event.eventId, type: origin.event.type, userId: order.userId, orderId: order.orderId, outcome };
 
@@ -117,6 +134,7 @@ export async function applySucceededPayment(
     paymentIntentId: intent.id,
     event: webhookRecord(ref, origin, "paid"),
     check: (order) => {
+      if (order.renewal === "auto") return RENEWING;
       if (!paysOrder(order, intent)) return `PaymentIntent ${intent.id} is not one of this order's`;
       if (intent.currency !== order.total.currency) return `currency ${intent.currency} differs from the order's ${order.total.currency}`;
       if (intent.amountReceived !== order.total.amount) return `amount received ${intent.amountReceived} differs from the order's total ${order.total.amount}`;
@@ -130,6 +148,7 @@ export async function applySucceededPayment(
     return outcome("applied", "order paid");
   }
   if (result.reason === "unknown_order") return outcome("ignored", "unknown order");
+  if (result.reason === "mismatch" && result.detail === RENEWING) return creditRenewalPayment(ctx, result.order, intent, origin);
   if (result.reason === "duplicate_event") return outcome("ignored", "duplicate event");
   if (result.reason === "mismatch") {
     const record = webhookRecord(result.order, origin, "inconsistent");
@@ -275,6 +294,23 @@ export type ClosedAttempt =
  */
 export async function closeCurrentAttempt(ctx: PaymentContext, read: OrderItem): Promise<ClosedAttempt> {
   const order = await withCurrentAttempt(ctx, read);
+  // A renewing order's first payment is its subscription's first invoice: an unpaid one is
+  // closed by cancelling the subscription (Stripe voids the invoice; its PaymentIntent is
+  // the invoice's to close, not ours).
+  if (order.renewal === "auto" && order.subscriptionId) {
+    const billing = billingOf(ctx);
+    const subscription = await billing.retrieveSubscription(order.subscriptionId).catch(ignoreUnknown);
+    if (subscription?.status === "incomplete") {
+      await billing.cancelSubscription(order.subscriptionId, false);
+      return { state: "closed", order };
+    }
+    if (subscription && order.paymentIntentId) {
+      const intent = await ctx.payments.retrievePaymentIntent(order.paymentIntentId).catch(ignoreUnknown);
+      if (intent?.status === "succeeded") return { state: "succeeded", order, intent };
+      if (intent?.status === "processing") return { state: "processing", order };
+    }
+    return { state: "closed", order };
+  }
   if (order.provider === "stripe_checkout" && order.checkoutSessionId) {
     const session = await ctx.payments.expireCheckoutSession(order.checkoutSessionId).catch(ignoreUnknown);
     if (session?.status === "complete" && session.paymentIntentId) {

@@ -122,6 +122,15 @@ async function removeTokensForRefund(ctx: Context, input: RefundInput): Promise<
     if (!order) throw new NotFoundError("order", input.orderId);
     if (order.status === "refunded" && (order.refunds ?? []).some((refund) => refund.status === "pending" && refund.source === "api")) return order;
     if (order.status === "refunded") throw new ConflictError("The order is already refunded.", { status: order.status });
+    // A renewing order is paid period by period: refunding it as one payment would refund
+    // its first invoice and end every period's grants while Stripe keeps billing it (each
+    // later invoice then paid without tokens). Refunds of its periods are issue 13's next step.
+    if (order.renewal === "auto") {
+      throw new ConflictError("A renewing order is not refunded as one payment yet: cancel its subscription (DELETE /users/{userId}/subscriptions/{offerId}) and refund its invoices in Stripe.", {
+        status: order.status,
+        subscriptionId: order.subscriptionId,
+      });
+    }
     if (!canTransition(order.status, "refunded") || (order.status === "expired" && input.mode === "unused")) {
       throw new ConflictError(`A ${order.status} order cannot be refunded${order.status === "expired" ? " for its unused tokens (use full)" : ""}.`, { status: order.status });
     }

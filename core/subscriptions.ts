@@ -20,14 +20,25 @@
  *   carries no metadata of ours, and a subscription-mode Checkout Session has no
  *   PaymentIntent, so neither `payment_intent.succeeded` nor `checkout.session.completed`
  *   credits them.
+ * - State: `customer.subscription.updated` / `.deleted` (read back from Stripe) keep the
+ *   item's status, period end and `cancelAtPeriodEnd`; the subscription ending raises
+ *   `subscription.canceled` once (the grants of paid periods keep their tokens until they
+ *   expire). `invoice.payment_failed` raises `subscription.payment_failed` (Stripe's
+ *   Smart Retries go on; no grant until an invoice is paid).
+ * - Cancelling (`DELETE /users/{userId}/subscriptions/{offerId}`): at period end by
+ *   default, or at once; Stripe is asked first, then the item is written from its answer.
  */
 import { readBalances } from "./balances.js";
 import { billingOf } from "./billing.js";
-import type { Context } from "./context.js";
+import type { Context, PaymentContext } from "./context.js";
 import type { OrderItem } from "./db/service.js";
 import { commit, conditionFailed, isConditionFailure, transactWrite, type TransactionItem } from "./db/transact.js";
-import { DomainError, PaymentNotFoundError } from "./errors.js";
-import { purchaseWrites } from "./fulfilment.js";
+import type { SubscriptionItem } from "./db/service.js";
+import { DomainError, NotFoundError, PaymentNotFoundError } from "./errors.js";
+import { eventWrite } from "./events.js";
+import type { SubscriptionState } from "./payments/provider.js";
+import { webhookEventWrite } from "./webhook-events.js";
+import { isRenewal, purchaseWrites } from "./fulfilment.js";
 import type { InvoiceState } from "./payments/provider.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { isPayable } from "./rules/order-lifecycle.js";
@@ -116,7 +127,7 @@ function periodOf(invoice: InvoiceState): { starts: Date; expires: Date } | unde
  * @throws PaymentProviderError when Stripe fails (the caller answers 5xx, Stripe retries);
  *   database errors
  */
-export async function creditInvoice(ctx: Context, invoiceId: string, event: { eventId: string; type: string }): Promise<InvoiceOutcome> {
+export async function creditInvoice(ctx: PaymentContext, invoiceId: string, event?: { eventId: string; type: string }): Promise<InvoiceOutcome> {
   let invoice: InvoiceState;
   try {
     invoice = await billingOf(ctx).retrieveInvoice(invoiceId);
@@ -140,13 +151,13 @@ export async function creditInvoice(ctx: Context, invoiceId: string, event: { ev
     ]);
     if (!order || order.renewal !== "auto") return { outcome: "ignored", reason: "unknown renewing order", orderId };
     if (credited) return { outcome: "ignored", reason: `invoice ${invoiceId} already credited`, orderId };
-    if (order.status !== "paid" && !isPayable(order.status)) return { outcome: "ignored", reason: `order is ${order.status}`, orderId };
+    const first = isPayable(order.status);
+    if (!first && !isRenewal(order)) return { outcome: "ignored", reason: `order is ${order.status}`, orderId };
     if (invoice.amountPaid !== order.total.amount || invoice.currency !== order.total.currency) {
       ctx.logger.error("a paid invoice does not match its renewing order; not credited", { invoiceId, orderId, amountPaid: invoice.amountPaid, currency: invoice.currency });
       return { outcome: "ignored", reason: `invoice ${invoiceId} paid ${invoice.amountPaid} ${invoice.currency}, the order is ${order.total.amount} ${order.total.currency}`, orderId };
     }
 
-    const first = order.status !== "paid";
     const balances = await readBalances(ctx, userId);
     const { actions, paid, grants } = purchaseWrites({
       db: ctx.db,
@@ -159,9 +170,9 @@ export async function creditInvoice(ctx: Context, invoiceId: string, event: { ev
         message: first
           ? `paid: first period ${period.starts.toISOString()} -> ${period.expires.toISOString()} (invoice ${invoiceId})`
           : `renewed: period ${period.starts.toISOString()} -> ${period.expires.toISOString()} (invoice ${invoiceId})`,
-        payload: JSON.stringify({ eventId: event.eventId, invoiceId, subscriptionId }),
+        payload: JSON.stringify({ ...(event ? { eventId: event.eventId } : { via: "sync" }), invoiceId, subscriptionId }),
         paymentIntentId: invoice.paymentIntentId,
-        event: { eventId: event.eventId, type: event.type, userId, orderId, outcome: first ? "paid" : "renewed" },
+        event: event && { eventId: event.eventId, type: event.type, userId, orderId, outcome: first ? "paid" : "renewed" },
       },
     });
     const all: Record<string, TransactionItem | undefined> = {
@@ -192,4 +203,148 @@ export async function creditInvoice(ctx: Context, invoiceId: string, event: { ev
     if (conditionFailed(written, "webhookEvent")) return { outcome: "ignored", reason: "duplicate event", orderId };
     throw new RetryableConflict("order, balance or subscription changed while crediting an invoice");
   });
+}
+
+/** Stripe statuses after which a subscription renews no more. */
+const ENDED = new Set(["canceled", "incomplete_expired"]);
+
+/** A renewing subscription as the API shows it (`GET`/`DELETE /users/{userId}/subscriptions/{offerId}`). */
+export interface RenewalView {
+  offerId: string;
+  /** The order that holds it. */
+  orderId: string;
+  subscriptionId: string | null;
+  /** Stripe's status (`incomplete`, `active`, `past_due`, `canceled`, ...). */
+  status: string;
+  /** True while it will renew: live and not set to end with its period. */
+  renews: boolean;
+  /** End of the current paid period (ISO), once paid. */
+  currentPeriodEnd: string | null;
+  cancelAtPeriodEnd: boolean;
+}
+
+/** The API view of a subscription item. */
+export function toRenewalView(item: SubscriptionItem): RenewalView {
+  const cancelAtPeriodEnd = item.cancelAtPeriodEnd ?? false;
+  return {
+    offerId: item.offerId,
+    orderId: item.orderId,
+    subscriptionId: item.subscriptionId ?? null,
+    status: item.status,
+    renews: LIVE.has(item.status) && !cancelAtPeriodEnd,
+    currentPeriodEnd: item.currentPeriodEnd ?? null,
+    cancelAtPeriodEnd,
+  };
+}
+
+/** The user's subscription item of `offerId` (read consistently), or undefined. */
+export async function findRenewal(ctx: Pick<Context, "db">, userId: string, offerId: string): Promise<SubscriptionItem | undefined> {
+  return (await ctx.db.entities.subscription.get({ userId, offerId }).go({ consistent: true })).data ?? undefined;
+}
+
+/**
+ * Writes what Stripe says of the subscription onto its item (status, period end,
+ * `cancelAtPeriodEnd`), guarded by the item as read; the subscription ending (`canceled`)
+ * raises `subscription.canceled` in the same transaction, with the webhook event's record
+ * when one reported it.
+ * @returns the item as written, or undefined when the webhook event was already applied
+ * @throws RetryableConflict when the item changed meanwhile (the caller re-reads)
+ */
+async function applyState(
+  ctx: Pick<Context, "db" | "clock">,
+  item: SubscriptionItem,
+  state: SubscriptionState,
+  event?: { eventId: string; type: string },
+): Promise<SubscriptionItem | undefined> {
+  const now = ctx.clock.now();
+  const periodEnd = state.currentPeriodEnd !== undefined ? new Date(state.currentPeriodEnd * 1000).toISOString() : item.currentPeriodEnd;
+  const next: SubscriptionItem = {
+    ...item,
+    status: state.status,
+    subscriptionId: state.id,
+    cancelAtPeriodEnd: state.cancelAtPeriodEnd,
+    updatedAt: now.toISOString(),
+    ...(periodEnd ? { currentPeriodEnd: periodEnd } : {}),
+  };
+  const canceled = state.status === "canceled" && item.status !== "canceled";
+  const written = await transactWrite(ctx.db, {
+    subscription: commit(ctx.db.entities.subscription.put(next).where((attr, op) => `${op.eq(attr.orderId, item.orderId)} AND ${op.eq(attr.updatedAt, item.updatedAt)}`)),
+    event: canceled ? eventWrite(ctx.db, { type: "subscription.canceled", userId: item.userId, orderId: item.orderId, status: state.status, ...(periodEnd ? { expires: periodEnd } : {}) }, now).item : undefined,
+    webhookEvent: event && webhookEventWrite(ctx.db, { eventId: event.eventId, type: event.type, userId: item.userId, orderId: item.orderId, outcome: state.status }, now),
+  });
+  if (written.committed) return next;
+  if (conditionFailed(written, "webhookEvent")) return undefined;
+  throw new RetryableConflict("subscription changed meanwhile");
+}
+
+/**
+ * Cancels the user's renewing subscription to `offerId` at Stripe, at the end of its
+ * current period (default: the period paid keeps its tokens and it renews no more) or at
+ * once, and stores Stripe's answer.
+ * @throws NotFoundError when the user has no live subscription to the offer;
+ *   PaymentProviderError when Stripe fails
+ */
+export async function cancelRenewal(ctx: Context, userId: string, offerId: string, atPeriodEnd: boolean): Promise<RenewalView> {
+  const held = await findRenewal(ctx, userId, offerId);
+  const { data: order } = held ? await ctx.db.entities.order.get({ userId, orderId: held.orderId }).go({ consistent: true }) : { data: null };
+  const subscriptionId = held?.subscriptionId ?? order?.subscriptionId;
+  if (!held || !subscriptionId || ENDED.has(held.status)) throw new NotFoundError("subscription", offerId);
+  const state = await billingOf(ctx).cancelSubscription(subscriptionId, atPeriodEnd);
+  return retryOnConflict(async () => {
+    const item = await findRenewal(ctx, userId, offerId);
+    if (!item || item.orderId !== held.orderId) throw new NotFoundError("subscription", offerId);
+    return toRenewalView((await applyState(ctx, item, state)) ?? item);
+  });
+}
+
+/**
+ * Applies `customer.subscription.updated` / `.deleted`: the subscription is read back from
+ * Stripe and its state stored on its item (see {@link applyState}), when the item is still
+ * its order's.
+ * @throws PaymentProviderError when Stripe fails; database errors
+ */
+export async function syncRenewal(ctx: Context, subscriptionId: string, event: { eventId: string; type: string }): Promise<InvoiceOutcome> {
+  let state: SubscriptionState;
+  try {
+    state = await billingOf(ctx).retrieveSubscription(subscriptionId);
+  } catch (error) {
+    if (error instanceof PaymentNotFoundError) return { outcome: "ignored", reason: `Stripe does not know subscription ${subscriptionId}` };
+    throw error;
+  }
+  const { userId, orderId } = state.metadata;
+  if (!userId || !orderId) return { outcome: "ignored", reason: "a subscription of no order of ours" };
+  return retryOnConflict(async () => {
+    const { data: order } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
+    if (!order || order.renewal !== "auto") return { outcome: "ignored", reason: "unknown renewing order", orderId };
+    const item = await findRenewal(ctx, userId, order.offerId);
+    if (!item || item.orderId !== orderId) return { outcome: "ignored", reason: "the subscription item is another order's", orderId };
+    const written = await applyState(ctx, item, state, event);
+    return written ? { outcome: "applied", reason: `subscription ${state.status}`, orderId } : { outcome: "ignored", reason: "duplicate event", orderId };
+  });
+}
+
+/**
+ * Applies `invoice.payment_failed` of a renewing order: `subscription.payment_failed`
+ * (the invoice's amount and currency), once per webhook event. Nothing is credited.
+ * @throws PaymentProviderError when Stripe fails; database errors
+ */
+export async function invoiceFailed(ctx: Context, invoiceId: string, event: { eventId: string; type: string }): Promise<InvoiceOutcome> {
+  let invoice: InvoiceState;
+  try {
+    invoice = await billingOf(ctx).retrieveInvoice(invoiceId);
+  } catch (error) {
+    if (error instanceof PaymentNotFoundError) return { outcome: "ignored", reason: `Stripe does not know invoice ${invoiceId}` };
+    throw error;
+  }
+  const { userId, orderId } = invoice.metadata;
+  if (!userId || !orderId || !invoice.subscriptionId) return { outcome: "ignored", reason: "an invoice of no subscription of ours" };
+  const { data: order } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
+  if (!order || order.renewal !== "auto") return { outcome: "ignored", reason: "unknown renewing order", orderId };
+  const now = ctx.clock.now();
+  const written = await transactWrite(ctx.db, {
+    event: eventWrite(ctx.db, { type: "subscription.payment_failed", userId, orderId, offerGroup: order.offerGroup, amount: order.total.amount, currency: order.total.currency }, now).item,
+    webhookEvent: webhookEventWrite(ctx.db, { eventId: event.eventId, type: event.type, userId, orderId, outcome: "payment_failed" }, now),
+  });
+  if (written.committed) return { outcome: "applied", reason: "renewal payment failed", orderId };
+  return { outcome: "ignored", reason: "duplicate event", orderId };
 }

@@ -15,7 +15,9 @@
  *   is the order's current attempt. A paid order is left alone.
  * - `invoice.paid`: a renewing order's period is credited, once per invoice
  *   (core/subscriptions.ts); a subscription-mode `checkout.session.completed` credits
- *   nothing (its invoice does).
+ *   nothing (its invoice does). `invoice.payment_failed` raises
+ *   `subscription.payment_failed`; `customer.subscription.updated` / `.deleted` keep the
+ *   subscription's state (`subscription.canceled` when it ends).
  * - `charge.refunded`: refunds made in Stripe take tokens back (core/refunds.ts);
  *   `refund.failed` is noted on the order; `charge.dispute.created` / `.closed` freeze and
  *   give back or end the order's tokens (core/disputes.ts). Each reads the objects back
@@ -32,7 +34,7 @@ import { orderActions } from "./order-writes.js";
 import { applyDispute } from "./disputes.js";
 import { applySucceededPayment } from "./payment-attempts.js";
 import { applyStripeRefunds, recordRefundFailure } from "./refunds.js";
-import { creditInvoice } from "./subscriptions.js";
+import { creditInvoice, invoiceFailed, syncRenewal } from "./subscriptions.js";
 import type { PaymentIntentState } from "./payments/provider.js";
 import type { StripeEvent } from "./payments/stripe-webhook.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
@@ -89,6 +91,15 @@ export async function handleStripeEvent(ctx: Context, event: StripeEvent): Promi
     case "invoice.paid": {
       const invoiceId = text(object.id);
       return invoiceId ? creditInvoice(ctx, invoiceId, { eventId: event.id, type: event.type }) : { outcome: "ignored", reason: "no invoice id" };
+    }
+    case "invoice.payment_failed": {
+      const invoiceId = text(object.id);
+      return invoiceId ? invoiceFailed(ctx, invoiceId, { eventId: event.id, type: event.type }) : { outcome: "ignored", reason: "no invoice id" };
+    }
+    case "customer.subscription.updated":
+    case "customer.subscription.deleted": {
+      const subscriptionId = text(object.id);
+      return subscriptionId ? syncRenewal(ctx, subscriptionId, { eventId: event.id, type: event.type }) : { outcome: "ignored", reason: "no subscription id" };
     }
     case "charge.refunded": {
       const paymentIntentId = text(object.payment_intent);

@@ -1,9 +1,10 @@
 /** Order routes (API.md "Orders and payment"). */
 import { confirmManualOrder, createOrder, getOrder, listOrders, retryPayment, toOrder } from "../core/orders.js";
+import { cancelRenewal } from "../core/subscriptions.js";
 import { syncOrder } from "../core/payment-attempts.js";
 import { refundOrder } from "../core/refunds.js";
 import { createApi, honoPath, idempotencyOf, jsonBody, lambdaHandler, parsedBody, pathParams, queryParams, validate } from "./http.js";
-import { emptyBody, orderBody, orderListQuery, refundBody, userOrderPath, userPath } from "./schemas.js";
+import { cancelSubscriptionBody, emptyBody, orderBody, orderListQuery, refundBody, userOfferPath, userOrderPath, userPath } from "./schemas.js";
 import "./stripe-payments.js"; // orders create, read and refund Stripe payments
 
 /** The function's app. */
@@ -59,6 +60,12 @@ app.post(honoPath("/users/{userId}/orders/{orderId}/sync"), async (c) => {
   const { userId, orderId } = pathParams(c, userOrderPath);
   jsonBody(c, emptyBody);
   return c.json(toOrder(await syncOrder(c.get("runtime").core, userId, orderId)), 200);
+});
+
+app.delete(honoPath("/users/{userId}/subscriptions/{offerId}"), async (c) => {
+  const { userId, offerId } = pathParams(c, userOfferPath);
+  const { atPeriodEnd } = jsonBody(c, cancelSubscriptionBody);
+  return c.json(await cancelRenewal(c.get("runtime").core, userId, offerId, atPeriodEnd), 200);
 });
 
 /** Lambda entry point. */

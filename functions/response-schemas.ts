@@ -284,10 +284,26 @@ export const credits = z
   })
   .check(z.describe("What a user holds now, per offerGroup, and the running paid periods."));
 
+/** A renewing subscription (`DELETE /users/{userId}/subscriptions/{offerId}`; core/subscriptions.ts `RenewalView`). */
+export const renewal = z
+  .object({
+    offerId: operatorId,
+    orderId: generatedId,
+    subscriptionId: z.nullable(z.string()),
+    status: z.string().check(z.describe("Stripe's status: `incomplete`, `active`, `past_due`, `unpaid`, `canceled`, ...")),
+    renews: z.boolean().check(z.describe("It will renew: live and not set to end with its period.")),
+    currentPeriodEnd: z.nullable(instantUtc),
+    cancelAtPeriodEnd: z.boolean(),
+  })
+  .check(z.describe("A user's renewing Stripe subscription to an offer."));
+
 /** `GET /users/{userId}/subscriptions/{offerId}`. */
 export const subscriptionCheck = z.object({
-  subscribed: z.boolean(),
+  subscribed: z.boolean().check(z.describe("A paid period is running, or a renewing subscription is active or past due (its renewal not yet paid).")),
   order: z.nullable(order).check(z.describe("The current period's paid order.")),
+  renews: z.optional(z.boolean()).check(z.describe("Renewing offers: it will renew.")),
+  currentPeriodEnd: z.optional(z.nullable(instantUtc)).check(z.describe("Renewing offers: end of the current paid period.")),
+  cancelAtPeriodEnd: z.optional(z.boolean()).check(z.describe("Renewing offers: it ends with the current period.")),
 });
 
 /** A grant (API.md `Grant`; core/grants.ts `toGrant`). */

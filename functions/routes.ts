@@ -34,6 +34,7 @@ export const ROUTES = [
   { route: "POST /users/{userId}/orders/{orderId}/pay", fn: "orders" },
   { route: "POST /users/{userId}/orders/{orderId}/refund", fn: "orders" },
   { route: "POST /users/{userId}/orders/{orderId}/sync", fn: "orders" },
+  { route: "DELETE /users/{userId}/subscriptions/{offerId}", fn: "orders" },
   { route: "POST /users/{userId}/consumptions", fn: "consumption" },
   { route: "POST /users/{userId}/consumptions/{entryId}/reverse", fn: "consumption" },
   { route: "POST /users/{userId}/reservations", fn: "consumption" },

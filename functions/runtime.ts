@@ -185,6 +185,7 @@ function stripePayments(options: StripeProviderOptions): PaymentProvider {
       createCustomer: async (request) => billing().createCustomer(request),
       recurringPrice: async (request) => billing().recurringPrice(request),
       retrieveInvoice: async (id) => billing().retrieveInvoice(id),
+      invoiceOfPayment: async (id) => billing().invoiceOfPayment(id),
       retrieveSubscription: async (id) => billing().retrieveSubscription(id),
       cancelSubscription: async (id, atPeriodEnd) => billing().cancelSubscription(id, atPeriodEnd),
     },

@@ -373,6 +373,9 @@ export const offerGroupPath = schema(() => z.strictObject({ offerGroup: operator
 export const offerPath = schema(() => z.strictObject({ offerId: operatorId }));
 /** Path parameters of `/users/{userId}/orders/{orderId}/...`. */
 export const userOrderPath = schema(() => z.strictObject({ userId, orderId: generatedId }));
+/** `DELETE /users/{userId}/subscriptions/{offerId}` body: cancel at the end of the paid period (default) or at once. */
+export const cancelSubscriptionBody = schema(() => z.strictObject({ atPeriodEnd: z._default(z.boolean(), true) }));
+
 /** Path parameters of `/users/{userId}/subscriptions/{offerId}`. */
 export const userOfferPath = schema(() => z.strictObject({ userId, offerId: operatorId }));
 /** Path parameters of `/users/{userId}/reservations/{reservationId}/...`. */

@@ -19,6 +19,8 @@ export const EVENT_TYPES = [
   "credits.expiring",
   "credits.low_balance",
   "subscription.renewed",
+  "subscription.payment_failed",
+  "subscription.canceled",
 ] as const;
 
 /** ElectroDB schema of an event. */

@@ -82,6 +82,8 @@ export type EventItem = EntityItem<Entities["event"]>;
 export type OfferGroupSettingsItem = EntityItem<Entities["offerGroupSettings"]>;
 /** A reservation as stored. */
 export type ReservationItem = EntityItem<Entities["reservation"]>;
+/** A renewing subscription as stored. */
+export type SubscriptionItem = EntityItem<Entities["subscription"]>;
 /** An idempotency record as stored. */
 export type IdempotencyRecordItem = EntityItem<Entities["idempotencyRecord"]>;
 

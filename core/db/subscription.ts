@@ -19,6 +19,8 @@ export const subscriptionSchema = {
     subscriptionId: { type: "string" },
     /** End of the latest paid period (ISO). */
     currentPeriodEnd: { type: "string" },
+    /** Stripe ends it when the current period ends (`cancel_at_period_end`). */
+    cancelAtPeriodEnd: { type: "boolean" },
     createdAt: { type: "string", required: true },
     updatedAt: { type: "string", required: true },
   },

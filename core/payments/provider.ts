@@ -179,6 +179,11 @@ export interface BillingProvider {
    */
   retrieveInvoice(invoiceId: string): Promise<InvoiceState>;
   /**
+   * The invoice a PaymentIntent paid (Stripe's InvoicePayments), or undefined when it paid none.
+   * @throws PaymentProviderError when the provider fails
+   */
+  invoiceOfPayment(paymentIntentId: string): Promise<string | undefined>;
+  /**
    * A subscription as the provider reports it now.
    * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails
    */

@@ -216,6 +216,16 @@ function stripeBilling(stripe: Stripe): BillingProvider {
       }
     },
 
+    async invoiceOfPayment(paymentIntentId) {
+      try {
+        const found = await stripe.invoicePayments.list({ payment: { type: "payment_intent", payment_intent: paymentIntentId }, limit: 1 });
+        const invoice = found.data[0]?.invoice;
+        return typeof invoice === "string" ? invoice : invoice?.id;
+      } catch (error) {
+        throw providerError(`find the invoice of PaymentIntent ${paymentIntentId}`, error);
+      }
+    },
+
     async retrieveSubscription(subscriptionId) {
       try {
         return subscriptionState(await stripe.subscriptions.retrieve(subscriptionId));

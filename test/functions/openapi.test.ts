@@ -291,6 +291,7 @@ describe("the Idempotency-Key", () => {
     "POST /users/{userId}/orders/{orderId}/pay": {},
     "POST /users/{userId}/orders/{orderId}/refund": { mode: "full" },
     "POST /users/{userId}/orders/{orderId}/sync": {},
+    "DELETE /users/{userId}/subscriptions/{offerId}": { atPeriodEnd: true },
     "POST /users/{userId}/consumptions": { offerGroup: "idem", tokens: 1 },
     "POST /users/{userId}/consumptions/{entryId}/reverse": { tokens: 1 },
     "POST /users/{userId}/reservations": { offerGroup: "idem", tokens: 1 },
@@ -353,6 +354,12 @@ describe("real responses", () => {
     expect((await call("GET", `/users/${u}/orders/${paid}`)).status).toBe(200);
     expect((await call("GET", `/users/${u}/subscriptions/bundle`)).body).toMatchObject({ subscribed: true });
     expect((await call("GET", `/users/${u}/subscriptions/nope`)).body).toEqual({ subscribed: false, order: null });
+    // A renewing offer: a Stripe subscription, awaiting its first payment, checked and cancelled at once.
+    expect((await call("PUT", "/offers/pro-auto", { body: offer({ name: "pro", offerGroup: "pro", renewal: "auto" }) })).status).toBe(200);
+    const renewing = await call("POST", `/users/${u}/orders`, { body: { offerId: "pro-auto" } });
+    expect(renewing).toMatchObject({ status: 201, body: { order: { renewal: "auto" }, payment: { provider: "stripe", subscriptionId: expect.stringMatching(/^sub_/) } } });
+    expect((await call("GET", `/users/${u}/subscriptions/pro-auto`)).body).toMatchObject({ subscribed: false, renews: false, cancelAtPeriodEnd: false, currentPeriodEnd: null });
+    expect((await call("DELETE", `/users/${u}/subscriptions/pro-auto`, { body: { atPeriodEnd: false } })).body).toMatchObject({ status: "canceled", renews: false });
 
     // C. Credits: consumption (and a refused one), a grant that expires, the reads.
     expect((await call("POST", `/users/${u}/consumptions`, { body: { offerGroup: "calls", tokens: 100, metadata: { callId: "c-1" } }, headers: { "idempotency-key": "c-1" } })).status).toBe(201);

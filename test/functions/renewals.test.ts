@@ -9,7 +9,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../core/clock.js";
 import type { HttpFunctionName } from "../../functions/routes.js";
-import { buildRuntime, setRuntime } from "../../functions/runtime.js";
+import { abandonOrders } from "../../core/abandoned-orders.js";
+import { buildRuntime, runtime, setRuntime } from "../../functions/runtime.js";
 import { createTestDb } from "../helpers/db.js";
 import { invoke, type ApiRequest } from "../helpers/gateway.js";
 import { invariantViolations } from "../helpers/invariants.js";
@@ -215,5 +216,120 @@ describe("each paid invoice", () => {
     expect(await deliver(stripeEvent("checkout.session.completed", { id: "cs_test_x", object: "checkout.session", mode: "subscription", payment_status: "paid", payment_intent: null, metadata: { orderId: created.order.orderId, userId: "sub-unpaid" } }))).toMatchObject({ status: 200 });
     expect((await call("orders", "GET", `/users/sub-unpaid/orders/${created.order.orderId}`)).body).toMatchObject({ status: "pending", grantIds: [] });
     expect(await grantsOf("sub-unpaid", "pro")).toEqual([]);
+  });
+});
+
+describe("the subscription's life", () => {
+  /** The user's subscription check of `offerId`. */
+  const check = async (userId: string, offerId = "pro-monthly") => (await call("credits", "GET", `/users/${userId}/subscriptions/${offerId}`)).body as Json;
+  const eventsOf = async (userId: string) => (((await call("credits", "GET", `/users/${userId}/events?limit=100`)).body as Json).events as Json[]).map((event) => event.type);
+
+  it("a failed renewal raises subscription.payment_failed and credits nothing; the customer stays subscribed while past due; the paid retry credits the period once", async () => {
+    clock.set(START);
+    const { order, first } = await subscribe("sub-fail");
+    await deliver(stripeEvent("invoice.paid", first.invoice));
+    expect(await check("sub-fail")).toMatchObject({ subscribed: true, renews: true, currentPeriodEnd: "2027-02-28T10:00:00.000Z", cancelAtPeriodEnd: false });
+    const failed = stripe.renew(order.subscriptionId, { outcome: "failed" }) as Json;
+    follow();
+    clock.advance(3_600_000); // an hour into the unpaid period: the first period's grant has ended
+    expect((await deliver(stripeEvent("invoice.payment_failed", failed.invoice))).status).toBe(200);
+    expect((await deliver(stripeEvent("customer.subscription.updated", failed.subscription))).status).toBe(200);
+    expect((await deliver(stripeEvent("invoice.paid", failed.invoice))).status).toBe(200); // not paid: ignored
+    expect(await grantsOf("sub-fail", "pro")).toEqual([]);
+    expect(await check("sub-fail")).toMatchObject({ subscribed: true, order: { orderId: order.orderId }, renews: true });
+    // (The first period's grant has expired meanwhile: credits.expired.)
+    expect(await eventsOf("sub-fail")).toEqual(["order.paid", "subscription.payment_failed", "credits.expired"]);
+    const retried = stripe.retryInvoice(failed.invoice.id as string, { outcome: "paid" });
+    follow();
+    const retryPaid = await deliver(stripeEvent("invoice.paid", retried.invoice));
+    expect(retryPaid.status).toBe(200);
+    await deliver(stripeEvent("invoice.paid", retried.invoice));
+    expect(await grantsOf("sub-fail", "pro")).toEqual([{ tokens: 1000, starts: "2027-02-28T10:00:00.000Z", expires: "2027-03-31T10:00:00.000Z" }]);
+    expect(await eventsOf("sub-fail")).toEqual(["order.paid", "subscription.payment_failed", "credits.expired", "subscription.renewed"]);
+  });
+
+  it("DELETE cancels at period end by default: it renews no more, the paid period keeps its tokens, and its end raises subscription.canceled once", async () => {
+    clock.set(START);
+    const { order, first } = await subscribe("sub-end");
+    await deliver(stripeEvent("invoice.paid", first.invoice));
+    const canceled = await call("orders", "DELETE", "/users/sub-end/subscriptions/pro-monthly");
+    expect(canceled).toMatchObject({ status: 200, body: { offerId: "pro-monthly", orderId: order.orderId, subscriptionId: order.subscriptionId, status: "active", renews: false, cancelAtPeriodEnd: true, currentPeriodEnd: "2027-02-28T10:00:00.000Z" } });
+    expect(stripe.subscription(order.subscriptionId)).toMatchObject({ cancel_at_period_end: true, status: "active" });
+    expect(await check("sub-end")).toMatchObject({ subscribed: true, renews: false, cancelAtPeriodEnd: true });
+    expect(await grantsOf("sub-end", "pro")).toEqual([{ tokens: 1000, starts: START, expires: "2027-02-28T10:00:00.000Z" }]);
+    const ended = stripe.renew(order.subscriptionId);
+    expect("invoice" in ended).toBe(false);
+    follow();
+    const deleted = stripeEvent("customer.subscription.deleted", ended.subscription);
+    expect((await deliver(deleted)).status).toBe(200);
+    expect((await deliver(deleted)).status).toBe(200);
+    expect((await deliver(stripeEvent("customer.subscription.deleted", ended.subscription))).status).toBe(200);
+    expect(await check("sub-end")).toMatchObject({ subscribed: false, renews: false });
+    expect((await eventsOf("sub-end")).filter((type) => type === "subscription.canceled")).toHaveLength(1);
+    // Free again: a new order of the offer is taken.
+    expect((await call("orders", "POST", "/users/sub-end/orders", { offerId: "pro-monthly" })).status).toBe(201);
+  });
+
+  it("is not refunded through the API as one payment (409, nothing changes), so that no later invoice is paid without its tokens", async () => {
+    clock.set(START);
+    const { order, first } = await subscribe("sub-refund");
+    await deliver(stripeEvent("invoice.paid", first.invoice));
+    const refused = await call("orders", "POST", `/users/sub-refund/orders/${order.orderId}/refund`, { mode: "full" });
+    expect(refused).toMatchObject({ status: 409, body: { error: { code: "conflict", details: { subscriptionId: order.subscriptionId } } } });
+    expect((await call("orders", "GET", `/users/sub-refund/orders/${order.orderId}`)).body).toMatchObject({ status: "paid", refunds: [] });
+    expect(await grantsOf("sub-refund", "pro")).toEqual([{ tokens: 1000, starts: START, expires: "2027-02-28T10:00:00.000Z" }]);
+    expect(stripe.requestsTo("POST", "/v1/refunds").filter((r) => r.params.payment_intent === order.paymentIntentId)).toEqual([]);
+  });
+
+  it("DELETE with atPeriodEnd false cancels at once (subscription.canceled); a second DELETE or none to cancel -> 404", async () => {
+    clock.set(START);
+    const { first } = await subscribe("sub-now");
+    await deliver(stripeEvent("invoice.paid", first.invoice));
+    const canceled = await call("orders", "DELETE", "/users/sub-now/subscriptions/pro-monthly", { atPeriodEnd: false });
+    expect(canceled).toMatchObject({ status: 200, body: { status: "canceled", renews: false } });
+    expect(await eventsOf("sub-now")).toEqual(["order.paid", "subscription.canceled"]);
+    // Stripe's own event arrives after: nothing more.
+    const subscriptionId = canceled.body.subscriptionId as string;
+    expect((await deliver(stripeEvent("customer.subscription.deleted", stripe.subscription(subscriptionId)))).status).toBe(200);
+    expect(await eventsOf("sub-now")).toEqual(["order.paid", "subscription.canceled"]);
+    // The period paid keeps its tokens until it expires.
+    expect(await grantsOf("sub-now", "pro")).toEqual([{ tokens: 1000, starts: START, expires: "2027-02-28T10:00:00.000Z" }]);
+    expect(await call("orders", "DELETE", "/users/sub-now/subscriptions/pro-monthly", {})).toMatchObject({ status: 404, body: { error: { code: "not_found" } } });
+    expect(await call("orders", "DELETE", "/users/sub-nobody/subscriptions/pro-monthly", {})).toMatchObject({ status: 404 });
+    expect(await call("orders", "DELETE", "/users/sub-nobody/subscriptions/pro-monthly", { atPeriodEnd: "yes" })).toMatchObject({ status: 400, body: { error: { details: { atPeriodEnd: expect.any(String) } } } });
+  });
+});
+
+describe("a renewing order's first payment, found without its webhook", () => {
+  it("sync credits the invoice it paid, with Stripe's period, and the late invoice.paid credits nothing more", async () => {
+    clock.set(START);
+    const { order, first } = await subscribe("sub-sync");
+    const synced = await call("orders", "POST", `/users/sub-sync/orders/${order.orderId}/sync`, {});
+    expect(synced).toMatchObject({ status: 200, body: { status: "paid", starts: START, expires: "2027-02-28T10:00:00.000Z" } });
+    expect((await deliver(stripeEvent("invoice.paid", first.invoice))).status).toBe(200);
+    const ledger = ((await call("credits", "GET", "/users/sub-sync/ledger?limit=100")).body as Json).entries as Json[];
+    expect(ledger.filter((entry) => entry.reason === "purchase").map((entry) => entry.tokens)).toEqual([1000]);
+    // The next period is still a renewal of the same order.
+    const next = renewPaid(order.subscriptionId);
+    follow();
+    await deliver(stripeEvent("invoice.paid", next));
+    expect(await grantsOf("sub-sync", "pro")).toContainEqual({ tokens: 1000, starts: "2027-02-28T10:00:00.000Z", expires: "2027-03-31T10:00:00.000Z" });
+  });
+
+  it("the abandoned-order pass cancels an unpaid one's subscription (its invoice voided) and refuses it; one paid meanwhile is credited by its invoice", async () => {
+    clock.set(START);
+    stripe.now = clock.now();
+    const unpaid = (await call("orders", "POST", "/users/sub-abandon/orders", { offerId: "pro-monthly" })).body as Json;
+    const { order: paidLate } = await subscribe("sub-abandon", "pro-yearly");
+    clock.advance(8 * 86_400_000);
+    const summary = await abandonOrders((await runtime()).core);
+    // (The other tests' unpaid orders in this file's table are abandoned too.)
+    expect(summary).toMatchObject({ paid: 1, complete: true });
+    expect(summary.abandoned).toBeGreaterThanOrEqual(1);
+    expect(stripe.subscription(unpaid.payment.subscriptionId)).toMatchObject({ status: "canceled" });
+    expect((await call("orders", "GET", `/users/sub-abandon/orders/${unpaid.order.orderId}`)).body).toMatchObject({ status: "refused" });
+    expect((await call("orders", "GET", `/users/sub-abandon/orders/${paidLate.orderId}`)).body).toMatchObject({ status: "paid", starts: START, expires: "2028-01-31T10:00:00.000Z" });
+    // The refused order no longer holds the offer: it can be ordered again.
+    expect((await call("orders", "POST", "/users/sub-abandon/orders", { offerId: "pro-monthly" })).status).toBe(201);
   });
 });
