@@ -8,8 +8,8 @@
  */
 import type { Context } from "./context.js";
 import type { OrderItem } from "./db/service.js";
-import { DomainError } from "./errors.js";
-import type { BillingProvider } from "./payments/provider.js";
+import { DomainError, PaymentNotFoundError } from "./errors.js";
+import type { BillingProvider, PaymentMethodSetup, SetupIntentState } from "./payments/provider.js";
 import type { Cycle } from "./rules/cycles.js";
 import { notRenewable, priceLookupKey, RENEWAL_REFUSALS, stripeRecurring } from "./rules/renewal.js";
 
@@ -111,4 +111,52 @@ export async function renewingPayment(ctx: BillingContext, order: OrderItem): Pr
     }),
   ]);
   return { customerId, priceId: price.priceId, quantity: order.quantity };
+}
+
+/**
+ * Starts saving a payment method for the user's off-session payments (automatic
+ * top-ups, issue 13): the user's customer (made on first need), then a SetupIntent
+ * (`usage=off_session`) or a setup-mode Checkout Session. The card is known once
+ * `setup_intent.succeeded` arrives ({@link savePaymentMethod}).
+ * @param currency the Checkout Session's currency (the service's default)
+ * @throws DomainError `not_renewable` without a billing provider (the manual one); PaymentProviderError
+ */
+export async function setupPaymentMethod(
+  ctx: BillingContext,
+  input: { userId: string; currency: string; checkout?: { successUrl: string; cancelUrl: string } | undefined },
+): Promise<PaymentMethodSetup> {
+  const customerId = await customerOf(ctx, input.userId);
+  return billingOf(ctx).createSetup({ userId: input.userId, customerId, currency: input.currency, checkout: input.checkout });
+}
+
+/** What applying `setup_intent.succeeded` did. */
+export interface SetupOutcome {
+  outcome: "applied" | "ignored";
+  reason: string;
+}
+
+/**
+ * Applies `setup_intent.succeeded`: the SetupIntent is read back from Stripe (events can
+ * be stale or forged) and, when it succeeded for the user's own customer, its payment
+ * method becomes the user's saved one (the latest saved wins).
+ * @throws PaymentProviderError when Stripe fails; database errors
+ */
+export async function savePaymentMethod(ctx: BillingContext, setupIntentId: string): Promise<SetupOutcome> {
+  let intent: SetupIntentState;
+  try {
+    intent = await billingOf(ctx).retrieveSetupIntent(setupIntentId);
+  } catch (error) {
+    if (error instanceof PaymentNotFoundError) return { outcome: "ignored", reason: `Stripe does not know SetupIntent ${setupIntentId}` };
+    throw error;
+  }
+  const userId = intent.metadata.userId;
+  if (intent.status !== "succeeded" || !intent.paymentMethodId) return { outcome: "ignored", reason: `SetupIntent is ${intent.status}` };
+  if (!userId) return { outcome: "ignored", reason: "a SetupIntent of no user of ours" };
+  const { data: customer } = await ctx.db.entities.billingCustomer.get({ userId }).go({ consistent: true });
+  if (!customer || customer.customerId !== intent.customerId) return { outcome: "ignored", reason: "the SetupIntent's customer is not the user's" };
+  await ctx.db.entities.billingCustomer
+    .patch({ userId })
+    .set({ paymentMethodId: intent.paymentMethodId, updatedAt: ctx.clock.now().toISOString() })
+    .go();
+  return { outcome: "applied", reason: "payment method saved" };
 }

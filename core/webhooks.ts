@@ -17,7 +17,8 @@
  *   (core/subscriptions.ts); a subscription-mode `checkout.session.completed` credits
  *   nothing (its invoice does). `invoice.payment_failed` raises
  *   `subscription.payment_failed`; `customer.subscription.updated` / `.deleted` keep the
- *   subscription's state (`subscription.canceled` when it ends).
+ *   subscription's state (`subscription.canceled` when it ends). `setup_intent.succeeded`
+ *   saves the user's card for off-session payments (core/billing.ts).
  * - `charge.refunded`: refunds made in Stripe take tokens back (core/refunds.ts);
  *   `refund.failed` is noted on the order; `charge.dispute.created` / `.closed` freeze and
  *   give back or end the order's tokens (core/disputes.ts). Each reads the objects back
@@ -35,6 +36,7 @@ import { applyDispute } from "./disputes.js";
 import { applySucceededPayment } from "./payment-attempts.js";
 import { applyStripeRefunds, recordRefundFailure } from "./refunds.js";
 import { creditInvoice, invoiceFailed, syncRenewal } from "./subscriptions.js";
+import { savePaymentMethod } from "./billing.js";
 import type { PaymentIntentState } from "./payments/provider.js";
 import type { StripeEvent } from "./payments/stripe-webhook.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
@@ -95,6 +97,10 @@ export async function handleStripeEvent(ctx: Context, event: StripeEvent): Promi
     case "invoice.payment_failed": {
       const invoiceId = text(object.id);
       return invoiceId ? invoiceFailed(ctx, invoiceId, { eventId: event.id, type: event.type }) : { outcome: "ignored", reason: "no invoice id" };
+    }
+    case "setup_intent.succeeded": {
+      const setupIntentId = text(object.id);
+      return setupIntentId ? savePaymentMethod(ctx, setupIntentId) : { outcome: "ignored", reason: "no SetupIntent id" };
     }
     case "customer.subscription.updated":
     case "customer.subscription.deleted": {

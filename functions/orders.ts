@@ -1,10 +1,11 @@
 /** Order routes (API.md "Orders and payment"). */
 import { confirmManualOrder, createOrder, getOrder, listOrders, retryPayment, toOrder } from "../core/orders.js";
 import { cancelRenewal } from "../core/subscriptions.js";
+import { setupPaymentMethod } from "../core/billing.js";
 import { syncOrder } from "../core/payment-attempts.js";
 import { refundOrder } from "../core/refunds.js";
 import { createApi, honoPath, idempotencyOf, jsonBody, lambdaHandler, parsedBody, pathParams, queryParams, validate } from "./http.js";
-import { cancelSubscriptionBody, emptyBody, orderBody, orderListQuery, refundBody, userOfferPath, userOrderPath, userPath } from "./schemas.js";
+import { cancelSubscriptionBody, paymentMethodSetupBody, emptyBody, orderBody, orderListQuery, refundBody, userOfferPath, userOrderPath, userPath } from "./schemas.js";
 import "./stripe-payments.js"; // orders create, read and refund Stripe payments
 
 /** The function's app. */
@@ -66,6 +67,13 @@ app.delete(honoPath("/users/{userId}/subscriptions/{offerId}"), async (c) => {
   const { userId, offerId } = pathParams(c, userOfferPath);
   const { atPeriodEnd } = jsonBody(c, cancelSubscriptionBody);
   return c.json(await cancelRenewal(c.get("runtime").core, userId, offerId, atPeriodEnd), 200);
+});
+
+app.post(honoPath("/users/{userId}/payment-methods/setup"), async (c) => {
+  const { userId } = pathParams(c, userPath);
+  const { checkout } = jsonBody(c, paymentMethodSetupBody);
+  const core = c.get("runtime").core;
+  return c.json(await setupPaymentMethod(core, { userId, currency: core.config.defaultCurrency, checkout }), 201);
 });
 
 /** Lambda entry point. */

@@ -284,6 +284,14 @@ export const credits = z
   })
   .check(z.describe("What a user holds now, per offerGroup, and the running paid periods."));
 
+/** How the buyer saves a card for off-session payments (`POST /users/{userId}/payment-methods/setup`). */
+export const paymentMethodSetup = z
+  .discriminatedUnion("provider", [
+    z.object({ provider: z.literal("stripe"), setupIntentId: z.string(), clientSecret: z.string() }),
+    z.object({ provider: z.literal("stripe_checkout"), checkoutSessionId: z.string(), url: z.string() }),
+  ])
+  .check(z.describe("A SetupIntent's client secret (usage off_session) to confirm with Stripe.js, or a setup-mode Checkout URL."));
+
 /** A renewing subscription (`DELETE /users/{userId}/subscriptions/{offerId}`; core/subscriptions.ts `RenewalView`). */
 export const renewal = z
   .object({

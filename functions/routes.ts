@@ -35,6 +35,7 @@ export const ROUTES = [
   { route: "POST /users/{userId}/orders/{orderId}/refund", fn: "orders" },
   { route: "POST /users/{userId}/orders/{orderId}/sync", fn: "orders" },
   { route: "DELETE /users/{userId}/subscriptions/{offerId}", fn: "orders" },
+  { route: "POST /users/{userId}/payment-methods/setup", fn: "orders" },
   { route: "POST /users/{userId}/consumptions", fn: "consumption" },
   { route: "POST /users/{userId}/consumptions/{entryId}/reverse", fn: "consumption" },
   { route: "POST /users/{userId}/reservations", fn: "consumption" },

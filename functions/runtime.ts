@@ -186,6 +186,8 @@ function stripePayments(options: StripeProviderOptions): PaymentProvider {
       recurringPrice: async (request) => billing().recurringPrice(request),
       retrieveInvoice: async (id) => billing().retrieveInvoice(id),
       invoiceOfPayment: async (id) => billing().invoiceOfPayment(id),
+      createSetup: async (request) => billing().createSetup(request),
+      retrieveSetupIntent: async (id) => billing().retrieveSetupIntent(id),
       retrieveSubscription: async (id) => billing().retrieveSubscription(id),
       cancelSubscription: async (id, atPeriodEnd) => billing().cancelSubscription(id, atPeriodEnd),
     },

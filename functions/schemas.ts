@@ -373,6 +373,9 @@ export const offerGroupPath = schema(() => z.strictObject({ offerGroup: operator
 export const offerPath = schema(() => z.strictObject({ offerId: operatorId }));
 /** Path parameters of `/users/{userId}/orders/{orderId}/...`. */
 export const userOrderPath = schema(() => z.strictObject({ userId, orderId: generatedId }));
+/** `POST /users/{userId}/payment-methods/setup` body: a Checkout Session in setup mode, or (without `checkout`) a SetupIntent's client secret. */
+export const paymentMethodSetupBody = schema(() => z.strictObject({ checkout: z.optional(z.strictObject({ successUrl: returnUrl(), cancelUrl: returnUrl() })) }));
+
 /** `DELETE /users/{userId}/subscriptions/{offerId}` body: cancel at the end of the paid period (default) or at once. */
 export const cancelSubscriptionBody = schema(() => z.strictObject({ atPeriodEnd: z._default(z.boolean(), true) }));
 

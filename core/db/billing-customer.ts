@@ -13,7 +13,10 @@ export const billingCustomerSchema = {
     userId: { type: "string", required: true },
     /** The provider's customer id (`cus_...`). */
     customerId: { type: "string", required: true },
+    /** The payment method saved for off-session payments (`pm_...`, from `setup_intent.succeeded`), the latest one saved. */
+    paymentMethodId: { type: "string" },
     createdAt: { type: "string", required: true },
+    updatedAt: { type: "string" },
   },
   indexes: {
     byUser: { pk: pk(["userId"]), sk: sk([]) },

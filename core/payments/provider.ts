@@ -155,6 +155,22 @@ export interface SubscriptionState {
   metadata: Record<string, string>;
 }
 
+/** How the buyer saves a card for later off-session payments (API.md `POST /users/{userId}/payment-methods/setup`). */
+export type PaymentMethodSetup =
+  | { provider: "stripe"; setupIntentId: string; clientSecret: string }
+  | { provider: "stripe_checkout"; checkoutSessionId: string; url: string };
+
+/** A SetupIntent as the provider reports it now. */
+export interface SetupIntentState {
+  id: string;
+  /** Stripe's status: `requires_payment_method`, `requires_confirmation`, `requires_action`, `processing`, `canceled`, `succeeded`. */
+  status: string;
+  customerId?: string | undefined;
+  /** The saved payment method (`pm_...`), once succeeded. */
+  paymentMethodId?: string | undefined;
+  metadata: Record<string, string>;
+}
+
 /**
  * Renewals at a provider that bills by itself (Stripe Billing, issue 13): customers and
  * recurring prices. Absent from providers that cannot renew (`manual`).
@@ -183,6 +199,19 @@ export interface BillingProvider {
    * @throws PaymentProviderError when the provider fails
    */
   invoiceOfPayment(paymentIntentId: string): Promise<string | undefined>;
+  /**
+   * Starts saving a payment method for off-session use: a SetupIntent (`usage=off_session`)
+   * whose client secret the buyer confirms with Stripe.js, or a Checkout Session in `setup`
+   * mode. Both carry `metadata.userId`.
+   * @param currency the Checkout Session's currency (Stripe needs one in setup mode to choose payment methods)
+   * @throws PaymentProviderError when the provider fails
+   */
+  createSetup(request: { userId: string; customerId: string; currency: string; checkout?: { successUrl: string; cancelUrl: string } | undefined }): Promise<PaymentMethodSetup>;
+  /**
+   * A SetupIntent as the provider reports it now.
+   * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails
+   */
+  retrieveSetupIntent(setupIntentId: string): Promise<SetupIntentState>;
   /**
    * A subscription as the provider reports it now.
    * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails

@@ -8,7 +8,7 @@
  */
 import Stripe from "stripe";
 import { DomainError, PaymentNotFoundError, PaymentProviderError } from "../errors.js";
-import type { BillingProvider, InvoiceState, SubscriptionState, CheckoutSessionState, DisputeState, Payment, PaymentIntentState, PaymentProvider, PaymentRequest, RefundState } from "./provider.js";
+import type { BillingProvider, InvoiceState, PaymentMethodSetup, SetupIntentState, SubscriptionState, CheckoutSessionState, DisputeState, Payment, PaymentIntentState, PaymentProvider, PaymentRequest, RefundState } from "./provider.js";
 
 /** The Stripe API version this code is written against (sent on every request). */
 export const STRIPE_API_VERSION = "2026-10-28.endive" as const;
@@ -213,6 +213,43 @@ function stripeBilling(stripe: Stripe): BillingProvider {
         return invoiceState(await stripe.invoices.retrieve(invoiceId, { expand: ["payments"] }));
       } catch (error) {
         throw providerError(`read invoice ${invoiceId}`, error);
+      }
+    },
+
+    async createSetup({ userId, customerId, currency, checkout }): Promise<PaymentMethodSetup> {
+      const metadata = { userId };
+      try {
+        if (checkout) {
+          const session = await stripe.checkout.sessions.create({
+            mode: "setup",
+            customer: customerId,
+            currency,
+            success_url: checkout.successUrl,
+            cancel_url: checkout.cancelUrl,
+            metadata,
+            setup_intent_data: { metadata },
+          });
+          return { provider: "stripe_checkout", checkoutSessionId: session.id, url: session.url ?? "" };
+        }
+        const intent = await stripe.setupIntents.create({ customer: customerId, usage: "off_session", automatic_payment_methods: { enabled: true }, metadata });
+        return { provider: "stripe", setupIntentId: intent.id, clientSecret: intent.client_secret ?? "" };
+      } catch (error) {
+        throw providerError(`start saving a payment method for user ${userId}`, error);
+      }
+    },
+
+    async retrieveSetupIntent(setupIntentId): Promise<SetupIntentState> {
+      try {
+        const intent = await stripe.setupIntents.retrieve(setupIntentId);
+        return {
+          id: intent.id,
+          status: intent.status,
+          customerId: typeof intent.customer === "string" ? intent.customer : intent.customer?.id,
+          paymentMethodId: typeof intent.payment_method === "string" ? intent.payment_method : intent.payment_method?.id,
+          metadata: intent.metadata ?? {},
+        };
+      } catch (error) {
+        throw providerError(`read SetupIntent ${setupIntentId}`, error);
       }
     },
 

@@ -292,6 +292,7 @@ describe("the Idempotency-Key", () => {
     "POST /users/{userId}/orders/{orderId}/refund": { mode: "full" },
     "POST /users/{userId}/orders/{orderId}/sync": {},
     "DELETE /users/{userId}/subscriptions/{offerId}": { atPeriodEnd: true },
+    "POST /users/{userId}/payment-methods/setup": {},
     "POST /users/{userId}/consumptions": { offerGroup: "idem", tokens: 1 },
     "POST /users/{userId}/consumptions/{entryId}/reverse": { tokens: 1 },
     "POST /users/{userId}/reservations": { offerGroup: "idem", tokens: 1 },
@@ -360,6 +361,8 @@ describe("real responses", () => {
     expect(renewing).toMatchObject({ status: 201, body: { order: { renewal: "auto" }, payment: { provider: "stripe", subscriptionId: expect.stringMatching(/^sub_/) } } });
     expect((await call("GET", `/users/${u}/subscriptions/pro-auto`)).body).toMatchObject({ subscribed: false, renews: false, cancelAtPeriodEnd: false, currentPeriodEnd: null });
     expect((await call("DELETE", `/users/${u}/subscriptions/pro-auto`, { body: { atPeriodEnd: false } })).body).toMatchObject({ status: "canceled", renews: false });
+    expect(await call("POST", `/users/${u}/payment-methods/setup`)).toMatchObject({ status: 201, body: { provider: "stripe", clientSecret: expect.stringMatching(/^seti_/) } });
+    expect(await call("POST", `/users/${u}/payment-methods/setup`, { body: { checkout: { successUrl: "https://app.example/ok", cancelUrl: "https://app.example/no" } } })).toMatchObject({ status: 201, body: { provider: "stripe_checkout" } });
 
     // C. Credits: consumption (and a refused one), a grant that expires, the reads.
     expect((await call("POST", `/users/${u}/consumptions`, { body: { offerGroup: "calls", tokens: 100, metadata: { callId: "c-1" } }, headers: { "idempotency-key": "c-1" } })).status).toBe(201);

@@ -33,6 +33,7 @@ beforeAll(async () => {
     buildRuntime(
       { apiKeys: [KEY], stripeSecretKey: "sk_test_renewals", stripeApiUrl: stripe.url, stripeWebhookSecret: WEBHOOK_SECRET, defaultCurrency: "usd", tableName: table.tableName, dynamoEndpoint: table.endpoint },
       clock,
+      table.client,
     ),
   );
   handlers.offers = (await import("../../functions/offers.js")).handler as never;
@@ -331,5 +332,61 @@ describe("a renewing order's first payment, found without its webhook", () => {
     expect((await call("orders", "GET", `/users/sub-abandon/orders/${paidLate.orderId}`)).body).toMatchObject({ status: "paid", starts: START, expires: "2028-01-31T10:00:00.000Z" });
     // The refused order no longer holds the offer: it can be ordered again.
     expect((await call("orders", "POST", "/users/sub-abandon/orders", { offerId: "pro-monthly" })).status).toBe(201);
+  });
+});
+
+describe("cost", () => {
+  it("a renewal is 1 Stripe request (the invoice read back) and 5 DynamoDB requests", async () => {
+    clock.set(START);
+    const { order, first } = await subscribe("sub-cost");
+    await deliver(stripeEvent("invoice.paid", first.invoice));
+    const invoice = renewPaid(order.subscriptionId);
+    follow();
+    const stripeBefore = stripe.requests.length;
+    table.requests.reset();
+    expect((await deliver(stripeEvent("invoice.paid", invoice))).status).toBe(200);
+    const stripeRequests = stripe.requests.slice(stripeBefore).map((r) => `${r.method} ${r.path.replace(/in_[0-9a-f]+/, "{invoice}")}`);
+    const dynamo = { ...table.requests.byCommand };
+    console.log("a renewal's requests:", { stripe: stripeRequests, dynamo });
+    expect(stripeRequests).toEqual(["GET /v1/invoices/{invoice}"]);
+    // The order and the invoice's record (read together), the user's balances, the
+    // crediting transaction (grants, ledger entries, balance, order, invoice record, event,
+    // webhook event record), the subscription item's state.
+    expect(dynamo).toEqual({ GetItemCommand: 2, QueryCommand: 1, TransactWriteItemsCommand: 1, UpdateItemCommand: 1 });
+  });
+});
+
+describe("a saved payment method", () => {
+  it("a SetupIntent (off_session) for the user's customer; setup_intent.succeeded saves its card, read back from Stripe; a stranger's is ignored", async () => {
+    clock.set(START);
+    const setup = await call("orders", "POST", "/users/sub-card/payment-methods/setup", {});
+    expect(setup).toMatchObject({ status: 201, body: { provider: "stripe", setupIntentId: expect.stringMatching(/^seti_/), clientSecret: expect.any(String) } });
+    const intent = stripe.setupIntent(setup.body.setupIntentId);
+    expect(intent).toMatchObject({ usage: "off_session", metadata: { userId: "sub-card" }, status: "requires_payment_method" });
+    const { data: customer } = await table.db.entities.billingCustomer.get({ userId: "sub-card" }).go({ consistent: true });
+    expect(intent.customer).toBe(customer?.customerId);
+    // Forged early: the SetupIntent read back has not succeeded, nothing saved.
+    expect((await deliver(stripeEvent("setup_intent.succeeded", { ...intent, status: "succeeded", payment_method: "pm_forged" }))).status).toBe(200);
+    expect((await table.db.entities.billingCustomer.get({ userId: "sub-card" }).go({ consistent: true })).data?.paymentMethodId).toBeUndefined();
+    const confirmed = stripe.confirmSetupIntent(setup.body.setupIntentId);
+    expect((await deliver(stripeEvent("setup_intent.succeeded", confirmed.setupIntent))).status).toBe(200);
+    expect((await table.db.entities.billingCustomer.get({ userId: "sub-card" }).go({ consistent: true })).data?.paymentMethodId).toBe(confirmed.paymentMethod.id);
+    // Another user's SetupIntent naming this user in its metadata is not this user's customer's.
+    const stranger = (await call("orders", "POST", "/users/sub-stranger/payment-methods/setup", {})).body as Json;
+    const theirs = stripe.confirmSetupIntent(stranger.setupIntentId);
+    stripe.setupIntent(stranger.setupIntentId).metadata = { userId: "sub-card" };
+    expect((await deliver(stripeEvent("setup_intent.succeeded", theirs.setupIntent))).status).toBe(200);
+    expect((await table.db.entities.billingCustomer.get({ userId: "sub-card" }).go({ consistent: true })).data?.paymentMethodId).toBe(confirmed.paymentMethod.id);
+  });
+
+  it("or a setup-mode Checkout Session for the user's customer", async () => {
+    clock.set(START);
+    const setup = await call("orders", "POST", "/users/sub-card-checkout/payment-methods/setup", { checkout: { successUrl: "https://app.example.com/ok", cancelUrl: "https://app.example.com/no" } });
+    expect(setup).toMatchObject({ status: 201, body: { provider: "stripe_checkout", url: expect.stringMatching(/^https:/) } });
+    const session = stripe.session(setup.body.checkoutSessionId);
+    expect(session).toMatchObject({ mode: "setup", metadata: { userId: "sub-card-checkout" }, currency: "usd" });
+    const done = stripe.completeSetupSession(setup.body.checkoutSessionId);
+    expect((await deliver(stripeEvent("setup_intent.succeeded", done.setupIntent))).status).toBe(200);
+    expect((await table.db.entities.billingCustomer.get({ userId: "sub-card-checkout" }).go({ consistent: true })).data?.paymentMethodId).toBe(done.paymentMethod.id);
   });
 });

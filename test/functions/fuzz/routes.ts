@@ -255,6 +255,7 @@ export function routeSpecs(seeded: Seeded): Record<RouteKey, RouteSpec> {
     "POST /users/{userId}/orders/{orderId}/pay": { body: noFields },
     "POST /users/{userId}/orders/{orderId}/refund": { body: { kind: "schema", base: { mode: "full" }, fields: REFUND_FIELDS }, idempotent: true },
     "POST /users/{userId}/orders/{orderId}/sync": { body: noFields },
+    "POST /users/{userId}/payment-methods/setup": { body: { kind: "schema", base: {}, fields: { checkout: ORDER_FIELDS.checkout! } } },
     "DELETE /users/{userId}/subscriptions/{offerId}": { body: { kind: "schema", base: { atPeriodEnd: true }, fields: { atPeriodEnd: optional(wrongType("boolean")) } } },
     "POST /users/{userId}/consumptions": {
       body: { kind: "schema", base: { offerGroup: "calls", tokens: 1, allowOverdraft: false, metadata: { callId: "c-1" } }, fields: CONSUMPTION_FIELDS },
