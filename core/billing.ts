@@ -8,8 +8,8 @@
  */
 import type { Context } from "./context.js";
 import type { OrderItem } from "./db/service.js";
-import { DomainError, PaymentNotFoundError } from "./errors.js";
-import type { BillingProvider, PaymentMethodSetup, SetupIntentState } from "./payments/provider.js";
+import { DomainError, ignoreUnknown } from "./errors.js";
+import type { BillingProvider, PaymentMethodSetup } from "./payments/provider.js";
 import type { Cycle } from "./rules/cycles.js";
 import { notRenewable, priceLookupKey, RENEWAL_REFUSALS, stripeRecurring } from "./rules/renewal.js";
 
@@ -142,13 +142,8 @@ export interface SetupOutcome {
  * @throws PaymentProviderError when Stripe fails; database errors
  */
 export async function savePaymentMethod(ctx: BillingContext, setupIntentId: string): Promise<SetupOutcome> {
-  let intent: SetupIntentState;
-  try {
-    intent = await billingOf(ctx).retrieveSetupIntent(setupIntentId);
-  } catch (error) {
-    if (error instanceof PaymentNotFoundError) return { outcome: "ignored", reason: `Stripe does not know SetupIntent ${setupIntentId}` };
-    throw error;
-  }
+  const intent = await billingOf(ctx).retrieveSetupIntent(setupIntentId).catch(ignoreUnknown);
+  if (!intent) return { outcome: "ignored", reason: `Stripe does not know SetupIntent ${setupIntentId}` };
   const userId = intent.metadata.userId;
   if (intent.status !== "succeeded" || !intent.paymentMethodId) return { outcome: "ignored", reason: `SetupIntent is ${intent.status}` };
   if (!userId) return { outcome: "ignored", reason: "a SetupIntent of no user of ours" };

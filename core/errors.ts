@@ -113,6 +113,15 @@ export class PaymentNotFoundError extends PaymentProviderError {
 }
 
 /**
+ * For `.catch(ignoreUnknown)` on a provider read: Stripe's "no such object" (a
+ * PaymentNotFoundError) is an answer, undefined; any other error is thrown again.
+ */
+export function ignoreUnknown(error: unknown): undefined {
+  if (error instanceof PaymentNotFoundError) return undefined;
+  throw error;
+}
+
+/**
  * A failure worth retrying later (the database throttled, a conflict that outlasted
  * the bounded retries). Mapped to 503 so that Stripe and clients retry.
  */

@@ -23,7 +23,7 @@ import { billingOf, renewingPayment } from "./billing.js";
 import { creditInvoice } from "./subscriptions.js";
 import type { OrderItem } from "./db/service.js";
 import { conditionFailed, transactWrite } from "./db/transact.js";
-import { ConflictError, NotFoundError, PaymentNotFoundError } from "./errors.js";
+import { ConflictError, ignoreUnknown, NotFoundError } from "./errors.js";
 import { eventWrite } from "./events.js";
 import { fulfilOrder } from "./fulfilment.js";
 import { noteAction, orderActions, recordPayment } from "./order-writes.js";
@@ -252,12 +252,6 @@ async function closeOtherAttempts(ctx: PaymentContext, order: OrderItem, paidInt
   } catch (error) {
     ctx.logger.warn("could not close a paid order's other payment attempts", { orderId: order.orderId, error });
   }
-}
-
-/** Stripe's "no such object" is an answer (nothing to close), not a failure. */
-function ignoreUnknown(error: unknown): undefined {
-  if (error instanceof PaymentNotFoundError) return undefined;
-  throw error;
 }
 
 /**

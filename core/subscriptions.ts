@@ -31,17 +31,15 @@
 import { readBalances } from "./balances.js";
 import { billingOf } from "./billing.js";
 import type { Context, PaymentContext } from "./context.js";
-import type { OrderItem } from "./db/service.js";
+import type { OrderItem, SubscriptionItem } from "./db/service.js";
 import { commit, conditionFailed, isConditionFailure, transactWrite, type TransactionItem } from "./db/transact.js";
-import type { SubscriptionItem } from "./db/service.js";
-import { DomainError, NotFoundError, PaymentNotFoundError } from "./errors.js";
+import { DomainError, ignoreUnknown, NotFoundError } from "./errors.js";
 import { eventWrite } from "./events.js";
-import type { SubscriptionState } from "./payments/provider.js";
-import { webhookEventWrite } from "./webhook-events.js";
 import { isRenewal, purchaseWrites } from "./fulfilment.js";
-import type { InvoiceState } from "./payments/provider.js";
+import type { InvoiceState, SubscriptionState } from "./payments/provider.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { isPayable } from "./rules/order-lifecycle.js";
+import { webhookEventWrite } from "./webhook-events.js";
 
 /** What crediting an invoice did (a webhook outcome). */
 export interface InvoiceOutcome {
@@ -128,13 +126,8 @@ function periodOf(invoice: InvoiceState): { starts: Date; expires: Date } | unde
  *   database errors
  */
 export async function creditInvoice(ctx: PaymentContext, invoiceId: string, event?: { eventId: string; type: string }): Promise<InvoiceOutcome> {
-  let invoice: InvoiceState;
-  try {
-    invoice = await billingOf(ctx).retrieveInvoice(invoiceId);
-  } catch (error) {
-    if (error instanceof PaymentNotFoundError) return { outcome: "ignored", reason: `Stripe does not know invoice ${invoiceId}` };
-    throw error;
-  }
+  const invoice = await billingOf(ctx).retrieveInvoice(invoiceId).catch(ignoreUnknown);
+  if (!invoice) return { outcome: "ignored", reason: `Stripe does not know invoice ${invoiceId}` };
   const userId = invoice.metadata.userId;
   const orderId = invoice.metadata.orderId;
   if (invoice.status !== "paid") return { outcome: "ignored", reason: `invoice ${invoiceId} is ${invoice.status}, not paid` };
@@ -304,13 +297,8 @@ export async function cancelRenewal(ctx: Context, userId: string, offerId: strin
  * @throws PaymentProviderError when Stripe fails; database errors
  */
 export async function syncRenewal(ctx: Context, subscriptionId: string, event: { eventId: string; type: string }): Promise<InvoiceOutcome> {
-  let state: SubscriptionState;
-  try {
-    state = await billingOf(ctx).retrieveSubscription(subscriptionId);
-  } catch (error) {
-    if (error instanceof PaymentNotFoundError) return { outcome: "ignored", reason: `Stripe does not know subscription ${subscriptionId}` };
-    throw error;
-  }
+  const state = await billingOf(ctx).retrieveSubscription(subscriptionId).catch(ignoreUnknown);
+  if (!state) return { outcome: "ignored", reason: `Stripe does not know subscription ${subscriptionId}` };
   const { userId, orderId } = state.metadata;
   if (!userId || !orderId) return { outcome: "ignored", reason: "a subscription of no order of ours" };
   return retryOnConflict(async () => {
@@ -329,13 +317,8 @@ export async function syncRenewal(ctx: Context, subscriptionId: string, event: {
  * @throws PaymentProviderError when Stripe fails; database errors
  */
 export async function invoiceFailed(ctx: Context, invoiceId: string, event: { eventId: string; type: string }): Promise<InvoiceOutcome> {
-  let invoice: InvoiceState;
-  try {
-    invoice = await billingOf(ctx).retrieveInvoice(invoiceId);
-  } catch (error) {
-    if (error instanceof PaymentNotFoundError) return { outcome: "ignored", reason: `Stripe does not know invoice ${invoiceId}` };
-    throw error;
-  }
+  const invoice = await billingOf(ctx).retrieveInvoice(invoiceId).catch(ignoreUnknown);
+  if (!invoice) return { outcome: "ignored", reason: `Stripe does not know invoice ${invoiceId}` };
   const { userId, orderId } = invoice.metadata;
   if (!userId || !orderId || !invoice.subscriptionId) return { outcome: "ignored", reason: "an invoice of no subscription of ours" };
   const { data: order } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
