@@ -18,11 +18,16 @@ export type BillingContext = Pick<Context, "db" | "clock" | "payments">;
 
 /**
  * The provider's billing half.
- * @throws DomainError `not_renewable` when the provider cannot renew (the `manual` provider)
+ * @throws DomainError `not_renewable` when the provider has no billing half (the `manual`
+ *   provider: it cannot renew, save cards or pay off-session)
  */
 export function billingOf(ctx: Pick<Context, "payments">): BillingProvider {
   const billing = ctx.payments.billing;
-  if (!billing) throw new DomainError("not_renewable", `The ${ctx.payments.name} payment provider cannot renew subscriptions.`, { provider: ctx.payments.name });
+  if (!billing) {
+    throw new DomainError("not_renewable", `The ${ctx.payments.name} payment provider has no Stripe Billing: no renewing subscriptions, saved cards or automatic top-ups.`, {
+      provider: ctx.payments.name,
+    });
+  }
   return billing;
 }
 
