@@ -141,6 +141,32 @@ describe("ordering a renewing offer", () => {
     expect(await grantsOf("sub-checkout", "pro")).toEqual([{ tokens: 1000, starts: START, expires: "2027-02-28T10:00:00.000Z" }]);
   });
 
+  it("two first orders of the offer at once: one subscription, the other 409 already_subscribed", async () => {
+    clock.set(START);
+    stripe.now = clock.now();
+    const subscriptionsBefore = stripe.requestsTo("POST", "/v1/subscriptions").length;
+    const answers = await Promise.all([0, 1, 2, 3].map(() => call("orders", "POST", "/users/sub-race/orders", { offerId: "pro-monthly" })));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 409, 409, 409]);
+    expect(answers.filter((answer) => answer.status === 409).every((answer) => answer.body.error.code === "already_subscribed")).toBe(true);
+    expect(stripe.requestsTo("POST", "/v1/subscriptions").length - subscriptionsBefore).toBe(1);
+  });
+
+  it("an order whose Subscription Stripe failed to make (502, order error) frees the offer for the next order", async () => {
+    clock.set(START);
+    stripe.now = clock.now();
+    // The user's customer (made by a card setup) and the offer's price (by another user's order) exist:
+    // the order's first Stripe request is the Subscription's creation, which fails.
+    expect((await call("orders", "POST", "/users/sub-502/payment-methods/setup", {})).status).toBe(201);
+    expect((await call("orders", "POST", "/users/sub-502-other/orders", { offerId: "pro-yearly" })).status).toBe(201);
+    const before = stripe.requests.length;
+    stripe.failNext(2, { status: 500, type: "api_error", message: "stand-in failure" }); // the SDK retries once
+    const failed = await call("orders", "POST", "/users/sub-502/orders", { offerId: "pro-yearly" });
+    expect(failed).toMatchObject({ status: 502, body: { error: { code: "payment_provider_error" } } });
+    expect(stripe.requests.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual(["POST /v1/subscriptions", "POST /v1/subscriptions"]);
+    const again = await call("orders", "POST", "/users/sub-502/orders", { offerId: "pro-yearly" });
+    expect(again).toMatchObject({ status: 201, body: { order: { renewal: "auto" }, payment: { subscriptionId: expect.stringMatching(/^sub_/) } } });
+  });
+
   it("refuses a renewing order that starts later (422 not_renewable)", async () => {
     clock.set(START);
     expect(await call("orders", "POST", "/users/sub-later/orders", { offerId: "pro-monthly", starts: "2027-03-01T00:00:00.000Z" })).toMatchObject({
