@@ -25,6 +25,7 @@ import { EXPIRED_HOLDS_PER_WRITE, hasExpiredHolds, releaseExpiredHolds } from ".
 import { heldTokens } from "./rules/holds.js";
 import { getOrder, type Order } from "./orders.js";
 import { findRenewal, toRenewalView } from "./subscriptions.js";
+import { STANDING_STATUSES } from "./rules/renewal.js";
 
 /** The orders among `orderIds` that have been refunded (read consistently, in one BatchGetItem per 100). */
 async function refundedOrders(ctx: Pick<Context, "db">, userId: string, orderIds: Iterable<string>): Promise<Set<string>> {
@@ -182,12 +183,9 @@ export async function checkSubscription(ctx: Context, userId: string, offerId: s
   if (!renewal) return found;
   const view = toRenewalView(renewal);
   const extra = { renews: view.renews, currentPeriodEnd: view.currentPeriodEnd, cancelAtPeriodEnd: view.cancelAtPeriodEnd };
-  if (found.subscribed || !STANDING.has(renewal.status)) return { ...found, ...extra };
+  if (found.subscribed || !STANDING_STATUSES.has(renewal.status)) return { ...found, ...extra };
   return { subscribed: true, order: await getOrder(ctx, userId, renewal.orderId), ...extra };
 }
-
-/** Stripe statuses that keep a renewing subscription's holder subscribed between a period's end and its renewal's payment. */
-const STANDING = new Set(["active", "past_due"]);
 
 /** {@link checkSubscription} from the paid periods alone. */
 async function periodCheck(ctx: Context, userId: string, offerId: string): Promise<SubscriptionCheck> {

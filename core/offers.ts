@@ -9,6 +9,7 @@ import { readBalances } from "./balances.js";
 import type { OfferItem } from "./db/service.js";
 import { NotFoundError, ValidationError } from "./errors.js";
 import { groupsUnlockedBy, visibleOffers } from "./rules/visibility.js";
+import { standingGroups } from "./subscriptions.js";
 
 /** A price: integer amount in minor units, lowercase ISO 4217 currency. */
 export interface Price {
@@ -147,9 +148,13 @@ export async function listCatalog(ctx: Pick<Context, "db">): Promise<OfferItem[]
   return data;
 }
 
-/** The offerGroups the user's active paid grants unlock now (core/rules/visibility.ts `groupsUnlockedBy`). */
+/**
+ * The offerGroups the user's active paid grants, and standing renewing subscriptions,
+ * unlock now (core/rules/visibility.ts `groupsUnlockedBy`): two Queries at once.
+ */
 export async function unlockedGroups(ctx: Pick<Context, "db">, userId: string, now: Date): Promise<Set<string>> {
-  return groupsUnlockedBy((await readBalances(ctx, userId)).values(), now);
+  const [balances, standing] = await Promise.all([readBalances(ctx, userId), standingGroups(ctx, userId)]);
+  return groupsUnlockedBy(balances.values(), now, standing);
 }
 
 /** Filters of `GET /offers`. */

@@ -38,7 +38,7 @@ import { planOrder, type OrderRequest } from "./rules/order-plan.js";
 import { groupsUnlockedBy } from "./rules/visibility.js";
 import { rootRunning } from "./rules/periods.js";
 import { pendingKeys } from "./rules/work-index.js";
-import { claimSubscription } from "./subscriptions.js";
+import { claimSubscription, standingGroups } from "./subscriptions.js";
 
 /** An order as the API shows it (API.md `Order`). */
 export interface Order {
@@ -147,16 +147,17 @@ async function draftOrder(ctx: Context, input: CreateOrderInput, orderId: string
   // appendDate items chain in their own groups).
   const locked = offer?.active === true && offer.unlockedBy.length > 0;
   const chains = offer?.active === true && ((offer.appendDate && !input.starts) || offer.combinedItems.length > 0);
-  const [itemOffers, balances] = await Promise.all([
+  const [itemOffers, balances, standing] = await Promise.all([
     getOffers(ctx, (offer?.combinedItems ?? []).map((item) => item.offerId)),
     locked || chains ? readBalances(ctx, input.userId) : new Map<string, BalanceState>(),
+    locked ? standingGroups(ctx, input.userId) : new Set<string>(),
   ]);
   return planOrder({
     request: input,
     offerId: input.offerId,
     offer,
     itemOffers,
-    unlockedGroups: locked ? groupsUnlockedBy(balances.values(), now) : new Set<string>(),
+    unlockedGroups: locked ? groupsUnlockedBy(balances.values(), now, standing) : new Set<string>(),
     balances,
     orderId,
     defaultCurrency: ctx.config.defaultCurrency,

@@ -39,6 +39,7 @@ import { isRenewal, purchaseWrites } from "./fulfilment.js";
 import type { InvoiceState, SubscriptionState } from "./payments/provider.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { isPayable } from "./rules/order-lifecycle.js";
+import { STANDING_STATUSES } from "./rules/renewal.js";
 import { webhookEventWrite } from "./webhook-events.js";
 
 /** What crediting an invoice did (a webhook outcome). */
@@ -58,14 +59,14 @@ const LIVE = new Set(["active", "past_due", "unpaid", "trialing", "paused"]);
  * @throws DomainError `already_subscribed` (409) when another order holds it live, with
  *   that order's id and subscription; RetryableConflict-free: a lost race re-reads once
  */
-export async function claimSubscription(ctx: Pick<Context, "db" | "clock">, order: Pick<OrderItem, "userId" | "offerId" | "orderId">): Promise<void> {
-  const { userId, offerId, orderId } = order;
+export async function claimSubscription(ctx: Pick<Context, "db" | "clock">, order: Pick<OrderItem, "userId" | "offerId" | "orderId" | "offerGroup">): Promise<void> {
+  const { userId, offerId, orderId, offerGroup } = order;
   const at = ctx.clock.now().toISOString();
   return retryOnConflict(async () => {
     const { data: held } = await ctx.db.entities.subscription.get({ userId, offerId }).go({ consistent: true });
     if (!held) {
       try {
-        await ctx.db.entities.subscription.create({ userId, offerId, orderId, status: "incomplete", createdAt: at, updatedAt: at }).go();
+        await ctx.db.entities.subscription.create({ userId, offerId, orderId, offerGroup, status: "incomplete", createdAt: at, updatedAt: at }).go();
         return;
       } catch {
         throw new RetryableConflict("subscription taken meanwhile");
@@ -84,7 +85,7 @@ export async function claimSubscription(ctx: Pick<Context, "db" | "clock">, orde
     }
     try {
       await ctx.db.entities.subscription
-        .put({ userId, offerId, orderId, status: "incomplete", createdAt: at, updatedAt: at })
+        .put({ userId, offerId, orderId, offerGroup, status: "incomplete", createdAt: at, updatedAt: at })
         .where((attr, op) => `${op.eq(attr.orderId, held.orderId)} AND ${op.eq(attr.updatedAt, held.updatedAt)}`)
         .go();
     } catch {
@@ -228,6 +229,15 @@ export function toRenewalView(item: SubscriptionItem): RenewalView {
     currentPeriodEnd: item.currentPeriodEnd ?? null,
     cancelAtPeriodEnd,
   };
+}
+
+/**
+ * The offerGroups of the user's renewing subscriptions that stand (Stripe says `active`
+ * or `past_due`: core/rules/renewal.ts `STANDING_STATUSES`), from one Query of their items.
+ */
+export async function standingGroups(ctx: Pick<Context, "db">, userId: string): Promise<Set<string>> {
+  const { data } = await ctx.db.entities.subscription.query.byUser({ userId }).go({ pages: "all" });
+  return new Set(data.filter((item) => STANDING_STATUSES.has(item.status) && item.offerGroup).map((item) => item.offerGroup!));
 }
 
 /** The user's subscription item of `offerId` (read consistently), or undefined. */

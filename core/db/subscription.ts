@@ -13,6 +13,8 @@ export const subscriptionSchema = {
     offerId: { type: "string", required: true },
     /** The renewing order that holds the subscription. */
     orderId: { type: "string", required: true },
+    /** The offer's offerGroup (what the subscription unlocks, core/rules/visibility.ts). */
+    offerGroup: { type: "string" },
     /** Stripe's status: `incomplete` (first invoice unpaid), `active`, `past_due`, `canceled`, ... */
     status: { type: "string", required: true },
     /** The Stripe Subscription (`sub_...`), once made. */

@@ -76,6 +76,14 @@ export function notRenewable(terms: RenewalTerms, starts?: string | null, now?: 
   return undefined;
 }
 
+/**
+ * Stripe Subscription statuses under which a renewing subscription's holder stands
+ * subscribed (and its group unlocked) even while no period's grant runs: `active`, in
+ * the hour between a period's end and its renewal invoice's payment, and `past_due`,
+ * while Stripe's Smart Retries try again (Stripe API reference, "Subscription: status").
+ */
+export const STANDING_STATUSES: ReadonlySet<string> = new Set(["active", "past_due"]);
+
 /** What one Stripe Price of a renewing offer is: the offer, its currency, amount and interval. */
 export interface PriceTerms {
   offerId: string;

@@ -31,10 +31,12 @@ export interface VisibilityOffer {
  * paid order (bundle items and 0-token subscription grants included, exhausted ones too)
  * that has not expired, whether it has started or not. Promotional grants (no order)
  * unlock nothing. Exhausted grants leave the balance item: their periods stay in its
- * `periods` (core/rules/periods.ts), which this reads with the grants in hand.
+ * `periods` (core/rules/periods.ts), which this reads with the grants in hand. The groups
+ * of renewing subscriptions that stand (`standing`: Stripe says `active` or `past_due`,
+ * core/rules/renewal.ts) are unlocked too, between a period's end and its renewal's payment.
  */
-export function groupsUnlockedBy(balances: Iterable<BalanceState>, now: Date): Set<string> {
-  const groups = new Set<string>();
+export function groupsUnlockedBy(balances: Iterable<BalanceState>, now: Date, standing: Iterable<string> = []): Set<string> {
+  const groups = new Set<string>(standing);
   for (const state of balances) {
     if (anyPeriodRunning(state.periods ?? [], now) || state.grants.some((grant) => grant.orderId !== undefined && !isDue(grant, now))) groups.add(state.offerGroup);
   }

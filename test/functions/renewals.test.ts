@@ -44,6 +44,7 @@ beforeAll(async () => {
     "pro-monthly": { name: "Pro", offerGroup: "pro", cycle: "monthly", tokenCount: 1000, prices: [{ amount: 2000, currency: "usd" }], renewal: "auto" },
     "pro-yearly": { name: "Pro yearly", offerGroup: "pro", cycle: "yearly", tokenCount: 12000, prices: [{ amount: 20000, currency: "usd" }], renewal: "auto" },
     "calls-once": { name: "Calls", offerGroup: "calls", cycle: "monthly", tokenCount: 60, prices: [{ amount: 500, currency: "usd" }] },
+    "pro-extras": { name: "Pro extras", offerGroup: "extras", cycle: "monthly", tokenCount: 50, prices: [{ amount: 700, currency: "usd" }], unlockedBy: ["pro"] },
   };
   for (const [offerId, body] of Object.entries(offers)) expect((await call("offers", "PUT", `/offers/${offerId}`, body)).status).toBe(200);
 });
@@ -273,6 +274,25 @@ describe("the subscription's life", () => {
     await deliver(stripeEvent("invoice.paid", retried.invoice));
     expect(await grantsOf("sub-fail", "pro")).toEqual([{ tokens: 1000, starts: "2027-02-28T10:00:00.000Z", expires: "2027-03-31T10:00:00.000Z" }]);
     expect(await eventsOf("sub-fail")).toEqual(["order.paid", "subscription.payment_failed", "credits.expired", "subscription.renewed"]);
+  });
+
+  it("what the plan unlocks (unlockedBy) stays unlocked while Stripe says active or past due, though its period's grant has ended; not once canceled", async () => {
+    clock.set(START);
+    const { order, first } = await subscribe("sub-unlock");
+    await deliver(stripeEvent("invoice.paid", first.invoice));
+    const visible = async () => (((await call("offers", "GET", "/offers?userId=sub-unlock")).body as Json).offers as Json[]).map((offer) => offer.offerId);
+    expect(await visible()).toContain("pro-extras");
+    const failed = stripe.renew(order.subscriptionId, { outcome: "failed" }) as Json;
+    follow();
+    clock.advance(2 * 3_600_000);
+    await deliver(stripeEvent("customer.subscription.updated", failed.subscription));
+    expect(await grantsOf("sub-unlock", "pro")).toEqual([]);
+    expect(await visible()).toContain("pro-extras");
+    expect((await call("orders", "POST", "/users/sub-unlock/orders", { offerId: "pro-extras" })).status).toBe(201);
+    const canceled = await call("orders", "DELETE", "/users/sub-unlock/subscriptions/pro-monthly", { atPeriodEnd: false });
+    expect(canceled.body).toMatchObject({ status: "canceled" });
+    expect(await visible()).not.toContain("pro-extras");
+    expect(await call("orders", "POST", "/users/sub-unlock/orders", { offerId: "pro-extras" })).toMatchObject({ status: 422, body: { error: { code: "offer_locked" } } });
   });
 
   it("DELETE cancels at period end by default: it renews no more, the paid period keeps its tokens, and its end raises subscription.canceled once", async () => {

@@ -355,4 +355,11 @@ describe("groupsUnlockedBy", () => {
     );
     expect([...groups].sort()).toEqual(["current", "forever", "future"]);
   });
+
+  it("adds the groups of standing renewing subscriptions, whether or not a grant of theirs runs", () => {
+    const expired = state("pro", [{ orderId: "o5", starts: "2026-04-01T00:00:00.000Z", expires: "2026-05-01T00:00:00.000Z" }]);
+    expect([...groupsUnlockedBy([expired], at)]).toEqual([]);
+    expect([...groupsUnlockedBy([expired], at, ["pro"])]).toEqual(["pro"]);
+    expect([...groupsUnlockedBy([], at, ["pro", "team"])].sort()).toEqual(["pro", "team"]);
+  });
 });
