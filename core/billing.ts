@@ -8,6 +8,7 @@
  */
 import type { Context } from "./context.js";
 import type { OrderItem } from "./db/service.js";
+import { isConditionFailure } from "./db/transact.js";
 import { DomainError, ignoreUnknown } from "./errors.js";
 import type { BillingProvider, PaymentMethodSetup } from "./payments/provider.js";
 import type { Cycle } from "./rules/cycles.js";
@@ -46,6 +47,8 @@ export async function customerOf(ctx: BillingContext, userId: string): Promise<s
     await ctx.db.entities.billingCustomer.create({ userId, customerId, createdAt: ctx.clock.now().toISOString() }).go();
     return customerId;
   } catch (error) {
+    // Written meanwhile by a concurrent first need (the same customer: one idempotency key).
+    if (!isConditionFailure(error)) throw error;
     const again = await ctx.db.entities.billingCustomer.get({ userId }).go({ consistent: true });
     if (again.data) return again.data.customerId;
     throw error;

@@ -6,7 +6,8 @@
  * - Claiming: a renewing order takes the (user, offer) subscription item before Stripe
  *   is asked for a Subscription. It is refused (`409 already_subscribed`) while another
  *   order holds it live: its Stripe Subscription `active`, `past_due`, `unpaid`,
- *   `trialing` or `paused`, or still `incomplete` with its order awaiting payment. An
+ *   `trialing` or `paused`, or still `incomplete` with its order awaiting payment (or
+ *   about to be written: a claim younger than {@link CLAIM_LEASE_MS} without its order). An
  *   order whose first payment failed at Stripe (`error`), was refused or expired, or a
  *   canceled subscription, frees it.
  * - Crediting: each `invoice.paid` is read back from Stripe (events can be stale or
@@ -50,6 +51,9 @@ export interface InvoiceOutcome {
   orderId?: string | undefined;
 }
 
+/** How long a claim whose order is not written yet holds the subscription item (a request that died after claiming frees it then). */
+export const CLAIM_LEASE_MS = 60_000;
+
 /** Stripe Subscription statuses that hold the (user, offer) slot whatever the order (Stripe API reference, "Subscription: status"). */
 const LIVE = new Set(["active", "past_due", "unpaid", "trialing", "paused"]);
 
@@ -57,7 +61,8 @@ const LIVE = new Set(["active", "past_due", "unpaid", "trialing", "paused"]);
  * Takes the user's subscription item of the order's offer for `order` (a renewing order
  * about to ask Stripe for its Subscription). Taking it again for the same order is a no-op.
  * @throws DomainError `already_subscribed` (409) when another order holds it live, with
- *   that order's id and subscription; RetryableConflict-free: a lost race re-reads once
+ *   that order's id and subscription; database errors (a lost race is read again,
+ *   core/retry.ts `retryOnConflict`)
  */
 export async function claimSubscription(ctx: Pick<Context, "db" | "clock">, order: Pick<OrderItem, "userId" | "offerId" | "orderId" | "offerGroup">): Promise<void> {
   const { userId, offerId, orderId, offerGroup } = order;
@@ -68,13 +73,17 @@ export async function claimSubscription(ctx: Pick<Context, "db" | "clock">, orde
       try {
         await ctx.db.entities.subscription.create({ userId, offerId, orderId, offerGroup, status: "incomplete", createdAt: at, updatedAt: at }).go();
         return;
-      } catch {
-        throw new RetryableConflict("subscription taken meanwhile");
+      } catch (error) {
+        if (isConditionFailure(error)) throw new RetryableConflict("subscription taken meanwhile");
+        throw error;
       }
     }
     if (held.orderId === orderId) return;
     const { data: holder } = await ctx.db.entities.order.get({ userId, orderId: held.orderId }).go({ consistent: true });
-    const awaitingPayment = held.status === "incomplete" && holder?.status === "pending";
+    // The holder's order is written just after its claim: none yet is a claim in flight
+    // (refused), unless older than CLAIM_LEASE_MS (its request died before writing it).
+    const inFlight = !holder && Date.parse(held.updatedAt) > Date.parse(at) - CLAIM_LEASE_MS;
+    const awaitingPayment = held.status === "incomplete" && (holder?.status === "pending" || inFlight);
     if (LIVE.has(held.status) || awaitingPayment) {
       throw new DomainError("already_subscribed", `The user already has a renewing subscription to offer ${offerId}.`, {
         offerId,
@@ -88,8 +97,9 @@ export async function claimSubscription(ctx: Pick<Context, "db" | "clock">, orde
         .put({ userId, offerId, orderId, offerGroup, status: "incomplete", createdAt: at, updatedAt: at })
         .where((attr, op) => `${op.eq(attr.orderId, held.orderId)} AND ${op.eq(attr.updatedAt, held.updatedAt)}`)
         .go();
-    } catch {
-      throw new RetryableConflict("subscription changed meanwhile");
+    } catch (error) {
+      if (isConditionFailure(error)) throw new RetryableConflict("subscription changed meanwhile");
+      throw error;
     }
   });
 }

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../core/clock.js";
 import type { HttpFunctionName } from "../../functions/routes.js";
 import { abandonOrders } from "../../core/abandoned-orders.js";
+import { claimSubscription, CLAIM_LEASE_MS } from "../../core/subscriptions.js";
 import { buildRuntime, runtime, setRuntime } from "../../functions/runtime.js";
 import { createTestDb } from "../helpers/db.js";
 import { invoke, type ApiRequest } from "../helpers/gateway.js";
@@ -147,9 +148,21 @@ describe("ordering a renewing offer", () => {
     stripe.now = clock.now();
     const subscriptionsBefore = stripe.requestsTo("POST", "/v1/subscriptions").length;
     const answers = await Promise.all([0, 1, 2, 3].map(() => call("orders", "POST", "/users/sub-race/orders", { offerId: "pro-monthly" })));
-    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 409, 409, 409]);
+    expect(answers.map((answer) => answer.status).sort(), JSON.stringify(answers.map((answer) => answer.body))).toEqual([201, 409, 409, 409]);
     expect(answers.filter((answer) => answer.status === 409).every((answer) => answer.body.error.code === "already_subscribed")).toBe(true);
     expect(stripe.requestsTo("POST", "/v1/subscriptions").length - subscriptionsBefore).toBe(1);
+  });
+
+  it("a claim whose order is not written yet (a first order in flight) refuses a second order; one older than the lease (its request died) is taken over", async () => {
+    clock.set(START);
+    stripe.now = clock.now();
+    await claimSubscription((await runtime()).core, { userId: "sub-inflight", offerId: "pro-monthly", orderId: "01KINFLIGHT000000000000000", offerGroup: "pro" });
+    expect(await call("orders", "POST", "/users/sub-inflight/orders", { offerId: "pro-monthly" })).toMatchObject({
+      status: 409,
+      body: { error: { code: "already_subscribed", details: { orderId: "01KINFLIGHT000000000000000", status: "incomplete" } } },
+    });
+    clock.advance(CLAIM_LEASE_MS + 1);
+    expect((await call("orders", "POST", "/users/sub-inflight/orders", { offerId: "pro-monthly" })).status).toBe(201);
   });
 
   it("an order whose Subscription Stripe failed to make (502, order error) frees the offer for the next order", async () => {
