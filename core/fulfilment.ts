@@ -51,6 +51,7 @@ export interface PaymentConfirmation {
 export type FulfilmentResult =
   | { applied: true; order: OrderItem }
   | { applied: false; reason: "unknown_order" | "already_paid" | "not_payable" | "duplicate_event"; order?: OrderItem }
+  | { applied: false; reason: "renewing"; order: OrderItem }
   | { applied: false; reason: "mismatch"; detail: string; order: OrderItem };
 
 /** A renewing order paid before: its next period is a renewal (`renewalPaid`), not its first payment. */
@@ -172,8 +173,9 @@ export function purchaseWrites(input: {
 /**
  * Marks the order paid and credits it, exactly once (an order is payable while
  * `pending`, `error` or `refused`: core/rules/order-lifecycle.ts `isPayable`).
- * @returns applied with the paid order, or why nothing was done (unknown order, already
- *   paid, not payable (expired/refunded), event already processed)
+ * @returns applied with the paid order, or why nothing was done (unknown order, a
+ *   renewing order (credited by its invoices), already paid, not payable
+ *   (expired/refunded), event already processed)
  */
 export async function fulfilOrder(
   ctx: Pick<Context, "db" | "clock">,
@@ -185,6 +187,8 @@ export async function fulfilOrder(
     const now = ctx.clock.now();
     const { data: order } = await ctx.db.entities.order.get({ userId, orderId }).go({ consistent: true });
     if (!order) return { applied: false, reason: "unknown_order" };
+    // A renewing order is paid period by period, by its invoices (core/subscriptions.ts), never here.
+    if (order.renewal === "auto") return { applied: false, reason: "renewing", order };
     if (order.status === "paid") return { applied: false, reason: "already_paid", order };
     if (!isPayable(order.status)) return { applied: false, reason: "not_payable", order };
     const mismatch = confirmation.check?.(order);

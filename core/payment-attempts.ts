@@ -86,9 +86,6 @@ export function paymentRequest(order: OrderItem, attempt: number): PaymentReques
   };
 }
 
-/** The `check` answer that sends a renewing order's payment to its invoice (see {@link creditRenewalPayment}). */
-const RENEWING = "a renewing order is credited by its invoice";
-
 /**
  * A succeeded PaymentIntent of a renewing order (found by sync, `pay` or the daily job's
  * abandoned-order pass, never by the webhook: its metadata is empty) credits the
@@ -134,7 +131,6 @@ export async function applySucceededPayment(
     paymentIntentId: intent.id,
     event: webhookRecord(ref, origin, "paid"),
     check: (order) => {
-      if (order.renewal === "auto") return RENEWING;
       if (!paysOrder(order, intent)) return `PaymentIntent ${intent.id} is not one of this order's`;
       if (intent.currency !== order.total.currency) return `currency ${intent.currency} differs from the order's ${order.total.currency}`;
       if (intent.amountReceived !== order.total.amount) return `amount received ${intent.amountReceived} differs from the order's total ${order.total.amount}`;
@@ -148,7 +144,7 @@ export async function applySucceededPayment(
     return outcome("applied", "order paid");
   }
   if (result.reason === "unknown_order") return outcome("ignored", "unknown order");
-  if (result.reason === "mismatch" && result.detail === RENEWING) return creditRenewalPayment(ctx, result.order, intent, origin);
+  if (result.reason === "renewing") return creditRenewalPayment(ctx, result.order, intent, origin);
   if (result.reason === "duplicate_event") return outcome("ignored", "duplicate event");
   if (result.reason === "mismatch") {
     const record = webhookRecord(result.order, origin, "inconsistent");

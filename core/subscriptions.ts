@@ -40,7 +40,7 @@ import { isRenewal, purchaseWrites } from "./fulfilment.js";
 import type { InvoiceState, SubscriptionState } from "./payments/provider.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { isPayable } from "./rules/order-lifecycle.js";
-import { STANDING_STATUSES } from "./rules/renewal.js";
+import { ENDED_STATUSES, HOLDING_STATUSES, STANDING_STATUSES } from "./rules/renewal.js";
 import { webhookEventWrite } from "./webhook-events.js";
 
 /** What crediting an invoice did (a webhook outcome). */
@@ -53,9 +53,6 @@ export interface InvoiceOutcome {
 
 /** How long a claim whose order is not written yet holds the subscription item (a request that died after claiming frees it then). */
 export const CLAIM_LEASE_MS = 60_000;
-
-/** Stripe Subscription statuses that hold the (user, offer) slot whatever the order (Stripe API reference, "Subscription: status"). */
-const LIVE = new Set(["active", "past_due", "unpaid", "trialing", "paused"]);
 
 /**
  * Takes the user's subscription item of the order's offer for `order` (a renewing order
@@ -84,7 +81,7 @@ export async function claimSubscription(ctx: Pick<Context, "db" | "clock">, orde
     // (refused), unless older than CLAIM_LEASE_MS (its request died before writing it).
     const inFlight = !holder && Date.parse(held.updatedAt) > Date.parse(at) - CLAIM_LEASE_MS;
     const awaitingPayment = held.status === "incomplete" && (holder?.status === "pending" || inFlight);
-    if (LIVE.has(held.status) || awaitingPayment) {
+    if (HOLDING_STATUSES.has(held.status) || awaitingPayment) {
       throw new DomainError("already_subscribed", `The user already has a renewing subscription to offer ${offerId}.`, {
         offerId,
         orderId: held.orderId,
@@ -209,9 +206,6 @@ export async function creditInvoice(ctx: PaymentContext, invoiceId: string, even
   });
 }
 
-/** Stripe statuses after which a subscription renews no more. */
-const ENDED = new Set(["canceled", "incomplete_expired"]);
-
 /** A renewing subscription as the API shows it (`GET`/`DELETE /users/{userId}/subscriptions/{offerId}`). */
 export interface RenewalView {
   offerId: string;
@@ -235,7 +229,7 @@ export function toRenewalView(item: SubscriptionItem): RenewalView {
     orderId: item.orderId,
     subscriptionId: item.subscriptionId ?? null,
     status: item.status,
-    renews: LIVE.has(item.status) && !cancelAtPeriodEnd,
+    renews: HOLDING_STATUSES.has(item.status) && !cancelAtPeriodEnd,
     currentPeriodEnd: item.currentPeriodEnd ?? null,
     cancelAtPeriodEnd,
   };
@@ -299,10 +293,12 @@ async function applyState(
  */
 export async function cancelRenewal(ctx: Context, userId: string, offerId: string, atPeriodEnd: boolean): Promise<RenewalView> {
   const held = await findRenewal(ctx, userId, offerId);
-  const { data: order } = held ? await ctx.db.entities.order.get({ userId, orderId: held.orderId }).go({ consistent: true }) : { data: null };
-  const subscriptionId = held?.subscriptionId ?? order?.subscriptionId;
-  if (!held || !subscriptionId || ENDED.has(held.status)) throw new NotFoundError("subscription", offerId);
+  if (!held || ENDED_STATUSES.has(held.status)) throw new NotFoundError("subscription", offerId);
+  // Until its first invoice is paid, the subscription's id is on the order only.
+  const subscriptionId = held.subscriptionId ?? (await ctx.db.entities.order.get({ userId, orderId: held.orderId }).go({ consistent: true })).data?.subscriptionId;
+  if (!subscriptionId) throw new NotFoundError("subscription", offerId);
   const state = await billingOf(ctx).cancelSubscription(subscriptionId, atPeriodEnd);
+  // Stripe's answer stored on the item as it is now (Stripe took time; a webhook may have written it).
   return retryOnConflict(async () => {
     const item = await findRenewal(ctx, userId, offerId);
     if (!item || item.orderId !== held.orderId) throw new NotFoundError("subscription", offerId);

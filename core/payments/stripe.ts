@@ -162,6 +162,28 @@ const subscriptionState = (subscription: Stripe.Subscription): SubscriptionState
   metadata: subscription.metadata ?? {},
 });
 
+/**
+ * The offer's Stripe Product (`productId`), created when Stripe does not know it; one
+ * created meanwhile by a concurrent order (Stripe refuses a second product with the id)
+ * is taken as it is.
+ * @throws the SDK's errors other than those two answers
+ */
+async function ensureProduct(stripe: Stripe, productId: string, offer: { offerId: string; offerName: string }): Promise<void> {
+  const known = await stripe.products.retrieve(productId).then(
+    () => true,
+    (error: unknown) => {
+      if (error instanceof Stripe.errors.StripeError && error.statusCode === 404) return false;
+      throw error;
+    },
+  );
+  if (known) return;
+  try {
+    await stripe.products.create({ id: productId, name: offer.offerName, metadata: { offerId: offer.offerId } }, { idempotencyKey: `product-${productId}` });
+  } catch (error) {
+    if (!(error instanceof Stripe.errors.StripeError) || error.code !== "resource_already_exists") throw error;
+  }
+}
+
 /** Stripe Billing: customers, recurring prices, invoices and subscriptions (see {@link BillingProvider}). */
 function stripeBilling(stripe: Stripe): BillingProvider {
   return {
@@ -180,17 +202,7 @@ function stripeBilling(stripe: Stripe): BillingProvider {
         const found = await stripe.prices.list({ lookup_keys: [request.lookupKey], active: true, limit: 1 });
         const existing = found.data[0];
         if (existing) return { productId: typeof existing.product === "string" ? existing.product : existing.product.id, priceId: existing.id };
-        try {
-          await stripe.products.retrieve(productId);
-        } catch (error) {
-          if (!(error instanceof Stripe.errors.StripeError) || error.statusCode !== 404) throw error;
-          try {
-            await stripe.products.create({ id: productId, name: request.offerName, metadata: { offerId: request.offerId } }, { idempotencyKey: `product-${productId}` });
-          } catch (created) {
-            // Created meanwhile by a concurrent order: Stripe refuses a second product with the id.
-            if (!(created instanceof Stripe.errors.StripeError) || created.code !== "resource_already_exists") throw created;
-          }
-        }
+        await ensureProduct(stripe, productId, request);
         const price = await stripe.prices.create(
           {
             product: productId,

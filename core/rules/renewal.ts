@@ -77,6 +77,15 @@ export function notRenewable(terms: RenewalTerms, starts?: string | null, now?: 
 }
 
 /**
+ * Stripe Subscription statuses that hold a (user, offer) subscription whatever its order:
+ * a second order of the offer is refused (Stripe API reference, "Subscription: status").
+ */
+export const HOLDING_STATUSES: ReadonlySet<string> = new Set(["active", "past_due", "unpaid", "trialing", "paused"]);
+
+/** Stripe Subscription statuses after which a subscription renews no more. */
+export const ENDED_STATUSES: ReadonlySet<string> = new Set(["canceled", "incomplete_expired"]);
+
+/**
  * Stripe Subscription statuses under which a renewing subscription's holder stands
  * subscribed (and its group unlocked) even while no period's grant runs: `active`, in
  * the hour between a period's end and its renewal invoice's payment, and `past_due`,
