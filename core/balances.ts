@@ -54,6 +54,7 @@ import {
 import { addPeriod, periodOf, periodsBesides, type PaidPeriod } from "./rules/periods.js";
 import { grantsHeld, holdsProblem, type HoldState } from "./rules/holds.js";
 import { passedOver } from "./rules/drain.js";
+import type { CrossingRange } from "./rules/low-balance.js";
 import type { GrantFacts } from "./rules/give-back.js";
 import type { BalanceItem, BalanceOverflowItem, Db } from "./db/service.js";
 import { BALANCE_LAYOUT } from "./db/balance.js";
@@ -113,6 +114,8 @@ export function toState(item: BalanceItem): BalanceState {
   if (item.exhausted) state.exhausted = { ...item.exhausted };
   if (item.liveHolds && item.liveHolds.length > 0) state.holds = expandHolds(item.liveHolds, item.heldGrants ?? []);
   if (item.lowBalanceLatched === true) state.lowBalanceLatched = true;
+  if (item.topUpThreshold !== undefined) state.topUpThreshold = item.topUpThreshold;
+  if (item.topUpLatched === true) state.topUpLatched = true;
   if (item.grantSet !== undefined) state.grantSet = item.grantSet;
   if (item.layout === undefined) return legacyState(state);
   return state;
@@ -450,7 +453,8 @@ export const MAX_GUARDED_DRAWS = 10;
  * @param range the low-balance decision (core/rules/low-balance.ts `latchedCrossing`): the
  *   balance the write must find (`> above`, `<= atMost`), the latch it must find when
  *   `latched` is set (true: `lowBalanceLatched` set; false: absent), and `raises`: the
- *   write sets the latch
+ *   write sets the latch; `topUpLatched` and `topUpRaises` likewise for the top-up latch
+ *   (core/rules/low-balance.ts `withTopUp`)
  * @throws RangeError for a draw from a grant not in the map, or a legacy state
  */
 export function balanceDrawWrite(
@@ -459,7 +463,7 @@ export function balanceDrawWrite(
   draws: ReadonlyArray<{ grantId: string; tokens: number }>,
   tokens: number,
   now: Date,
-  range: { above?: number | undefined; atMost?: number | undefined; latched?: boolean | undefined; raises?: boolean | undefined } = {},
+  range: CrossingRange = {},
 ): TransactionItem {
   if (state.legacy) throw new RangeError("a legacy balance item is written whole");
   const held = grantsHeld(state.holds ?? []);
@@ -494,6 +498,7 @@ export function balanceDrawWrite(
         // Relative: concurrent draws each add theirs (the next whole write prunes the list).
         if (periods.length > 0) op.append(attr.periods, periods);
         if (range.raises) op.set(attr.lowBalanceLatched, true);
+        if (range.topUpRaises) op.set(attr.topUpLatched, true);
         op.subtract(attr.balance, tokens);
         op.add(attr.version, 1);
         op.set(attr.updatedAt, now.toISOString());
@@ -512,6 +517,7 @@ export function balanceDrawWrite(
           ...(range.above !== undefined ? [op.gt(attr.balance, range.above)] : []),
           ...(range.atMost !== undefined ? [op.lte(attr.balance, range.atMost)] : []),
           ...(range.latched === undefined ? [] : [range.latched ? op.eq(attr.lowBalanceLatched, true) : op.notExists(attr.lowBalanceLatched)]),
+          ...(range.topUpLatched === undefined ? [] : [range.topUpLatched ? op.eq(attr.topUpLatched, true) : op.notExists(attr.topUpLatched)]),
         ].join(" AND "),
       ),
     { returnOld: true },
@@ -550,13 +556,14 @@ export function balanceDeltaWrite(
   seen: BalanceState,
   next: BalanceState,
   now: Date,
-  range: { above?: number | undefined; atMost?: number | undefined; latched?: boolean | undefined; raises?: boolean | undefined } = {},
+  range: CrossingRange = {},
 ): TransactionItem | undefined {
   // A. What changed, and whether a relative update can say it.
   if (seen.legacy || next.legacy || seen.version === 0) return undefined;
   if (next.debt !== seen.debt || next.chainUntil !== seen.chainUntil) return undefined;
   if (!sameJson(next.spilled, seen.spilled) || !sameJson(next.exhausted, seen.exhausted) || !sameJson(next.periods ?? [], seen.periods ?? [])) return undefined;
   if (seen.lowBalanceLatched === true && next.lowBalanceLatched !== true) return undefined;
+  if ((seen.topUpLatched === true && next.topUpLatched !== true) || seen.topUpThreshold !== next.topUpThreshold) return undefined;
   if (next.grants.length !== seen.grants.length) return undefined;
   const changed: Array<{ index: number; grantId: string; delta: number }> = [];
   for (const [index, before] of seen.grants.entries()) {
@@ -595,6 +602,7 @@ export function balanceDeltaWrite(
         if (appended.liveHolds.length > 0) op.append(attr.liveHolds, appended.liveHolds);
         if (newFacts.length > 0) op.append(attr.heldGrants, newFacts);
         if (range.raises) op.set(attr.lowBalanceLatched, true);
+        if (range.topUpRaises) op.set(attr.topUpLatched, true);
         if (change < 0) op.subtract(attr.balance, -change);
         else if (change > 0) op.add(attr.balance, change);
         op.add(attr.version, 1);
@@ -611,6 +619,7 @@ export function balanceDeltaWrite(
           ...(range.above !== undefined ? [op.gt(attr.balance, range.above)] : []),
           ...(range.atMost !== undefined ? [op.lte(attr.balance, range.atMost)] : []),
           ...(range.latched === undefined ? [] : [range.latched ? op.eq(attr.lowBalanceLatched, true) : op.notExists(attr.lowBalanceLatched)]),
+          ...(range.topUpLatched === undefined ? [] : [range.topUpLatched ? op.eq(attr.topUpLatched, true) : op.notExists(attr.topUpLatched)]),
         ].join(" AND "),
       ),
     { returnOld: true },
@@ -650,6 +659,8 @@ export function balanceWrite(db: Db, next: BalanceState, expectedVersion: number
         ...(next.exhausted ? { exhausted: next.exhausted } : {}),
         ...(holds.length > 0 ? compactHolds(holds) : {}),
         ...(next.lowBalanceLatched ? { lowBalanceLatched: true } : {}),
+        ...(next.topUpThreshold !== undefined ? { topUpThreshold: next.topUpThreshold } : {}),
+        ...(next.topUpLatched ? { topUpLatched: true } : {}),
         grantSet: expectedVersion + 1,
         layout: BALANCE_LAYOUT,
         updatedAt: now.toISOString(),

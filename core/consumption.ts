@@ -7,7 +7,8 @@
  * `BatchGetItem`) and one transaction (the balance change, the ledger `consume` entry
  * with its draws, the idempotency record when a key is given, and the
  * `credits.low_balance` event when the consumption crosses the group's threshold while
- * the group's low-balance latch is off, setting it: core/rules/low-balance.ts),
+ * the group's low-balance latch is off, setting it: core/rules/low-balance.ts; likewise
+ * the `top_up.requested` event for the group's automatic top-up threshold, core/top-ups.ts),
  * whatever the number of grants. The balance change is guarded
  * per drawn grant (core/balances.ts `balanceDrawWrite`), or by the version when the
  * consumption goes into debt or draws many grants. Grants already past their expiry are
@@ -43,7 +44,7 @@ import {
   type BalanceView,
 } from "./balances.js";
 import { eventWrite } from "./events.js";
-import { latchedCrossing } from "./rules/low-balance.js";
+import { latchedCrossing, withRaisedLatches, withTopUp } from "./rules/low-balance.js";
 import type { BalanceItem } from "./db/service.js";
 import { transactWrite } from "./db/transact.js";
 import { consumptionTransaction, isPlainDraw, sendConsumption } from "./db/consumption-transaction.js";
@@ -163,9 +164,14 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
         now,
       );
       const result: ConsumptionResult = { entry, balance: plan.next.balance };
-      // The low-balance decision: the balance range and the latch it read, both required by the write.
-      const crossing = latchedCrossing({ seen: state.balance, tokens, threshold, latched: state.lowBalanceLatched === true });
-      const latch = (next: BalanceState): BalanceState => (crossing.raises ? { ...next, lowBalanceLatched: true } : next);
+      // The low-balance and top-up decisions: the balance range and the latches they read, all required by the write.
+      const crossing = withTopUp(latchedCrossing({ seen: state.balance, tokens, threshold, latched: state.lowBalanceLatched === true }), {
+        seen: state.balance,
+        tokens,
+        threshold: state.topUpThreshold ?? null,
+        latched: state.topUpLatched === true,
+      });
+      const latch = (next: BalanceState): BalanceState => withRaisedLatches(next, crossing);
       let balanceChange: Record<string, object> = {};
       // What a guarded write leaves on the item (for the cache), when it is one; `plain`:
       // one the hot path builds without ElectroDB (core/db/consumption-transaction.ts).
@@ -215,6 +221,7 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
               key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now),
               // The crossing's event, in the same transaction (the range and latch guards keep it exact).
               event: crossing.raises ? eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup, balance: plan.next.balance }, now).item : undefined,
+              topUp: crossing.topUpRaises ? eventWrite(ctx.db, { type: "top_up.requested", userId, offerGroup, balance: plan.next.balance }, now).item : undefined,
             });
       if (written.committed) {
         // The cache keeps what a guarded write left; after a whole write, the next consumption reads.

@@ -101,6 +101,22 @@ export class PaymentProviderError extends DomainError {
 }
 
 /**
+ * The card declined a payment (Stripe's `card_error`): `code` is Stripe's error code
+ * (`card_declined`, `authentication_required`, `expired_card`, ...), `declineCode` the
+ * issuer's `decline_code` when given (Stripe docs, "Error codes", "Decline codes"). A
+ * decline is an answer about this payment, not a failure worth retrying as it is; an
+ * `authentication_required` one needs the buyer present (on-session).
+ */
+export class PaymentDeclinedError extends PaymentProviderError {
+  readonly declineCode: string;
+  constructor(message: string, details: { stripeCode: string; declineCode?: string | undefined } & Record<string, unknown>) {
+    super(message, details);
+    this.name = "PaymentDeclinedError";
+    this.declineCode = details.declineCode ?? details.stripeCode;
+  }
+}
+
+/**
  * The provider does not know the object (Stripe's 404 `resource_missing`): not a
  * failure worth a retry. A webhook event about it is answered 200 and ignored (API.md
  * "Payment attempts never double-charge").

@@ -35,6 +35,8 @@ export interface ServiceEvent {
   status?: string;
   /** True for the automatic refund of a second payment for an already paid order. */
   duplicate?: boolean;
+  /** Why a top-up failed (`top_up.failed`): Stripe's decline code (`authentication_required`, `insufficient_funds`, ...) or ours (`max_per_month`, `no_payment_method`, ...). */
+  code?: string;
   createdAt: string;
 }
 
@@ -54,6 +56,7 @@ export function toEvent(item: EventItem): ServiceEvent {
   if (item.tokens !== undefined) event.tokens = item.tokens;
   if (item.status !== undefined) event.status = item.status;
   if (item.duplicate !== undefined) event.duplicate = item.duplicate;
+  if (item.code !== undefined) event.code = item.code;
   return event;
 }
 
@@ -96,20 +99,28 @@ export interface PublishSummary {
 }
 
 /**
+ * Work some events ask for before they go out (core/top-ups.ts `topUpHandler` runs
+ * `top_up.requested`): called for each unpublished event of a pass, before the bus; an
+ * event whose handler throws is not published, so the next pass calls it again (it must
+ * be idempotent).
+ */
+export type EventHandler = (event: ServiceEvent) => Promise<void>;
+
+/**
  * Publishes unpublished events, oldest first per shard, at most `limit` of them.
  * Candidates come from the (eventually consistent) outbox index and are re-read from the
  * table (consistent batch read) so that one just marked published is not sent again; each
  * is marked published only after the bus accepted it, conditionally on it still being
  * unpublished.
  */
-export async function publishPending(ctx: Pick<Context, "db" | "clock" | "logger">, bus: EventBus, options: { limit?: number } = {}): Promise<PublishSummary> {
+export async function publishPending(ctx: Pick<Context, "db" | "clock" | "logger">, bus: EventBus, options: { limit?: number; handle?: EventHandler | undefined } = {}): Promise<PublishSummary> {
   const limit = options.limit ?? 500;
   const summary: PublishSummary = { published: 0, failed: 0 };
   for (let shard = 0; shard < OUTBOX_SHARDS && summary.published + summary.failed < limit; shard++) {
     const { data: candidates } = await ctx.db.entities.event.query
       .outbox({ outboxBucket: String(shard) })
       .go({ limit: limit - summary.published - summary.failed });
-    const pass = await publishEvents(ctx, bus, candidates);
+    const pass = await publishEvents(ctx, bus, candidates, options.handle);
     summary.published += pass.published;
     summary.failed += pass.failed;
   }
@@ -126,10 +137,10 @@ export const EVENTS_PER_PASS = 500;
  * @returns the events published and those the bus refused (still in the outbox)
  * @throws what reading or marking the outbox throws (DynamoDB errors)
  */
-export async function publishOutbox(ctx: Pick<Context, "db" | "clock" | "logger">, bus: EventBus, deadline?: number): Promise<PublishSummary> {
+export async function publishOutbox(ctx: Pick<Context, "db" | "clock" | "logger">, bus: EventBus, deadline?: number, handle?: EventHandler): Promise<PublishSummary> {
   const total: PublishSummary = { published: 0, failed: 0 };
   for (;;) {
-    const pass = await publishPending(ctx, bus, { limit: EVENTS_PER_PASS });
+    const pass = await publishPending(ctx, bus, { limit: EVENTS_PER_PASS, handle });
     total.published += pass.published;
     total.failed += pass.failed;
     if (pass.failed > 0 || pass.published < EVENTS_PER_PASS || (deadline !== undefined && Date.now() >= deadline)) return total;
@@ -139,17 +150,34 @@ export async function publishOutbox(ctx: Pick<Context, "db" | "clock" | "logger"
 /**
  * Publishes the given events if they are still unpublished (re-read consistently from
  * the table), in batches of 10, marking those the bus accepted. For callers that know
- * which events to publish without the index (a stream batch's own inserts).
+ * which events to publish without the index (a stream batch's own inserts). With
+ * `handle`, each event is handed to it first; one it throws for stays unpublished.
  */
 export async function publishEvents(
   ctx: Pick<Context, "db" | "clock" | "logger">,
   bus: EventBus,
   keys: ReadonlyArray<{ userId: string; eventId: string }>,
+  handle?: EventHandler,
 ): Promise<PublishSummary> {
   const summary: PublishSummary = { published: 0, failed: 0 };
   const data = await stillUnpublished(ctx, keys);
   for (let i = 0; i < data.length; i += 10) {
-    const batch = data.slice(i, i + 10).map(toEvent);
+    let batch = data.slice(i, i + 10).map(toEvent);
+    if (handle) {
+      const handled = await Promise.all(
+        batch.map((event) =>
+          handle(event).then(
+            () => true,
+            (error: unknown) => {
+              ctx.logger.warn("an event's work failed; it stays in the outbox", { error, eventId: event.eventId, type: event.type });
+              return false;
+            },
+          ),
+        ),
+      );
+      summary.failed += handled.filter((ok) => !ok).length;
+      batch = batch.filter((_, k) => handled[k]);
+    }
     let accepted: string[] = [];
     try {
       accepted = await bus.publish(batch);

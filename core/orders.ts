@@ -71,6 +71,8 @@ export interface Order {
   renewal: "none" | "auto";
   /** A renewing order's Stripe Subscription, once made. */
   subscriptionId: string | null;
+  /** True for an automatic top-up's order (paid off-session with the saved payment method). */
+  autoTopUp: boolean;
   grantIds: string[];
   /** The PaymentIntent that paid the order, once paid through Stripe. */
   paidPaymentIntentId: string | null;
@@ -109,6 +111,7 @@ export function toOrder(item: OrderItem): Order {
     paymentIntentId: item.paymentIntentId ?? null,
     renewal: item.renewal ?? "none",
     subscriptionId: item.subscriptionId ?? null,
+    autoTopUp: item.topUpEventId !== undefined,
     checkoutSessionId: item.checkoutSessionId ?? null,
     grantIds: item.grantIds,
     paidPaymentIntentId: item.paidPaymentIntentId ?? null,
@@ -125,6 +128,8 @@ export interface CreateOrderInput extends OrderRequest {
   offerId: string;
   /** Present when the request carried an `Idempotency-Key` (scope `orders`). */
   idempotency?: IdempotentRequest | undefined;
+  /** An automatic top-up's order (core/top-ups.ts): the `top_up.requested` event it answers. */
+  topUpEventId?: string | undefined;
 }
 
 /** What order creation returns (API.md: `201 { order, payment }`). */
@@ -197,6 +202,7 @@ export async function createOrder(ctx: Context, input: CreateOrderInput): Promis
   draft = {
     ...draft,
     recordedAttempt: 0,
+    ...(input.topUpEventId !== undefined ? { topUpEventId: input.topUpEventId } : {}),
     ...(draft.provider === "stripe_checkout" && input.checkout ? { checkout: { successUrl: input.checkout.successUrl, cancelUrl: input.checkout.cancelUrl } } : {}),
   };
 

@@ -19,7 +19,7 @@
  *   idempotency key (core/rules/order-lifecycle.ts `recordedAttempt`).
  */
 import type { PaymentContext } from "./context.js";
-import { billingOf, renewingPayment } from "./billing.js";
+import { billingOf, customerOf, renewingPayment } from "./billing.js";
 import { creditInvoice } from "./subscriptions.js";
 import type { OrderItem } from "./db/service.js";
 import { conditionFailed, transactWrite } from "./db/transact.js";
@@ -64,12 +64,16 @@ export function paysOrder(order: Pick<OrderItem, "orderId" | "userId" | "payment
 /**
  * What the provider needs to collect `order`'s total for attempt `attempt` (the same
  * request when replayed), with, for a renewing order, its customer and recurring price
- * (core/billing.ts: read from the table once made, so a replay sends the same request).
+ * (core/billing.ts: read from the table once made, so a replay sends the same request),
+ * and for an automatic top-up's order, its customer.
  * @throws as core/billing.ts `renewingPayment` for a renewing order
  */
 export async function paymentRequestOf(ctx: PaymentContext, order: OrderItem, attempt: number): Promise<PaymentRequest> {
   const request = paymentRequest(order, attempt);
-  return order.renewal === "auto" ? { ...request, renewing: await renewingPayment(ctx, order) } : request;
+  if (order.renewal === "auto") return { ...request, renewing: await renewingPayment(ctx, order) };
+  // An automatic top-up's PaymentIntent is the customer's, so that their saved card can pay it off-session.
+  if (order.topUpEventId !== undefined) return { ...request, customerId: await customerOf(ctx, order.userId) };
+  return request;
 }
 
 /** What the provider needs to collect a one-time `order`'s total for attempt `attempt` (the same request when replayed). */

@@ -85,7 +85,7 @@ import {
   type PlannedEntry,
 } from "./rules/holds.js";
 import { holdExpiryKeys } from "./rules/work-index.js";
-import { latchedCrossing } from "./rules/low-balance.js";
+import { latchedCrossing, withRaisedLatches, withTopUp, type CrossingRange } from "./rules/low-balance.js";
 
 /** Default hold lifetime, in seconds (API.md `ttlSeconds`). */
 export const DEFAULT_HOLD_SECONDS = 300;
@@ -235,13 +235,15 @@ export async function createHold(ctx: Context, input: HoldInput): Promise<Reserv
         ...(metadata !== undefined ? { metadata } : {}),
       };
       const alarm = lowBalanceAlarm({ seen: view.state.balance, after: plan.next.balance, threshold, disarmed: view.state.lowBalanceLatched === true, rearms: false });
-      const next: BalanceState = withLatch({ ...plan.next, holds: plan.holds }, alarm.disarmed);
-      const crossing = latchedCrossing({ seen: view.state.balance, tokens, threshold, latched: view.state.lowBalanceLatched === true });
+      // The top-up threshold's crossing joins the low-balance one (core/rules/low-balance.ts `withTopUp`).
+      const crossing = withTopUp(latchedCrossing({ seen: view.state.balance, tokens, threshold, latched: view.state.lowBalanceLatched === true }), topUpOf(view.state, tokens));
+      const next: BalanceState = withRaisedLatches(withLatch({ ...plan.next, holds: plan.holds }, alarm.disarmed), { topUpRaises: crossing.topUpRaises });
       const written = await transactWrite<string>(ctx.db, {
         ...balanceChange(ctx, settled ? undefined : state, view, next, now, crossing),
         ...settled?.actions,
         entry: ledgerEntryWrite(ctx.db, entry),
         event: alarm.crosses ? eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup, balance: next.balance }, now).item : undefined,
+        topUp: crossing.topUpRaises ? eventWrite(ctx.db, { type: "top_up.requested", userId, offerGroup, balance: next.balance }, now).item : undefined,
         reservation: commit(
           ctx.db.entities.reservation.create({
             userId,
@@ -393,14 +395,16 @@ export async function commitHold(ctx: Context, input: CommitInput): Promise<Comm
       const [seen, latched] = [view.state.balance, view.state.lowBalanceLatched === true];
       if (planned.balance < seen && !latched && threshold === undefined) threshold = (await getOfferGroup(ctx, found.state.offerGroup)).lowBalanceThreshold;
       const alarm = lowBalanceAlarm({ seen, after: planned.balance, threshold: threshold ?? null, disarmed: latched, rearms: false });
-      const next = withLatch(planned, alarm.disarmed);
+      const lowered = planned.balance < seen;
+      // The low-balance decision the write must still hold (the crossing's balance range and the
+      // latch read), joined with the top-up threshold's (core/rules/low-balance.ts `withTopUp`).
+      const lowRange: CrossingRange = !lowered ? {} : threshold !== undefined && threshold !== null ? latchedCrossing({ seen, tokens: seen - planned.balance, threshold, latched }) : latched ? { latched: true } : {};
+      const range: CrossingRange = lowered ? withTopUp(lowRange, topUpOf(view.state, seen - planned.balance)) : lowRange;
+      const next = withRaisedLatches(withLatch(planned, alarm.disarmed), { topUpRaises: range.topUpRaises });
       const entries = entryWrites(ctx, "commit", found.state, reservationId, plan.entries, now, metadata);
       const consumed = entries.consume!;
       const reservation: Reservation = { ...reservationOf(found.state, found.hold), status: "committed", committedTokens: tokens, endedAt: now.toISOString() };
       const result: CommitResult = { reservation, entry: consumed.entry, balance: next.balance };
-      // The low-balance decision the write must still hold: the crossing's balance range and the latch read.
-      const lowered = next.balance < seen;
-      const range = !lowered ? {} : threshold !== undefined && threshold !== null ? latchedCrossing({ seen, tokens: seen - next.balance, threshold, latched }) : latched ? { latched: true } : {};
       const written = await transactWrite<string>(ctx.db, {
         ...balanceChange(ctx, settled ? undefined : found.state, view, next, now, range),
         ...settled?.actions,
@@ -408,6 +412,7 @@ export async function commitHold(ctx: Context, input: CommitInput): Promise<Comm
         reservation: reservationEnd(ctx, userId, reservationId, { status: "committed", committedTokens: tokens, consumeEntryId: consumed.entry.entryId, endedAt: now.toISOString() }),
         key: idempotency && outcomeWrite(ctx.db, userId, idempotency, { ok: true, result }, now),
         event: alarm.crosses ? eventWrite(ctx.db, { type: "credits.low_balance", userId, offerGroup: found.state.offerGroup, balance: next.balance }, now).item : undefined,
+        topUp: range.topUpRaises ? eventWrite(ctx.db, { type: "top_up.requested", userId, offerGroup: found.state.offerGroup, balance: next.balance }, now).item : undefined,
       });
       if (written.committed) return result;
       return afterCancel<CommitResult>(ctx, written, userId, idempotency);
@@ -707,3 +712,8 @@ async function afterCancel<T>(
   throw new RetryableConflict();
 }
 
+
+/** The top-up side of lowering `state`'s balance by `tokens` (core/rules/low-balance.ts `withTopUp`). */
+function topUpOf(state: BalanceState, tokens: number): { seen: number; tokens: number; threshold: number | null; latched: boolean } {
+  return { seen: state.balance, tokens, threshold: state.topUpThreshold ?? null, latched: state.topUpLatched === true };
+}

@@ -12,6 +12,7 @@
 import type { Context as LambdaContext, ScheduledEvent, SQSEvent } from "aws-lambda";
 import { runDailyJob, type DailyJobSummary } from "../core/daily-job.js";
 import { publishOutbox } from "../core/events.js";
+import { topUpHandler } from "../core/top-ups.js";
 import { DAY_MS } from "../core/rules/time.js";
 import { continuationOf, createSqsContinuation, MAX_CONTINUATIONS } from "./continuation.js";
 import "./eventbridge-bus.js"; // publishes the outbox, as a backstop
@@ -44,6 +45,7 @@ export async function handler(
     summary.continuedAs = number + 1;
   }
   if (!bus) return summary;
-  const { published, failed } = await publishOutbox(core, bus, deadline);
+  // The backstop also runs the automatic top-ups left in the outbox (core/top-ups.ts).
+  const { published, failed } = await publishOutbox(core, bus, deadline, topUpHandler(core));
   return { ...summary, published, publishFailed: failed };
 }

@@ -2,10 +2,23 @@
 import { confirmManualOrder, createOrder, getOrder, listOrders, retryPayment, toOrder } from "../core/orders.js";
 import { cancelRenewal } from "../core/subscriptions.js";
 import { setupPaymentMethod } from "../core/billing.js";
+import { deleteAutoTopUp, getAutoTopUp, putAutoTopUp } from "../core/auto-top-up.js";
 import { syncOrder } from "../core/payment-attempts.js";
 import { refundOrder } from "../core/refunds.js";
 import { createApi, honoPath, idempotencyOf, jsonBody, lambdaHandler, parsedBody, pathParams, queryParams, validate } from "./http.js";
-import { cancelSubscriptionBody, paymentMethodSetupBody, emptyBody, orderBody, orderListQuery, refundBody, userOfferPath, userOrderPath, userPath } from "./schemas.js";
+import {
+  autoTopUpBody,
+  cancelSubscriptionBody,
+  paymentMethodSetupBody,
+  emptyBody,
+  orderBody,
+  orderListQuery,
+  refundBody,
+  userGroupPath,
+  userOfferPath,
+  userOrderPath,
+  userPath,
+} from "./schemas.js";
 import "./stripe-payments.js"; // orders create, read and refund Stripe payments
 
 /** The function's app. */
@@ -74,6 +87,23 @@ app.post(honoPath("/users/{userId}/payment-methods/setup"), async (c) => {
   const { checkout } = jsonBody(c, paymentMethodSetupBody);
   const core = c.get("runtime").core;
   return c.json(await setupPaymentMethod(core, { userId, currency: core.config.defaultCurrency, checkout }), 201);
+});
+
+app.put(honoPath("/users/{userId}/auto-top-up/{offerGroup}"), async (c) => {
+  const { userId, offerGroup } = pathParams(c, userGroupPath);
+  const body = jsonBody(c, autoTopUpBody);
+  return c.json(await putAutoTopUp(c.get("runtime").core, userId, offerGroup, body), 200);
+});
+
+app.get(honoPath("/users/{userId}/auto-top-up/{offerGroup}"), async (c) => {
+  const { userId, offerGroup } = pathParams(c, userGroupPath);
+  return c.json(await getAutoTopUp(c.get("runtime").core, userId, offerGroup), 200);
+});
+
+app.delete(honoPath("/users/{userId}/auto-top-up/{offerGroup}"), async (c) => {
+  const { userId, offerGroup } = pathParams(c, userGroupPath);
+  jsonBody(c, emptyBody);
+  return c.json(await deleteAutoTopUp(c.get("runtime").core, userId, offerGroup), 200);
 });
 
 /** Lambda entry point. */

@@ -149,6 +149,7 @@ export const order = z
     checkoutSessionId: z.nullable(z.string()),
     renewal: z.enum(["none", "auto"]).check(z.describe("`auto`: a renewing order, paid period by period through its Stripe Subscription.")),
     subscriptionId: z.nullable(z.string()).check(z.describe("A renewing order's Stripe Subscription, once made.")),
+    autoTopUp: z.boolean().check(z.describe("True for an automatic top-up's order, paid off-session with the saved payment method.")),
     grantIds: z.array(generatedId),
     paidPaymentIntentId: z.nullable(z.string()),
     refunds: z.array(
@@ -292,6 +293,22 @@ export const paymentMethodSetup = z
   ])
   .check(z.describe("A SetupIntent's client secret (usage off_session) to confirm with Stripe.js, or a setup-mode Checkout URL."));
 
+/** A group's automatic top-up setting (`PUT/GET/DELETE /users/{userId}/auto-top-up/{offerGroup}`; core/auto-top-up.ts `AutoTopUp`). */
+export const autoTopUp = z
+  .object({
+    userId: z.string(),
+    offerGroup: operatorId,
+    offerId: operatorId,
+    currency: z.string(),
+    threshold: int().check(z.describe("Tokens: a consumption, hold or commit taking the balance from above it to at or below it requests a top-up.")),
+    maxPerMonth: int().check(z.describe("Top-ups started per calendar month (UTC), at most.")),
+    enabled: z.boolean(),
+    usedThisMonth: int().check(z.describe("Top-ups started in the current calendar month (UTC).")),
+    createdAt: instantUtc,
+    updatedAt: instantUtc,
+  })
+  .check(z.describe("A group's automatic top-up: the offer ordered and paid off-session with the saved card when the balance falls to the threshold."));
+
 /** A renewing subscription (`DELETE /users/{userId}/subscriptions/{offerId}`; core/subscriptions.ts `RenewalView`). */
 export const renewal = z
   .object({
@@ -374,6 +391,7 @@ export const serviceEvent = z
     tokens: z.optional(int()),
     status: z.optional(z.string()).check(z.describe("A dispute's status when it closed.")),
     duplicate: z.optional(z.boolean()).check(z.describe("True for the automatic refund of a second payment.")),
+    code: z.optional(z.string()).check(z.describe("Why a top-up failed (top_up.failed): Stripe's decline code, or max_per_month, no_payment_method, ...")),
     createdAt: instantUtc,
   })
   .check(z.describe("Something the service tells the app about a user; also put on the EventBridge bus (de-duplicate by eventId)."));

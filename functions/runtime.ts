@@ -190,6 +190,8 @@ function stripePayments(options: StripeProviderOptions): PaymentProvider {
       retrieveSetupIntent: async (id) => billing().retrieveSetupIntent(id),
       retrieveSubscription: async (id) => billing().retrieveSubscription(id),
       cancelSubscription: async (id, atPeriodEnd) => billing().cancelSubscription(id, atPeriodEnd),
+      payOffSession: async (request) => billing().payOffSession(request),
+      defaultPaymentMethod: async (id) => billing().defaultPaymentMethod(id),
     },
   };
 }

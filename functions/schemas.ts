@@ -17,6 +17,7 @@ import { CYCLES } from "../core/rules/cycles.js";
 import { notRenewable, RENEWALS, RENEWAL_REFUSALS } from "../core/rules/renewal.js";
 import { MAX_HOLD_SECONDS, MIN_HOLD_SECONDS, RESERVATION_STATUSES } from "../core/rules/holds.js";
 import { DAY_MS } from "../core/rules/time.js";
+import { MAX_PER_MONTH_LIMIT } from "../core/rules/top-up.js";
 
 /**
  * zod's English messages ("Invalid input: expected string, received number", "Unrecognized
@@ -378,6 +379,19 @@ export const paymentMethodSetupBody = schema(() => z.strictObject({ checkout: z.
 
 /** `DELETE /users/{userId}/subscriptions/{offerId}` body: cancel at the end of the paid period (default) or at once. */
 export const cancelSubscriptionBody = schema(() => z.strictObject({ atPeriodEnd: z._default(z.boolean(), true) }));
+
+/** Path parameters of `/users/{userId}/auto-top-up/{offerGroup}`. */
+export const userGroupPath = schema(() => z.strictObject({ userId, offerGroup: operatorId }));
+/** `PUT /users/{userId}/auto-top-up/{offerGroup}` body (core/auto-top-up.ts). */
+export const autoTopUpBody = schema(() =>
+  z.strictObject({
+    offerId: operatorId,
+    threshold: integer(0, MAX_TOKENS),
+    maxPerMonth: z.optional(integer(1, MAX_PER_MONTH_LIMIT)),
+    enabled: z.optional(z.boolean()),
+    currency: z.optional(currency),
+  }),
+);
 
 /** Path parameters of `/users/{userId}/subscriptions/{offerId}`. */
 export const userOfferPath = schema(() => z.strictObject({ userId, offerId: operatorId }));

@@ -9,6 +9,7 @@
  */
 import { EVENT_INSERTS } from "../functions/stream-filters";
 import { accessOf, statementsOf } from "./permissions";
+import { secretsNamed } from "./secrets";
 import { FUNCTION_DEFAULTS, runtimeEnvironment, stageSettings } from "./settings";
 import { table, tableArns } from "./table";
 
@@ -31,6 +32,8 @@ export const publisher = table.subscribe(
     handler: "functions/publisher.handler",
     ...FUNCTION_DEFAULTS,
     timeout: "1 minute",
+    // Stripe's key: the publisher runs the automatic top-ups the outbox requests (core/top-ups.ts).
+    link: secretsNamed(accessOf("publisher").secrets),
     permissions: statementsOf(accessOf("publisher").actions, { ...tableArns, bus: bus.arn }),
     environment: { ...runtimeEnvironment(settings, table.name), EVENT_BUS_NAME: bus.name },
   },

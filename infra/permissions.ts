@@ -88,8 +88,14 @@ export const ACCESS: Readonly<Partial<Record<FunctionName, Access>>> = {
     secrets: ["StripeSecretKey"],
     actions: { table: CHANGES_BALANCES, workIndex: dynamodb("Query"), bus: ["events:PutEvents"], continuationQueue: ["sqs:SendMessage"] },
   },
-  // The publisher: the batch's events (BatchGetItem), the outbox (work index), each marked published (UpdateItem).
-  publisher: { secrets: [], actions: { table: dynamodb("BatchGetItem", "UpdateItem"), workIndex: dynamodb("Query"), bus: ["events:PutEvents"] } },
+  // The publisher: the batch's events (BatchGetItem), the outbox (work index), each marked
+  // published (UpdateItem); and the automatic top-ups the outbox requests (core/top-ups.ts):
+  // an order made and paid off-session at Stripe, as the orders function makes one.
+  // (the balances read by a Query when the offer chains after them, or is locked).
+  publisher: {
+    secrets: ["StripeSecretKey"],
+    actions: { table: dynamodb("BatchGetItem", "GetItem", "PutItem", "Query", "UpdateItem"), workIndex: dynamodb("Query"), bus: ["events:PutEvents"] },
+  },
 };
 
 /**

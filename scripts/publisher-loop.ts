@@ -1,11 +1,12 @@
 /**
  * The local runner's stand-in for the cloud's stream-triggered publisher: every
  * `intervalMs` it publishes the outbox (core/events.ts `publishPending`, the same code the
- * cloud runs) to a bus, the console one in `npm start`, which prints each event as an
+ * cloud runs, automatic top-ups included: core/top-ups.ts) to a bus, the console one in `npm start`, which prints each event as an
  * `event {json}` line. Passes never overlap; `stop()` waits for the one under way.
  */
 import type { Context } from "../core/context.js";
 import { publishPending, type EventBus } from "../core/events.js";
+import { topUpHandler } from "../core/top-ups.js";
 
 /** A running loop. */
 export interface PublisherLoop {
@@ -18,14 +19,14 @@ export interface PublisherLoop {
  * `intervalMs` after the previous one ended. A failed pass is reported through
  * `core.logger` and the loop goes on (its events are still in the outbox).
  */
-export function startPublisherLoop(core: Pick<Context, "db" | "clock" | "logger">, bus: EventBus, intervalMs = 1000): PublisherLoop {
+export function startPublisherLoop(core: Context, bus: EventBus, intervalMs = 1000): PublisherLoop {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
 
   const pass = async () => {
     try {
-      await publishPending(core, bus);
+      await publishPending(core, bus, { handle: topUpHandler(core) });
     } catch (error) {
       core.logger.error("publishing the outbox failed; retrying on the next pass", { error });
     }

@@ -26,6 +26,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { systemClock } from "../core/clock.js";
 import { silentLogger, type Context } from "../core/context.js";
 import { createPromotionalGrant } from "../core/grants.js";
+import { putAutoTopUp } from "../core/auto-top-up.js";
+import { savePaymentMethod, setupPaymentMethod } from "../core/billing.js";
+import { consume } from "../core/consumption.js";
+import { createStripeProvider } from "../core/payments/stripe.js";
 import { upsertOffer } from "../core/offers.js";
 import { confirmManualOrder, createOrder, getOrder } from "../core/orders.js";
 import { createManualProvider } from "../core/payments/manual.js";
@@ -61,7 +65,7 @@ const GROUP = "bundle-calls";
 
 /** Bundles that call Stripe, EventBridge, SQS: each SDK must be in these and no other. */
 const SDK_USERS: Record<string, string[]> = {
-  stripe: ["orders", "webhook", "dailyJob"],
+  stripe: ["orders", "webhook", "dailyJob", "publisher"],
   "@aws-sdk/client-eventbridge": ["publisher", "dailyJob"],
   "@aws-sdk/client-sqs": ["dailyJob"],
 };
@@ -330,6 +334,29 @@ describe("the publisher bundle, on a DynamoDB stream event", () => {
     expect(summary.published).toBeGreaterThanOrEqual(1);
     expect(eventBridge.deliveredDetails()).toContainEqual(expect.objectContaining({ type: "order.paid", userId: user, orderId: order.orderId, eventId: item!.eventId!.S }));
     expect(eventBridge.delivered.find((entry) => entry.Detail?.includes(order.orderId))).toMatchObject({ Source: "user-credits", DetailType: "order.paid", EventBusName: BUS });
+  });
+
+  it("runs the automatic top-up a crossing requested: an order paid off-session at Stripe", async () => {
+    const user = "publisher-top-up";
+    const paying: Context = { ...ctx, payments: createStripeProvider({ secretKey: "sk_test_bundles", apiUrl: stripe.url }) };
+    await createPromotionalGrant(paying, { userId: user, offerGroup: GROUP, tokens: 100, expires: null });
+    const setup = await setupPaymentMethod(paying, { userId: user, currency: "usd" });
+    if (setup.provider !== "stripe") throw new Error("expected a SetupIntent");
+    stripe.confirmSetupIntent(setup.setupIntentId);
+    await savePaymentMethod(paying, setup.setupIntentId);
+    await putAutoTopUp(paying, user, GROUP, { offerId: OFFER, threshold: 50 });
+    await consume(paying, { userId: user, offerGroup: GROUP, tokens: 60 });
+    const [sample] = dynamodbSample.Records;
+    const records = (await eventItems(user)).map((item) => ({
+      ...sample,
+      dynamodb: { ...sample!.dynamodb, Keys: { pk: item.pk, sk: item.sk }, NewImage: item, StreamViewType: "NEW_IMAGE" },
+      eventSourceARN: `arn:aws:dynamodb:us-east-1:123456789012:table/${table.tableName}/stream/2026-03-01T00:00:00.000`,
+    }));
+    const summary = await resultOf<{ published: number; failed: number }>(invokeBundle(bundles.publisher!, { Records: records }, { env, remainingMs: 60_000 }));
+    expect(summary.failed).toBe(0);
+    expect(eventBridge.deliveredDetails()).toContainEqual(expect.objectContaining({ type: "top_up.succeeded", userId: user, offerGroup: GROUP, amount: 1500 }));
+    const confirmed = stripe.requests.filter((request) => request.method === "POST" && /^\/v1\/payment_intents\/[^/]+\/confirm$/.test(request.path));
+    expect(confirmed.some((request) => request.params.off_session === "true")).toBe(true);
   });
 });
 

@@ -20,14 +20,16 @@
  * what the infra links: the two sides are measured apart.
  */
 import { createHash } from "node:crypto";
-import type { DynamoDBRecord, DynamoDBStreamEvent, SQSEvent } from "aws-lambda";
-import { ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
+import type { DynamoDBStreamEvent, SQSEvent } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { ManualClock } from "../core/clock.js";
 import { silentLogger, type Context } from "../core/context.js";
 import { createDynamoClient } from "../core/db/client.js";
 import { createDb } from "../core/db/service.js";
 import { consume } from "../core/consumption.js";
+import { putAutoTopUp } from "../core/auto-top-up.js";
+import { savePaymentMethod, setupPaymentMethod } from "../core/billing.js";
+import { listEvents } from "../core/events.js";
 import { createPromotionalGrant } from "../core/grants.js";
 import { upsertOffer } from "../core/offers.js";
 import { createOrder } from "../core/orders.js";
@@ -37,7 +39,7 @@ import type * as RuntimeModule from "../functions/runtime.js";
 import { SERVICE_GRANTS, statementsOf, type FunctionName, type SecretName } from "../infra/permissions.js";
 import { localLambdaContext } from "../scripts/local-gateway.js";
 import { ensureTable } from "../scripts/dynamodb-local.js";
-import streamSample from "./fixtures/dynamodb-event.json" with { type: "json" };
+import { insertBatch, rawItems } from "./helpers/dynamo-stream.js";
 import scheduled from "./fixtures/eventbridge-scheduled.json" with { type: "json" };
 import sqsSample from "./fixtures/sqs-event.json" with { type: "json" };
 import { AwsRecorder, iamActionsOf, type ResourceRef } from "./helpers/aws-recorder.js";
@@ -220,30 +222,7 @@ function sqsEvent(body: string, queueArn: string): SQSEvent {
  * wire format, as `Keys`/`NewImage` (`NEW_IMAGE`, as infra/table.ts sets the stream).
  */
 async function streamBatch(userId: string): Promise<DynamoDBStreamEvent> {
-  const { Items = [] } = await seed.db.client.send(
-    new ScanCommand({
-      TableName: tableName,
-      ConsistentRead: true,
-      FilterExpression: "#user = :user AND #entity = :entity",
-      ExpressionAttributeNames: { "#user": "userId", "#entity": "__edb_e__" },
-      ExpressionAttributeValues: { ":user": { S: userId }, ":entity": { S: "event" } },
-    }),
-  );
-  const sample = streamSample.Records[0] as unknown as DynamoDBRecord;
-  return {
-    Records: Items.map((item: Record<string, AttributeValue>, index): DynamoDBRecord => ({
-      ...structuredClone(sample),
-      eventName: "INSERT",
-      eventSourceARN: arnsOf(program).tableStream,
-      dynamodb: {
-        ...sample.dynamodb,
-        Keys: { pk: item.pk, sk: item.sk } as never,
-        NewImage: item as never,
-        SequenceNumber: `1110000000000000${String(index).padStart(10, "0")}`,
-        StreamViewType: "NEW_IMAGE",
-      },
-    })),
-  };
+  return insertBatch(await rawItems(seed.db.client, tableName, userId), arnsOf(program).tableStream);
 }
 
 /** A user whose `count` grants of 1 token (no expiry unless `expires`) overflow the balance item. */
@@ -510,9 +489,20 @@ const scenes: Partial<Record<FunctionName, () => Promise<void>>> = {
     at("2026-12-02T10:00:00.000Z");
     const u = "perm-publisher";
     await paidOrder(u); // order.paid in the outbox
+    // An automatic top-up requested by a consumption crossing its threshold: the publisher
+    // orders and pays it off-session with the saved card (core/top-ups.ts).
+    const setup = await setupPaymentMethod(seed, { userId: u, currency: "usd" });
+    if (setup.provider !== "stripe") throw new Error("expected a SetupIntent");
+    stripe.confirmSetupIntent(setup.setupIntentId);
+    await savePaymentMethod(seed, setup.setupIntentId);
+    // An appendDate offer: its order reads the user's balances (a Query) to chain after them.
+    await upsertOffer(seed, "perm-top-up", anOffer({ appendDate: true }));
+    await putAutoTopUp(seed, u, "calls", { offerId: "perm-top-up", threshold: 50 });
+    await consume(seed, { userId: u, offerGroup: "calls", tokens: 60 });
     const batch = await streamBatch(u);
-    expect(batch.Records.length).toBeGreaterThan(0);
+    expect(batch.Records.length).toBeGreaterThan(1);
     expect(await handlers.publisher!(batch, localLambdaContext("publisher", 60_000))).toMatchObject({ failed: 0 });
+    expect((await listEvents(seed, u, { limit: 20 })).events.map((event) => event.type)).toContain("top_up.succeeded");
   },
 };
 

@@ -170,9 +170,10 @@ describe.skipIf(!PLATFORM_INSTALLED)("infra (SST components under Pulumi mocks)"
     const linksOf = Object.fromEntries([...infra.functions].map(([name, declared]) => [name, Object.keys(declared.build.links).sort()]));
     // By need: the API key for every function with a route that needs it; Stripe's key for
     // those that call Stripe (orders create, read and refund payments; the webhook reads
-    // them back; the daily job cancels abandoned attempts); the signing secret for the webhook.
+    // them back; the daily job cancels abandoned attempts; the publisher pays automatic
+    // top-ups off-session); the signing secret for the webhook.
     const needsApiKey = (name: HttpFunctionName) => ROUTES.some((route) => route.fn === name && !UNAUTHENTICATED_ROUTES.includes(route.route));
-    const callsStripe = new Set<FunctionName>(["orders", "webhook", "dailyJob", "dailyJobContinuations"]);
+    const callsStripe = new Set<FunctionName>(["orders", "webhook", "dailyJob", "dailyJobContinuations", "publisher"]);
     const expected = Object.fromEntries(
       [...infra.functions.keys()].map((name) => [
         name,
@@ -217,7 +218,8 @@ describe.skipIf(!PLATFORM_INSTALLED)("infra (SST components under Pulumi mocks)"
     });
     expect(onResource("offers")).toEqual({ [table]: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"] });
     expect(onResource("publisher")).toEqual({
-      [table]: ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
+      // Publishing (BatchGetItem, UpdateItem) and the automatic top-ups' orders (GetItem, PutItem, Query).
+      [table]: ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
       [arns.workIndex]: ["dynamodb:Query"],
       [arns.tableStream]: ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
       [arns.bus]: ["events:PutEvents"],

@@ -134,6 +134,10 @@ export const balanceSchema = {
      * absent: false (never stored as false).
      */
     lowBalanceLatched: { type: "boolean" },
+    /** The automatic top-up threshold (core/rules/balance-state.ts `topUpThreshold`); absent: none. */
+    topUpThreshold: { type: "number" },
+    /** The top-up latch (core/rules/balance-state.ts `topUpLatched`); absent: false. */
+    topUpLatched: { type: "boolean" },
     /** The grant set's version (core/rules/balance-state.ts `grantSet`): the version of the last whole write. */
     grantSet: { type: "number" },
     /** {@link BALANCE_LAYOUT} when written by this code. */

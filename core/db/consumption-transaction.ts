@@ -10,7 +10,7 @@
  * and the stored outcome (free-form JSON) go through util-dynamodb's `marshall`.
  *
  * Only the common case: guarded draws that empty no grant (no REMOVE, no `exhausted` note,
- * no period), no low-balance event raised. Anything else goes through ElectroDB
+ * no period), no low-balance event or top-up request raised. Anything else goes through ElectroDB
  * ({@link isPlainDraw} says which). The key formats are ElectroDB's for these entities
  * (core/db/keys.ts: `$credits#<attribute>_<value>`, case kept; sort keys
  * `$<entity>_<version>#...`), items carry its identity attributes `__edb_e__`/`__edb_v__`.
@@ -21,6 +21,7 @@ import type { BalanceState } from "../rules/balance-state.js";
 import { isExhausted } from "../rules/balance-state.js";
 import { passedOver, type Draw } from "../rules/drain.js";
 import { grantsHeld } from "../rules/holds.js";
+import type { CrossingRange } from "../rules/low-balance.js";
 import type { LedgerEntry } from "../ledger.js";
 import type { Db } from "./service.js";
 import type { TransactionResult } from "./transact.js";
@@ -29,13 +30,8 @@ import { SERVICE } from "./keys.js";
 /** util-dynamodb's options for the free-form items: an absent optional field is left out, as ElectroDB leaves it out. */
 const MARSHALL = { removeUndefinedValues: true } as const;
 
-/** The low-balance decision a draw must still hold (as `balanceDrawWrite` takes it). */
-export interface DrawRange {
-  above?: number | undefined;
-  atMost?: number | undefined;
-  latched?: boolean | undefined;
-  raises?: boolean | undefined;
-}
+/** The low-balance and top-up decision a draw must still hold (as `balanceDrawWrite` takes it). */
+export type DrawRange = CrossingRange;
 
 /** The idempotency record a consumption stores with its outcome (as `outcomeWrite` builds it). */
 export interface OutcomeRecord {
@@ -53,7 +49,7 @@ export interface OutcomeRecord {
 
 /** True when the draws of `state` empty no grant and raise no event: the case this module builds. */
 export function isPlainDraw(state: BalanceState, draws: readonly Draw[], range: DrawRange): boolean {
-  if (state.legacy || range.raises) return false;
+  if (state.legacy || range.raises || range.topUpRaises) return false;
   const held = grantsHeld(state.holds ?? []);
   return draws.every((draw) => {
     const grant = state.grants.find((g) => g.grantId === draw.grantId);
@@ -122,6 +118,13 @@ export function consumptionTransaction(
       values[":lowBalanceLatched0"] = { BOOL: true };
       conditions.push("#lowBalanceLatched = :lowBalanceLatched0");
     } else conditions.push("attribute_not_exists(#lowBalanceLatched)");
+  }
+  if (range.topUpLatched !== undefined) {
+    names["#topUpLatched"] = "topUpLatched";
+    if (range.topUpLatched) {
+      values[":topUpLatched0"] = { BOOL: true };
+      conditions.push("#topUpLatched = :topUpLatched0");
+    } else conditions.push("attribute_not_exists(#topUpLatched)");
   }
   const sets = positions.map(({ index, tokens: take }, u) => {
     values[`:remaining_u${u}`] = N(take);

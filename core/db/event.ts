@@ -21,6 +21,9 @@ export const EVENT_TYPES = [
   "subscription.renewed",
   "subscription.payment_failed",
   "subscription.canceled",
+  "top_up.requested",
+  "top_up.succeeded",
+  "top_up.failed",
 ] as const;
 
 /** ElectroDB schema of an event. */
@@ -44,6 +47,8 @@ export const eventSchema = {
     status: { type: "string" },
     /** An automatic refund of a second payment for an already paid order. */
     duplicate: { type: "boolean" },
+    /** Why a top-up failed (`top_up.failed`): Stripe's decline code, or ours (`max_per_month`, `no_payment_method`, ...). */
+    code: { type: "string" },
     createdAt: { type: "string", required: true },
     publishedAt: { type: "string" },
     /** Outbox index partition (`<shard>`), present until the event is published. */

@@ -82,6 +82,8 @@ export const orderSchema = {
     renewal: { type: ["auto"] as const },
     /** A renewing order's Stripe Subscription id. */
     subscriptionId: { type: "string" },
+    /** An automatic top-up's order: the id of the `top_up.requested` event it answers (core/top-ups.ts). */
+    topUpEventId: { type: "string" },
     checkoutSessionId: { type: "string" },
     /** Every Checkout Session ever created for this order, newest last. */
     checkoutSessionIds: { type: "list", items: { type: "string" } },

@@ -29,6 +29,7 @@ import { providerPriceSchema } from "./provider-price.js";
 import { renewalInvoiceSchema } from "./renewal-invoice.js";
 import { subscriptionSchema } from "./subscription.js";
 import { webhookEventSchema } from "./webhook-event.js";
+import { autoTopUpSchema, topUpSchema } from "./auto-top-up.js";
 
 function entities() {
   return {
@@ -48,6 +49,8 @@ function entities() {
     providerPrice: new Entity(providerPriceSchema),
     subscription: new Entity(subscriptionSchema),
     renewalInvoice: new Entity(renewalInvoiceSchema),
+    autoTopUp: new Entity(autoTopUpSchema),
+    topUp: new Entity(topUpSchema),
   };
 }
 
@@ -84,6 +87,10 @@ export type OfferGroupSettingsItem = EntityItem<Entities["offerGroupSettings"]>;
 export type ReservationItem = EntityItem<Entities["reservation"]>;
 /** A renewing subscription as stored. */
 export type SubscriptionItem = EntityItem<Entities["subscription"]>;
+/** A group's automatic top-up setting as stored. */
+export type AutoTopUpItem = EntityItem<Entities["autoTopUp"]>;
+/** One automatic top-up as stored. */
+export type TopUpItem = EntityItem<Entities["topUp"]>;
 /** An idempotency record as stored. */
 export type IdempotencyRecordItem = EntityItem<Entities["idempotencyRecord"]>;
 

@@ -37,6 +37,12 @@ export interface PaymentRequest {
    * one-time payment; the provider then bills every period by itself.
    */
   renewing?: { customerId: string; priceId: string; quantity: number } | undefined;
+  /**
+   * The buyer's customer at the provider, for a payment a saved method pays off-session
+   * (an automatic top-up, core/top-ups.ts): Stripe charges a customer's saved card only
+   * on a PaymentIntent of that customer.
+   */
+  customerId?: string | undefined;
 }
 
 /** A PaymentIntent as the provider reports it now. */
@@ -207,6 +213,22 @@ export interface BillingProvider {
    * @throws PaymentProviderError when the provider fails
    */
   createSetup(request: { userId: string; customerId: string; currency: string; checkout?: { successUrl: string; cancelUrl: string } | undefined }): Promise<PaymentMethodSetup>;
+  /**
+   * Pays a PaymentIntent off-session with a saved payment method (Stripe's confirm with
+   * `off_session=true`): the buyer is not there, so a card that needs their
+   * authentication declines (`authentication_required`) instead of asking. The same
+   * idempotency key returns the same answer, never a second charge.
+   * @returns the PaymentIntent after (`succeeded`, or `processing`)
+   * @throws PaymentDeclinedError when the card declines; PaymentNotFoundError (404);
+   *   PaymentProviderError when the provider fails
+   */
+  payOffSession(request: { paymentIntentId: string; paymentMethodId: string; idempotencyKey: string }): Promise<PaymentIntentState>;
+  /**
+   * The customer's default payment method at the provider (Stripe's
+   * `invoice_settings.default_payment_method`), if any.
+   * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails
+   */
+  defaultPaymentMethod(customerId: string): Promise<string | undefined>;
   /**
    * A SetupIntent as the provider reports it now.
    * @throws PaymentNotFoundError (404); PaymentProviderError when the provider fails

@@ -7,7 +7,7 @@
  * requests"). `STRIPE_API_URL` points the SDK at another host (a local stand-in).
  */
 import Stripe from "stripe";
-import { DomainError, PaymentNotFoundError, PaymentProviderError } from "../errors.js";
+import { DomainError, PaymentDeclinedError, PaymentNotFoundError, PaymentProviderError } from "../errors.js";
 import type { BillingProvider, InvoiceState, PaymentMethodSetup, SetupIntentState, SubscriptionState, CheckoutSessionState, DisputeState, Payment, PaymentIntentState, PaymentProvider, PaymentRequest, RefundState } from "./provider.js";
 
 /** The Stripe API version this code is written against (sent on every request). */
@@ -78,6 +78,14 @@ function providerError(action: string, error: unknown): PaymentProviderError {
       ...(error.statusCode ? { statusCode: error.statusCode } : {}),
     };
     if (error.statusCode === 404) return new PaymentNotFoundError(`Stripe does not know what it was asked to ${action}: ${error.message}`, details);
+    if (error instanceof Stripe.errors.StripeCardError) {
+      return new PaymentDeclinedError(`Stripe failed to ${action}: ${error.message}`, {
+        ...details,
+        stripeCode: error.code ?? "card_declined",
+        ...(error.decline_code ? { declineCode: error.decline_code } : {}),
+        ...(error.payment_intent?.id ? { paymentIntentId: error.payment_intent.id } : {}),
+      });
+    }
     return new PaymentProviderError(`Stripe failed to ${action}: ${error.message}`, details);
   }
   return new PaymentProviderError(`Stripe failed to ${action}.`);
@@ -250,6 +258,25 @@ function stripeBilling(stripe: Stripe): BillingProvider {
       }
     },
 
+    async payOffSession({ paymentIntentId, paymentMethodId, idempotencyKey }) {
+      try {
+        return intentState(await stripe.paymentIntents.confirm(paymentIntentId, { payment_method: paymentMethodId, off_session: true }, { idempotencyKey }));
+      } catch (error) {
+        throw providerError(`pay PaymentIntent ${paymentIntentId} off-session`, error);
+      }
+    },
+
+    async defaultPaymentMethod(customerId) {
+      try {
+        const customer = await stripe.customers.retrieve(customerId);
+        if (customer.deleted) return undefined;
+        const method = customer.invoice_settings?.default_payment_method;
+        return typeof method === "string" ? method : (method?.id ?? undefined);
+      } catch (error) {
+        throw providerError(`read customer ${customerId}`, error);
+      }
+    },
+
     async retrieveSetupIntent(setupIntentId): Promise<SetupIntentState> {
       try {
         const intent = await stripe.setupIntents.retrieve(setupIntentId);
@@ -414,6 +441,7 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
             currency: request.currency,
             automatic_payment_methods: { enabled: true },
             description: `Order ${request.orderId}: ${request.offerName}`,
+            ...(request.customerId ? { customer: request.customerId } : {}),
             metadata,
           },
           { idempotencyKey },

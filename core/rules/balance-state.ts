@@ -135,6 +135,19 @@ export interface BalanceState {
    */
   lowBalanceLatched?: boolean | undefined;
   /**
+   * The group's automatic top-up threshold (issue 13; core/auto-top-up.ts): a lowering
+   * operation taking the balance from above it to at or below it writes `top_up.requested`
+   * in its own transaction (core/rules/low-balance.ts `withTopUp`). Absent: no automatic
+   * top-up. Set and removed only by core/auto-top-up.ts; plans keep it as it is.
+   */
+  topUpThreshold?: number | undefined;
+  /**
+   * The top-up latch: true once a crossing of `topUpThreshold` requested a top-up, until a
+   * purchase or a grant re-arms it ({@link rearmed}), as `lowBalanceLatched` does for the
+   * alarm: holds flapping around the threshold request one top-up. Absent: false.
+   */
+  topUpLatched?: boolean | undefined;
+  /**
    * The grant set's version: the item's `version` at its last whole write (core/balances.ts
    * `balanceWrite`), the only kind of write that adds grants or reorders the map; relative
    * writes leave it. A consumption planned on a copy requires it unchanged, so a grant added
@@ -221,15 +234,17 @@ export function addGrant(
 }
 
 /**
- * `state` with the low-balance latch cleared ({@link BalanceState.lowBalanceLatched}): what
+ * `state` with the low-balance and top-up latches cleared ({@link BalanceState.lowBalanceLatched},
+ * {@link BalanceState.topUpLatched}): what
  * a purchase or a promotional grant stores, whether or not its tokens lift the balance
  * above the threshold (a crossing still needs the balance seen above it, so a top-up that
  * leaves it low raises nothing by itself; the next fall from above does).
  */
 export function rearmed(state: BalanceState): BalanceState {
-  if (state.lowBalanceLatched === undefined) return state;
+  if (state.lowBalanceLatched === undefined && state.topUpLatched === undefined) return state;
   const next: BalanceState = { ...state };
   delete next.lowBalanceLatched;
+  delete next.topUpLatched;
   return next;
 }
 

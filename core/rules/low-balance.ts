@@ -67,3 +67,55 @@ export function latchedCrossing(input: { seen: number; tokens: number; threshold
   if (!crossing.crosses) return { ...crossing, raises: false };
   return { ...crossing, raises: !input.latched, latched: input.latched };
 }
+
+/**
+ * What a lowering write must find and do for both of a group's thresholds: the low-balance
+ * alarm's range and latch ({@link LatchedCrossing}) and the automatic top-up's (issue 13;
+ * API.md "Renewing subscriptions and automatic top-ups"). The top-up threshold is kept on
+ * the balance item (`topUpThreshold`) with its own latch (`topUpLatched`), so the write
+ * that crosses it also writes the `top_up.requested` event, once per crossing.
+ */
+export interface CrossingRange {
+  /** The write requires `balance > above` (when set). */
+  above?: number | undefined;
+  /** The write requires `balance <= atMost` (when set). */
+  atMost?: number | undefined;
+  /** The write requires `lowBalanceLatched` set (true) or absent (false), when set. */
+  latched?: boolean | undefined;
+  /** The write sets `lowBalanceLatched` (and writes `credits.low_balance`). */
+  raises?: boolean | undefined;
+  /** The write requires `topUpLatched` set (true) or absent (false), when set. */
+  topUpLatched?: boolean | undefined;
+  /** The write sets `topUpLatched` (and writes `top_up.requested`). */
+  topUpRaises?: boolean | undefined;
+}
+
+/**
+ * `range` (the low-balance decision) joined with the top-up decision for the same
+ * operation: consuming `tokens` from a balance seen at `seen` against the group's top-up
+ * `threshold` (null: no automatic top-up) and its latch. The balance ranges intersect
+ * (both hold the balance seen, so the intersection is never empty); a crossing of the
+ * top-up threshold raises only while its latch is off, and the write requires the latch
+ * it read, exactly as {@link latchedCrossing} does for the low-balance alarm.
+ */
+export function withTopUp(range: CrossingRange, topUp: { seen: number; tokens: number; threshold: number | null; latched: boolean }): CrossingRange {
+  const crossing = latchedCrossing(topUp);
+  if (crossing.above === undefined && crossing.atMost === undefined) return range;
+  const joined: CrossingRange = { ...range, topUpRaises: crossing.raises };
+  const above = [range.above, crossing.above].filter((n): n is number => n !== undefined);
+  const atMost = [range.atMost, crossing.atMost].filter((n): n is number => n !== undefined);
+  if (above.length > 0) joined.above = Math.max(...above);
+  if (atMost.length > 0) joined.atMost = Math.min(...atMost);
+  if (crossing.latched !== undefined) joined.topUpLatched = crossing.latched;
+  return joined;
+}
+
+/**
+ * `state` with the latches a write with `range` sets (`raises`: `lowBalanceLatched`,
+ * `topUpRaises`: `topUpLatched`): the state that write leaves, for whole-item writers and
+ * the balance cache.
+ */
+export function withRaisedLatches<T extends { lowBalanceLatched?: boolean | undefined; topUpLatched?: boolean | undefined }>(state: T, range: CrossingRange): T {
+  if (!range.raises && !range.topUpRaises) return state;
+  return { ...state, ...(range.raises ? { lowBalanceLatched: true } : {}), ...(range.topUpRaises ? { topUpLatched: true } : {}) };
+}

@@ -293,6 +293,8 @@ describe("the Idempotency-Key", () => {
     "POST /users/{userId}/orders/{orderId}/sync": {},
     "DELETE /users/{userId}/subscriptions/{offerId}": { atPeriodEnd: true },
     "POST /users/{userId}/payment-methods/setup": {},
+    "PUT /users/{userId}/auto-top-up/{offerGroup}": { offerId: "idem", threshold: 1 },
+    "DELETE /users/{userId}/auto-top-up/{offerGroup}": {},
     "POST /users/{userId}/consumptions": { offerGroup: "idem", tokens: 1 },
     "POST /users/{userId}/consumptions/{entryId}/reverse": { tokens: 1 },
     "POST /users/{userId}/reservations": { offerGroup: "idem", tokens: 1 },
@@ -363,6 +365,12 @@ describe("real responses", () => {
     expect((await call("DELETE", `/users/${u}/subscriptions/pro-auto`, { body: { atPeriodEnd: false } })).body).toMatchObject({ status: "canceled", renews: false });
     expect(await call("POST", `/users/${u}/payment-methods/setup`)).toMatchObject({ status: 201, body: { provider: "stripe", clientSecret: expect.stringMatching(/^seti_/) } });
     expect(await call("POST", `/users/${u}/payment-methods/setup`, { body: { checkout: { successUrl: "https://app.example/ok", cancelUrl: "https://app.example/no" } } })).toMatchObject({ status: 201, body: { provider: "stripe_checkout" } });
+    // An automatic top-up setting: written, read, refused for a renewing offer, deleted.
+    expect(await call("PUT", `/users/${u}/auto-top-up/calls`, { body: { offerId: "calls-60", threshold: 10, maxPerMonth: 2 } })).toMatchObject({ status: 200, body: { threshold: 10, maxPerMonth: 2, enabled: true, usedThisMonth: 0 } });
+    expect((await call("GET", `/users/${u}/auto-top-up/calls`)).status).toBe(200);
+    expect(await call("PUT", `/users/${u}/auto-top-up/pro`, { body: { offerId: "pro-auto", threshold: 10 } })).toMatchObject({ status: 400, body: { error: { details: { offerId: expect.any(String) } } } });
+    expect((await call("DELETE", `/users/${u}/auto-top-up/calls`)).body).toMatchObject({ enabled: false });
+    expect((await call("GET", `/users/${u}/auto-top-up/calls`)).status).toBe(404);
 
     // C. Credits: consumption (and a refused one), a grant that expires, the reads.
     expect((await call("POST", `/users/${u}/consumptions`, { body: { offerGroup: "calls", tokens: 100, metadata: { callId: "c-1" } }, headers: { "idempotency-key": "c-1" } })).status).toBe(201);

@@ -13,6 +13,7 @@
  *   GET /v1/invoices(/:id), GET /v1/invoice_payments(/:id),
  *   POST /v1/setup_intents, GET /v1/setup_intents/:id, GET /v1/payment_methods/:id,
  *   POST /v1/payment_intents with `confirm=true` (off-session payments with a saved card),
+ *   POST /v1/payment_intents/:id/confirm (`off_session=true`, a saved card: automatic top-ups),
  *   POST /v1/checkout/sessions with `mode=subscription` or `mode=setup`.
  * Objects are Stripe's own example objects (test/fixtures/stripe-objects.json) with the
  * request's values laid over them. Idempotency keys behave as Stripe documents: the
@@ -509,6 +510,7 @@ export class StripeStandIn {
       amount_received: 0,
       currency: params.currency,
       description: params.description ?? null,
+      customer: params.customer ?? null,
       metadata: params.metadata ?? {},
       status: "requires_payment_method",
       client_secret: `${intentId}_secret_${randomBytes(8).toString("hex")}`,
@@ -845,6 +847,7 @@ export class StripeStandIn {
     if (method === "GET" && (objectId = byId(/^\/v1\/setup_intents\/([^/]+)$/))) return expanded(this.stored(this.setupIntents, objectId, "setupintent"));
     if (method === "GET" && (objectId = byId(/^\/v1\/payment_methods\/([^/]+)$/))) return expanded(this.stored(this.paymentMethods, objectId, "PaymentMethod"));
     if (method === "POST" && path === "/v1/payment_intents" && String(params.confirm) === "true") return this.createConfirmedIntent(params);
+    if (method === "POST" && (objectId = byId(/^\/v1\/payment_intents\/([^/]+)\/confirm$/))) return this.confirmIntent(objectId, params);
 
     // Checkout in subscription and setup mode (payment mode: the routes below)
     if (method === "POST" && path === "/v1/checkout/sessions" && params.mode === "subscription") return expanded(this.createSubscriptionSession(params));
@@ -1442,20 +1445,46 @@ export class StripeStandIn {
    * `requires_payment_method`) inside the error, which the SDK raises as StripeCardError.
    */
   private createConfirmedIntent(params: Json): Reply {
+    const cardId = this.cardFor(params, params.customer as string | undefined);
+    const created = this.createIntent(params);
+    const intent = this.intent(created.id as string);
+    Object.assign(intent, { customer: params.customer ?? null, payment_method: cardId, setup_future_usage: params.setup_future_usage ?? null });
+    return this.chargeCard(intent, cardId);
+  }
+
+  /**
+   * POST /v1/payment_intents/:id/confirm (with `payment_method` and `off_session=true`):
+   * the saved card pays the PaymentIntent at once, as {@link createConfirmedIntent}; a
+   * PaymentIntent already `succeeded` or `canceled` -> 400 `payment_intent_unexpected_state`.
+   */
+  private confirmIntent(intentId: string, params: Json): Reply {
+    const intent = this.paymentIntents.get(intentId);
+    if (!intent) throw noSuch("payment_intent", intentId, "intent");
+    if (intent.status !== "requires_payment_method" && intent.status !== "requires_confirmation") {
+      throw invalidRequest(`You cannot confirm this PaymentIntent because it has a status of ${intent.status}.`, { code: "payment_intent_unexpected_state" });
+    }
+    const cardId = this.cardFor(params, (intent.customer as string | null) ?? undefined);
+    Object.assign(intent, { payment_method: cardId });
+    return this.chargeCard(intent, cardId);
+  }
+
+  /** The saved card `params.payment_method` names, checked against the customer paying (Stripe refuses another customer's card). */
+  private cardFor(params: Json, customerId: string | undefined): string {
     const cardId = params.payment_method as string | undefined;
     if (!cardId) {
       throw invalidRequest("You cannot confirm this PaymentIntent because it's missing a payment method.", { code: "payment_intent_unexpected_state", param: "payment_method" });
     }
     const card = this.paymentMethods.get(cardId);
     if (!card) throw noSuch("PaymentMethod", cardId, "payment_method");
-    const customerId = params.customer as string | undefined;
     if (customerId && !this.customers.has(customerId)) throw noSuch("customer", customerId, "customer");
     if (customerId && card.customer !== customerId) {
       throw invalidRequest(`The provided PaymentMethod ${cardId} does not belong to the Customer ${customerId}.`, { param: "payment_method" });
     }
-    const created = this.createIntent(params);
-    const intent = this.intent(created.id as string);
-    Object.assign(intent, { customer: customerId ?? null, payment_method: cardId, setup_future_usage: params.setup_future_usage ?? null });
+    return cardId;
+  }
+
+  /** Charges `cardId` for `intent` off-session: `succeeded` with its charge, or the card's decline (402 with the PaymentIntent inside the error). */
+  private chargeCard(intent: Json, cardId: string): Reply {
     const decline = this.declines.get(cardId);
     if (!decline) {
       const succeeded = this.succeed(intent.id as string);

@@ -2,7 +2,7 @@
  * core/db/consumption-transaction.ts builds, without ElectroDB's builders, exactly the
  * `TransactWriteItems` input ElectroDB builds for a plain consumption (core/balances.ts
  * `balanceDrawWrite`, core/ledger.ts `ledgerEntryWrite`, core/idempotency.ts
- * `outcomeWrite`): checked on random balances, draws, low-balance ranges, entries and keys.
+ * `outcomeWrite`): checked on random balances, draws, low-balance and top-up ranges, entries and keys.
  * Ours is in DynamoDB's attribute-value form (sent with the low-level command), ElectroDB's
  * in the document client's: ours is read back with util-dynamodb's `unmarshall` to compare.
  * Sending and cancellation are covered by the consumption tests on DynamoDB Local.
@@ -38,6 +38,7 @@ const caseArb = fc.record({
   above: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }),
   atMost: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }),
   latched: fc.option(fc.boolean(), { nil: undefined }),
+  topUpLatched: fc.option(fc.boolean(), { nil: undefined }),
   user: fc.constantFrom("u1", "Bob@example.com", "auth0|123", "ünï"),
   key: fc.option(fc.string({ minLength: 1, maxLength: 12 }), { nil: undefined }),
   metadata: fc.option(fc.dictionary(fc.string({ minLength: 1, maxLength: 5 }), fc.oneof(fc.integer(), fc.string())), { nil: undefined }),
@@ -81,7 +82,7 @@ describe("the plain consumption's transaction", () => {
           ...(c.grantSet !== undefined ? { grantSet: c.grantSet } : {}),
         };
         const plan = planConsumption({ state, tokens: c.tokens, allowOverdraft: false, now: NOW });
-        const range = { above: c.above, atMost: c.atMost, latched: c.latched };
+        const range = { above: c.above, atMost: c.atMost, latched: c.latched, topUpLatched: c.topUpLatched };
         if (!plan.ok || !isPlainDraw(state, plan.draws, range)) return;
         const entry = newLedgerEntry({ userId: c.user, offerGroup: "calls", tokens: -c.tokens, reason: "consume", draws: plan.draws, ...(c.metadata ? { metadata: c.metadata } : {}) }, NOW);
         const request = c.key === undefined ? undefined : { scope: "consumptions", key: c.key, requestHash: "hash" };

@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { latchedCrossing, lowBalanceCrossing } from "../../../core/rules/low-balance.js";
+import { latchedCrossing, lowBalanceCrossing, withRaisedLatches, withTopUp } from "../../../core/rules/low-balance.js";
 
 const PROPERTY = { numRuns: 1000, seed: 0x10_ba1 } as const;
 
@@ -76,5 +76,64 @@ describe("latchedCrossing", () => {
       }),
       PROPERTY,
     );
+  });
+});
+
+describe("withTopUp: the low-balance decision joined with the automatic top-up's", () => {
+  const low = (seen: number, tokens: number, threshold: number | null, latched = false) => latchedCrossing({ seen, tokens, threshold, latched });
+
+  it("adds nothing without a top-up threshold", () => {
+    const range = low(100, 10, 50);
+    expect(withTopUp(range, { seen: 100, tokens: 10, threshold: null, latched: false })).toBe(range);
+  });
+
+  it("requests a top-up on crossing its threshold while its latch is off, requiring the latch absent; not while it is on", () => {
+    expect(withTopUp({}, { seen: 40, tokens: 15, threshold: 30, latched: false })).toEqual({ above: 30, atMost: 45, topUpRaises: true, topUpLatched: false });
+    expect(withTopUp({}, { seen: 40, tokens: 15, threshold: 30, latched: true })).toEqual({ above: 30, atMost: 45, topUpRaises: false, topUpLatched: true });
+    expect(withTopUp({}, { seen: 100, tokens: 15, threshold: 30, latched: false })).toEqual({ above: 45, topUpRaises: false });
+  });
+
+  it("keeps both decisions, and both latches, in one range", () => {
+    // 60 -> 20 crosses both 50 (low balance) and 30 (top-up).
+    expect(withTopUp(low(60, 40, 50), { seen: 60, tokens: 40, threshold: 30, latched: false })).toEqual({
+      crosses: true,
+      raises: true,
+      latched: false,
+      above: 50,
+      atMost: 70,
+      topUpRaises: true,
+      topUpLatched: false,
+    });
+  });
+
+  it("is exact on any balance the write may find (property): the joined range holds the balance seen, and within it both decisions are those the balance found would make", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -20, max: 120 }),
+        fc.integer({ min: 1, max: 60 }),
+        fc.option(fc.integer({ min: 0, max: 100 }), { nil: null }),
+        fc.option(fc.integer({ min: 0, max: 100 }), { nil: null }),
+        fc.integer({ min: -20, max: 160 }),
+        (seen, tokens, threshold, topUpThreshold, found) => {
+          const joined = withTopUp(low(seen, tokens, threshold), { seen, tokens, threshold: topUpThreshold, latched: false });
+          expect(inRange(seen, joined)).toBe(true);
+          if (!inRange(found, joined)) return;
+          const again = withTopUp(low(found, tokens, threshold), { seen: found, tokens, threshold: topUpThreshold, latched: false });
+          expect(again.raises ?? false).toBe(joined.raises ?? false);
+          expect(again.topUpRaises ?? false).toBe(joined.topUpRaises ?? false);
+        },
+      ),
+      PROPERTY,
+    );
+  });
+});
+
+describe("withRaisedLatches", () => {
+  it("sets the latches a write raises, and only those", () => {
+    const state: { balance: number; lowBalanceLatched?: boolean; topUpLatched?: boolean } = { balance: 10 };
+    expect(withRaisedLatches(state, {})).toBe(state);
+    expect(withRaisedLatches(state, { raises: true })).toEqual({ balance: 10, lowBalanceLatched: true });
+    expect(withRaisedLatches(state, { topUpRaises: true })).toEqual({ balance: 10, topUpLatched: true });
+    expect(withRaisedLatches({ balance: 10, lowBalanceLatched: true }, { topUpRaises: true, raises: false })).toEqual({ balance: 10, lowBalanceLatched: true, topUpLatched: true });
   });
 });

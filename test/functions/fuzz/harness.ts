@@ -21,6 +21,7 @@ import { handler as offers } from "../../../functions/offers.js";
 import { handler as orders } from "../../../functions/orders.js";
 import { handler as webhook } from "../../../functions/webhook.js";
 import { handler as openapi } from "../../../functions/openapi.js";
+import { runtime } from "../../../functions/runtime.js";
 import { localLambdaContext } from "../../../scripts/local-gateway.js";
 import type { createTestDb } from "../../helpers/db.js";
 import { anOffer } from "../../helpers/factories.js";
@@ -238,6 +239,14 @@ export async function seed(): Promise<Seeded> {
     reservationIds.push(held.reservationId, used.reservationId);
     await seedCall("credits", "POST", `${path}/grants`, { offerGroup: "calls", tokens: 50, expires: new Date(Date.now() + 30 * 86_400_000).toISOString(), reason: "support gesture" }, 201);
     await seedCall("expiry", "POST", `${path}/expiry-check`, { low: [{ offerGroup: "calls", min: 1000 }] }, 200);
+    // An automatic top-up setting, for the reads: the manual provider the fuzz runs refuses
+    // to save one (422 not_renewable: it cannot pay off-session), so it is written as the
+    // Stripe runtime's PUT writes it.
+    const now = new Date().toISOString();
+    const { core } = await runtime();
+    await core.db.entities.autoTopUp
+      .put({ userId: user, offerGroup: "calls", offerId: "calls-100", currency: "usd", threshold: 10, maxPerMonth: 3, enabled: true, createdAt: now, updatedAt: now })
+      .go();
     // Forged Stripe events about the user's orders: a payment of the pending order, a refund of the paid one.
     const metadata = (orderId: string) => ({ orderId, userId: user });
     events.push(

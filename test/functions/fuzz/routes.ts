@@ -257,6 +257,21 @@ export function routeSpecs(seeded: Seeded): Record<RouteKey, RouteSpec> {
     "POST /users/{userId}/orders/{orderId}/sync": { body: noFields },
     "POST /users/{userId}/payment-methods/setup": { body: { kind: "schema", base: {}, fields: { checkout: ORDER_FIELDS.checkout! } } },
     "DELETE /users/{userId}/subscriptions/{offerId}": { body: { kind: "schema", base: { atPeriodEnd: true }, fields: { atPeriodEnd: optional(wrongType("boolean")) } } },
+    "PUT /users/{userId}/auto-top-up/{offerGroup}": {
+      body: {
+        kind: "schema",
+        base: { offerId: "calls-100", threshold: 10, maxPerMonth: 3, enabled: true, currency: "usd" },
+        fields: {
+          offerId: required(badOperatorId),
+          threshold: required(badInteger(0, 1_000_000_000_000)),
+          maxPerMonth: optional(badInteger(1, 1000)),
+          enabled: optional(wrongType("boolean")),
+          currency: optional(badCurrency),
+        },
+      },
+    },
+    "GET /users/{userId}/auto-top-up/{offerGroup}": {},
+    "DELETE /users/{userId}/auto-top-up/{offerGroup}": {},
     "POST /users/{userId}/consumptions": {
       body: { kind: "schema", base: { offerGroup: "calls", tokens: 1, allowOverdraft: false, metadata: { callId: "c-1" } }, fields: CONSUMPTION_FIELDS },
       idempotent: true,
