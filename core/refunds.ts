@@ -16,6 +16,16 @@
  *   refunded its whole total.
  * - `refund.failed`: noted on the order with an `order.refund_failed` event; the tokens
  *   stay removed.
+ * - A renewing order (issue 13) is paid invoice by invoice, and each of its refunds is of
+ *   one paid period (a {@link RefundScope}): the API refunds its latest period (that
+ *   invoice's amount, that period's grants, the Stripe Refund made on that invoice's
+ *   PaymentIntent); a refund made in Stripe on a renewal invoice's charge (whose
+ *   PaymentIntent carries no `metadata.orderId`) finds the order through the invoice's
+ *   subscription (core/subscriptions.ts `renewalOfPayment`) and takes back from that
+ *   period's grants only. The refund entry names the invoice (`invoiceId`); the order keeps
+ *   its status (`paid`, or `expired` between periods): its subscription goes on until
+ *   cancelled (`DELETE /users/{userId}/subscriptions/{offerId}`), each later invoice
+ *   credited as usual, and only the refunded period's grants end.
  */
 import type { Context, PaymentContext } from "./context.js";
 import type { OrderItem } from "./db/service.js";
@@ -27,8 +37,11 @@ import { orderActions, storeOrderChange } from "./order-writes.js";
 import { endOrderGrants, readOrderGrants, takeFromGrant, TokenMovement, type OrderGrant } from "./order-tokens.js";
 import type { RefundState } from "./payments/provider.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
-import { canTransition, noted, transition, type OrderRefund } from "./rules/order-lifecycle.js";
-import { clawbackPlan, refundAmount, type RefundGrant, type RefundMode } from "./rules/refund-plan.js";
+import type { BalanceState } from "./rules/balance-state.js";
+import { canTransition, noted, transition } from "./rules/order-lifecycle.js";
+import { clawbackPlan, refundAmount, type RefundGrant, type RefundMode, type RefundPeriod } from "./rules/refund-plan.js";
+import { billingOf } from "./billing.js";
+import { paidPeriods, periodOfPayment, renewalOfPayment, type RenewalInvoiceItem } from "./subscriptions.js";
 
 /** A refund asked through the API. */
 export interface RefundInput {
@@ -41,8 +54,51 @@ export interface RefundInput {
   idempotency?: IdempotentRequest | undefined;
 }
 
-const refundedSoFar = (order: Pick<OrderItem, "refunds">) =>
-  (order.refunds ?? []).filter((refund) => refund.status !== "failed").reduce((sum, refund) => sum + refund.amount, 0);
+/** One refund entry of an order as stored (core/rules/order-lifecycle.ts `OrderRefund`, with a renewing order's `invoiceId`). */
+type RefundEntry = NonNullable<OrderItem["refunds"]>[number];
+
+/** One dispute entry of an order as stored (with a renewing order's `invoiceId`). */
+type DisputeEntry = NonNullable<OrderItem["disputes"]>[number];
+
+/**
+ * What one refund applies to: a one-time order's payment (its paid PaymentIntent, total
+ * and grants), or one paid period of a renewing order (that invoice's PaymentIntent,
+ * amount and grants, core/db/renewal-invoice.ts).
+ */
+export interface RefundScope {
+  /** The renewal invoice (`in_...`) whose period it is; undefined for a one-time order's payment. */
+  invoiceId?: string | undefined;
+  /** The PaymentIntent whose charge is refunded (undefined: not known yet). */
+  paymentIntentId: string | undefined;
+  /** What that payment paid, integer minor units of the order's currency. */
+  total: number;
+  /** The grants it bought. */
+  grantIds: string[];
+  /** Their period, for an `unused` refund of grants that carry no tokens. */
+  period: RefundPeriod | undefined;
+}
+
+/** A one-time order's payment as a refund's scope. */
+function orderScope(order: OrderItem): RefundScope {
+  return {
+    paymentIntentId: paidIntentOf(order),
+    total: order.total.amount,
+    grantIds: order.grantIds,
+    period: order.starts ? { starts: order.starts, ...(order.expires ? { expires: order.expires } : {}) } : undefined,
+  };
+}
+
+/** A renewing order's paid period as a refund's (or dispute's) scope. */
+export function periodScope(period: RenewalInvoiceItem): RefundScope {
+  return { invoiceId: period.invoiceId, paymentIntentId: period.paymentIntentId, total: period.amount, grantIds: period.grantIds, period: { starts: period.starts, expires: period.expires } };
+}
+
+/** True when `refund` is of `scope` (a one-time order's refunds name no invoice). */
+const inScope = (refund: Pick<RefundEntry, "invoiceId">, scope: Pick<RefundScope, "invoiceId">) => refund.invoiceId === scope.invoiceId;
+
+/** What the order's refunds of `scope` returned so far (failed ones returned nothing), minor units. */
+const refundedSoFar = (order: Pick<OrderItem, "refunds">, scope: Pick<RefundScope, "invoiceId">) =>
+  (order.refunds ?? []).filter((refund) => refund.status !== "failed" && inScope(refund, scope)).reduce((sum, refund) => sum + refund.amount, 0);
 
 /** Tokens earlier refunds took from each grant. */
 function clawedBack(order: Pick<OrderItem, "refunds">): Map<string, number> {
@@ -81,12 +137,15 @@ const paidIntentOf = (order: OrderItem) => order.paidPaymentIntentId ?? order.pa
 /**
  * `POST /users/{userId}/orders/{orderId}/refund`: removes the order's tokens, ends its
  * grants and refunds the money (`unused`: the value-weighted unused share, rounded down
- * to the minor unit; `full`: what earlier refunds left), idempotently.
- * @returns the order as it is afterwards (`refunded`, with its `refunds`)
+ * to the minor unit; `full`: what earlier refunds left), idempotently. A renewing order
+ * refunds its latest paid period the same way: that period's grants, that invoice's
+ * amount, on that invoice's PaymentIntent; the order keeps its status.
+ * @returns the order as it is afterwards (`refunded`, or a renewing order as it was, with its `refunds`)
  * @throws NotFoundError; ConflictError (not `paid`, or `expired` for `unused`; already
- *   refunded; a pure subscription that never expires with `unused`); PaymentProviderError
- *   (Stripe failed: the tokens are removed and the refund stays pending on the order,
- *   finished by a retry or `sync`); idempotency errors
+ *   refunded; a pure subscription that never expires with `unused`; a renewing order
+ *   with no paid period, whose latest period is refunded or disputed, or has ended with
+ *   `unused`); PaymentProviderError (Stripe failed: the tokens are removed and the refund
+ *   stays pending on the order, finished by a retry or `sync`); idempotency errors
  */
 export async function refundOrder(ctx: Context, input: RefundInput): Promise<OrderItem> {
   const { userId, orderId, idempotency } = input;
@@ -109,49 +168,76 @@ export async function refundOrder(ctx: Context, input: RefundInput): Promise<Ord
   }
 }
 
+/** What an API refund refunds, or `pending`: an API refund of it is still pending (the retry finishes it). */
+type RefundTarget = RefundScope | "pending";
+
+/** A one-time order's payment, when it can be refunded in `mode` (see {@link refundOrder}). */
+function oneTimeTarget(order: OrderItem, mode: RefundMode): RefundTarget {
+  if (order.status === "refunded" && (order.refunds ?? []).some((refund) => refund.status === "pending" && refund.source === "api")) return "pending";
+  if (order.status === "refunded") throw new ConflictError("The order is already refunded.", { status: order.status });
+  if (!canTransition(order.status, "refunded") || (order.status === "expired" && mode === "unused")) {
+    throw new ConflictError(`A ${order.status} order cannot be refunded${order.status === "expired" ? " for its unused tokens (use full)" : ""}.`, { status: order.status });
+  }
+  return orderScope(order);
+}
+
 /**
- * Step 1 of an API refund: one transaction that removes the tokens, ends the grants,
- * makes the order `refunded` with the refund recorded (`pending` when Stripe must still
- * pay it) and raises `order.refunded`. An order already `refunded` by this route with a
- * refund still pending is returned as it is (the retry finishes it).
+ * A renewing order's latest paid period (its newest invoice credited), when it can be
+ * refunded in `mode`: the order `paid` or `expired`, the period neither refunded through
+ * the API, nor refunded in full in Stripe, nor disputed, and not ended for `unused`.
+ */
+async function latestPeriodTarget(ctx: Pick<Context, "db">, order: OrderItem, mode: RefundMode, now: Date): Promise<RefundTarget> {
+  const details = { status: order.status, subscriptionId: order.subscriptionId };
+  if (order.status !== "paid" && order.status !== "expired") throw new ConflictError(`A ${order.status} renewing order cannot be refunded.`, details);
+  const latest = (await paidPeriods(ctx, order.userId, order.orderId)).at(-1);
+  if (!latest) throw new ConflictError("The renewing order has no paid period to refund.", details);
+  const scope = periodScope(latest);
+  const ofPeriod = (order.refunds ?? []).filter((refund) => inScope(refund, scope));
+  const periodDetails = { ...details, invoiceId: latest.invoiceId, starts: latest.starts, expires: latest.expires };
+  if (ofPeriod.some((refund) => refund.status === "pending" && refund.source === "api")) return "pending";
+  if (ofPeriod.some((refund) => refund.source === "api") || refundedSoFar(order, scope) >= scope.total) {
+    throw new ConflictError(`The renewing order's latest period (invoice ${latest.invoiceId}) is already refunded.`, periodDetails);
+  }
+  const dispute = (order.disputes ?? []).find((known: DisputeEntry) => known.invoiceId === latest.invoiceId && (known.status === "open" || known.status === "lost"));
+  if (dispute) throw new ConflictError(`The renewing order's latest period (invoice ${latest.invoiceId}) is disputed (${dispute.disputeId}, ${dispute.status}).`, periodDetails);
+  if (mode === "unused" && Date.parse(latest.expires) <= now.getTime()) {
+    throw new ConflictError(`The renewing order's latest period (invoice ${latest.invoiceId}) has ended: it has no unused tokens (use full).`, periodDetails);
+  }
+  return scope;
+}
+
+/**
+ * Step 1 of an API refund: one transaction that removes the tokens, ends the grants of
+ * what is refunded, records the refund (`pending` when Stripe must still pay it) and
+ * raises `order.refunded`; a one-time order becomes `refunded`, a renewing order keeps
+ * its status. An order with an API refund still pending is returned as it is (the retry
+ * finishes it).
  */
 async function removeTokensForRefund(ctx: Context, input: RefundInput): Promise<OrderItem> {
   return retryOnConflict(async () => {
     const now = ctx.clock.now();
     const { data: order } = await ctx.db.entities.order.get({ userId: input.userId, orderId: input.orderId }).go({ consistent: true });
     if (!order) throw new NotFoundError("order", input.orderId);
-    if (order.status === "refunded" && (order.refunds ?? []).some((refund) => refund.status === "pending" && refund.source === "api")) return order;
-    if (order.status === "refunded") throw new ConflictError("The order is already refunded.", { status: order.status });
-    // A renewing order is paid period by period: refunding it as one payment would refund
-    // its first invoice and end every period's grants while Stripe keeps billing it (each
-    // later invoice then paid without tokens). Refunds of its periods are issue 13's next step.
-    if (order.renewal === "auto") {
-      throw new ConflictError("A renewing order is not refunded as one payment yet: cancel its subscription (DELETE /users/{userId}/subscriptions/{offerId}) and refund its invoices in Stripe.", {
-        status: order.status,
-        subscriptionId: order.subscriptionId,
-      });
-    }
-    if (!canTransition(order.status, "refunded") || (order.status === "expired" && input.mode === "unused")) {
-      throw new ConflictError(`A ${order.status} order cannot be refunded${order.status === "expired" ? " for its unused tokens (use full)" : ""}.`, { status: order.status });
-    }
+    const target = order.renewal === "auto" ? await latestPeriodTarget(ctx, order, input.mode, now) : oneTimeTarget(order, input.mode);
+    if (target === "pending") return order;
     if (paidAtStripe(order) && ctx.payments.name !== "stripe") {
       throw new PaymentProviderError("The order was paid through Stripe and no Stripe key is configured to refund it.");
     }
-    const { grants, balances } = await readOrderGrants(ctx, order);
+    const { grants, balances } = await readOrderGrants(ctx, { userId: order.userId, orderId: order.orderId, grantIds: target.grantIds });
     const amount = refundAmount({
       mode: input.mode,
-      total: order.total.amount,
-      refunded: refundedSoFar(order),
+      total: target.total,
+      refunded: refundedSoFar(order, target),
       grants: refundGrants(order, grants),
-      period: order.starts ? { starts: order.starts, ...(order.expires ? { expires: order.expires } : {}) } : undefined,
+      period: target.period,
       now,
     });
     const movement = new TokenMovement(balances, now);
     const number = (order.refunds ?? []).length + 1;
-    const taken = endOrderGrants(movement, order, grants, "refund", { refundNumber: number });
+    const taken = endScopeGrants(movement, order, grants, target, "refund", { refundNumber: number });
     const tokens = taken.reduce((sum, grant) => sum + grant.tokens, 0);
     const atStripe = paidAtStripe(order) && amount > 0;
-    const refund: OrderRefund = {
+    const refund: RefundEntry = {
       number,
       amount,
       tokens,
@@ -161,44 +247,87 @@ async function removeTokensForRefund(ctx: Context, input: RefundInput): Promise<
       grants: taken.filter((grant) => grant.tokens > 0),
       createdAt: now.toISOString(),
       ...(input.reason ? { reason: input.reason } : {}),
+      ...(target.invoiceId ? { invoiceId: target.invoiceId } : {}),
     };
+    const what = target.invoiceId ? `refund ${number} of the period paid by invoice ${target.invoiceId}` : `refund ${number}`;
     const moneyNote = atStripe
-      ? `refund ${number} of ${amount} ${order.total.currency} (${input.mode}) asked at Stripe`
+      ? `${what} of ${amount} ${order.total.currency} (${input.mode}) asked at Stripe`
       : paidAtStripe(order)
-        ? `refund ${number} (${input.mode}): nothing left to pay back`
-        : `refund ${number} (${input.mode}): no money moved (${order.provider} order)`;
-    const next: OrderItem = {
-      ...transition(order, "refunded", { message: `${tokens} tokens removed; ${moneyNote}`, now }),
-      refunds: [...(order.refunds ?? []), refund],
-    };
-    const change = orderActions(ctx.db, { from: order, to: next, trigger: "refunded" }, now, { amount, currency: order.total.currency, tokens });
-    const written = await transactWrite(ctx.db, { ...change, ...movement.actions(ctx, 3) });
+        ? `${what} (${input.mode}): nothing left to pay back`
+        : `${what} (${input.mode}): no money moved (${order.provider} order)`;
+    const message = `${tokens} tokens removed; ${moneyNote}`;
+    const fields = { amount, currency: order.total.currency, tokens };
+    const next: OrderItem = { ...(target.invoiceId ? noted(order, { message, now }) : transition(order, "refunded", { message, now })), refunds: [...(order.refunds ?? []), refund] };
+    const written = await transactWrite(ctx.db, { ...refundWrites(ctx, order, next, target, now, fields), ...movement.actions(ctx, 3) });
     if (!written.committed) throw new RetryableConflict("order or balance changed while refunding");
     return next;
   });
 }
 
 /**
- * Step 2: asks Stripe for every refund still `pending` on the order (API refunds), with
- * `metadata.orderId`/`refundNumber` and the idempotency key `refund-<orderId>-<n>` (a
- * retry returns the same Stripe Refund), and records each Stripe Refund id on the order.
+ * The order's write and its `order.refunded` event: the `refunded` transition for a
+ * one-time order (`transition` true), a change of fields with the event written beside it
+ * for a renewing order's period or a partial refund.
+ */
+function refundWrites(ctx: Pick<Context, "db">, from: OrderItem, to: OrderItem, scope: RefundScope, now: Date, fields: { amount: number; currency: string; tokens: number }, transition = !scope.invoiceId) {
+  const change = orderActions(ctx.db, { from, to, trigger: transition ? "refunded" : undefined }, now, fields);
+  const event = transition ? undefined : eventWrite(ctx.db, { type: "order.refunded", userId: to.userId, orderId: to.orderId, offerGroup: to.offerGroup, ...fields }, now).item;
+  return { ...change, event };
+}
+
+/**
+ * Ends the grants of `scope` ({@link endOrderGrants}: their remaining removed, one ledger
+ * entry each). For a renewing order's period, the order's other periods stay on the
+ * balance items (endOrderGrants drops every period of the order that left the map): only
+ * that period's end with its grants, so that the order's earlier and later periods still
+ * count (subscribed, unlocking offers).
+ * @returns the tokens removed per grant
+ */
+export function endScopeGrants(movement: TokenMovement, order: OrderItem, grants: readonly OrderGrant[], scope: Pick<RefundScope, "invoiceId">, reason: "refund" | "adjust", metadata?: Record<string, unknown>): Array<{ grantId: string; tokens: number }> {
+  if (!scope.invoiceId) return endOrderGrants(movement, order, grants, reason, metadata);
+  const ending = new Set(grants.map(({ item }) => `${item.starts}|${item.expires ?? ""}`));
+  const before = new Map([...new Set(grants.map(({ item }) => item.offerGroup))].map((group) => [group, movement.state(order.userId, group).periods ?? []]));
+  const taken = endOrderGrants(movement, order, grants, reason, metadata);
+  for (const [group, periods] of before) {
+    const kept = periods.filter((period) => period.orderId !== order.orderId || !ending.has(`${period.starts}|${period.expires ?? ""}`));
+    const state = movement.state(order.userId, group);
+    if (kept.length === (state.periods ?? []).length) continue;
+    const next: BalanceState = { ...state, periods: kept };
+    if (kept.length === 0) delete next.periods;
+    movement.update(next);
+  }
+  return taken;
+}
+
+/**
+ * Step 2: asks Stripe for every refund still `pending` on the order (API refunds), on the
+ * PaymentIntent that paid what it refunds (a renewing order's: its invoice's), with
+ * `metadata.orderId`/`refundNumber` (and `invoiceId`) and the idempotency key
+ * `refund-<orderId>-<n>` (a retry returns the same Stripe Refund), and records each Stripe
+ * Refund id on the order.
  * @throws PaymentProviderError when Stripe fails (the refund stays pending)
  */
 export async function finishPendingRefunds(ctx: PaymentContext, read: OrderItem): Promise<OrderItem> {
   let order = read;
   for (const pending of (read.refunds ?? []).filter((refund) => refund.status === "pending" && refund.source === "api")) {
-    const paymentIntentId = paidIntentOf(order);
-    if (!paymentIntentId) throw new PaymentProviderError(`Order ${order.orderId} has no PaymentIntent to refund.`);
+    const paymentIntentId = pending.invoiceId ? await periodIntent(ctx, order, pending.invoiceId) : paidIntentOf(order);
+    if (!paymentIntentId) throw new PaymentProviderError(`Order ${order.orderId} has no PaymentIntent to refund${pending.invoiceId ? ` for invoice ${pending.invoiceId}` : ""}.`);
     const stripeRefund = await ctx.payments.refund({
       paymentIntentId,
       amount: pending.amount,
       idempotencyKey: `refund-${order.orderId}-${pending.number}`,
-      metadata: { orderId: order.orderId, userId: order.userId, refundNumber: String(pending.number) },
+      metadata: { orderId: order.orderId, userId: order.userId, refundNumber: String(pending.number), ...(pending.invoiceId ? { invoiceId: pending.invoiceId } : {}) },
       reason: "requested_by_customer",
     });
     order = await updateRefund(ctx, order, (refund) => refund.number === pending.number && refund.status === "pending", stripeRefund, `refund ${pending.number} made at Stripe (${stripeRefund.id})`);
   }
   return order;
+}
+
+/** The PaymentIntent that paid a renewing order's invoice: as credited, else as Stripe says now. */
+async function periodIntent(ctx: PaymentContext, order: OrderItem, invoiceId: string): Promise<string | undefined> {
+  const { data } = await ctx.db.entities.renewalInvoice.get({ userId: order.userId, orderId: order.orderId, invoiceId }).go({ consistent: true });
+  return data?.paymentIntentId ?? (await billingOf(ctx).retrieveInvoice(invoiceId)).paymentIntentId;
 }
 
 /**
@@ -209,7 +338,7 @@ export async function finishPendingRefunds(ctx: PaymentContext, read: OrderItem)
 async function updateRefund(
   ctx: PaymentContext,
   read: OrderItem,
-  match: (refund: OrderRefund) => boolean,
+  match: (refund: RefundEntry) => boolean,
   stripeRefund: RefundState,
   message: string,
 ): Promise<OrderItem> {
@@ -245,7 +374,11 @@ export interface RefundOutcome {
  * takes tokens back by the running target per grant (core/rules/refund-plan.ts
  * `clawbackPlan`), never below zero (`tokensShort`), and makes the order `refunded` once
  * the whole total is refunded (all its grants ended). Refunds of a duplicate payment
- * (refunded by the service itself) are not the order's.
+ * (refunded by the service itself) are not the order's. A renewal invoice's PaymentIntent
+ * carries no metadata: its invoice's subscription names the order (core/subscriptions.ts
+ * `renewalOfPayment`), and the refund is of that invoice's period: measured against that
+ * invoice's amount, taken from that period's grants, those ended once the invoice is
+ * refunded in full (the order keeps its status).
  * @throws PaymentProviderError when Stripe fails (5xx: Stripe delivers again)
  */
 export async function applyStripeRefunds(ctx: PaymentContext, paymentIntentId: string): Promise<RefundOutcome> {
@@ -256,27 +389,50 @@ export async function applyStripeRefunds(ctx: PaymentContext, paymentIntentId: s
     if (error instanceof PaymentNotFoundError) return { outcome: "ignored", reason: `Stripe does not know PaymentIntent ${paymentIntentId}` };
     throw error;
   }
-  const { orderId, userId } = intentMetadata;
-  if (!orderId || !userId) return { outcome: "ignored", reason: "no order metadata on the PaymentIntent" };
+  let { orderId, userId } = intentMetadata;
+  let invoiceId: string | undefined;
+  if (!orderId || !userId) {
+    const renewal = await renewalOfPayment(ctx, paymentIntentId);
+    if (!renewal) return { outcome: "ignored", reason: "no order metadata on the PaymentIntent, and no invoice of a renewing order of ours" };
+    if (!renewal.period) return { outcome: "ignored", reason: `invoice ${renewal.invoiceId} credited no period of the renewing order`, orderId: renewal.orderId };
+    ({ orderId, userId, invoiceId } = renewal);
+  }
   const refunds = (await ctx.payments.listRefunds(paymentIntentId)).filter((refund) => refund.status !== "failed" && refund.status !== "canceled").reverse();
   let applied = 0;
   for (const stripeRefund of refunds) {
-    const outcome = await applyStripeRefund(ctx, { userId, orderId }, paymentIntentId, stripeRefund);
+    const outcome = await applyStripeRefund(ctx, { userId, orderId }, { paymentIntentId, invoiceId }, stripeRefund);
     if (outcome) applied++;
   }
   return { outcome: applied > 0 ? "applied" : "ignored", reason: applied > 0 ? `${applied} refund(s) applied` : "every refund already applied", orderId };
 }
 
+/**
+ * What a payment of the order paid, as a refund's scope: a one-time order's paid
+ * PaymentIntent, or the period of a renewing order that PaymentIntent (or invoice) paid;
+ * undefined when it paid neither (a duplicate payment's, or not this order's).
+ */
+async function scopeOfPayment(ctx: Pick<Context, "db">, order: OrderItem, payment: { paymentIntentId: string; invoiceId?: string | undefined }): Promise<RefundScope | undefined> {
+  if (order.renewal !== "auto") return paidIntentOf(order) === payment.paymentIntentId ? orderScope(order) : undefined;
+  const period = await periodOfPayment(ctx, order, payment.paymentIntentId, payment.invoiceId);
+  return period && periodScope(period);
+}
+
 /** Applies one Stripe refund to the order, once (by refund id); true when it changed the order. */
-async function applyStripeRefund(ctx: PaymentContext, ref: { userId: string; orderId: string }, paymentIntentId: string, stripeRefund: RefundState): Promise<boolean> {
+async function applyStripeRefund(
+  ctx: PaymentContext,
+  ref: { userId: string; orderId: string },
+  payment: { paymentIntentId: string; invoiceId?: string | undefined },
+  stripeRefund: RefundState,
+): Promise<boolean> {
   return retryOnConflict(async () => {
     const now = ctx.clock.now();
     const { data: order } = await ctx.db.entities.order.get(ref).go({ consistent: true });
     if (!order) return false;
     if (order.status === "pending" || order.status === "error" || order.status === "refused") return false; // not paid yet: read again when it is
-    if (paidIntentOf(order) !== paymentIntentId) return false; // a duplicate payment's refund, or not this order's payment
     const known = order.refunds ?? [];
     if (known.some((refund) => refund.refundId === stripeRefund.id)) return false;
+    const scope = await scopeOfPayment(ctx, order, payment);
+    if (!scope) return false; // a duplicate payment's refund, or not this order's payment
     // One of ours whose answer was not recorded yet: record it, take nothing more.
     const ours = known.find((refund) => refund.source === "api" && String(refund.number) === stripeRefund.metadata.refundNumber && stripeRefund.metadata.orderId === order.orderId);
     if (ours) {
@@ -285,11 +441,11 @@ async function applyStripeRefund(ctx: PaymentContext, ref: { userId: string; ord
     }
 
     // Made in Stripe: take tokens back by the running target per grant.
-    const { grants, balances } = await readOrderGrants(ctx, order);
-    const cumulative = Math.min(order.total.amount, refundedSoFar(order) + stripeRefund.amount);
+    const { grants, balances } = await readOrderGrants(ctx, { userId: order.userId, orderId: order.orderId, grantIds: scope.grantIds });
+    const cumulative = Math.min(scope.total, refundedSoFar(order, scope) + stripeRefund.amount);
     const taken = clawedBack(order);
     const plan = clawbackPlan({
-      total: order.total.amount,
+      total: scope.total,
       cumulativeRefunded: cumulative,
       grants: grants.map(({ item, state }) => ({ grantId: item.grantId, tokens: item.tokens, remaining: state?.remaining ?? 0, clawedBack: Math.min(item.tokens, taken.get(item.grantId) ?? 0) })),
     });
@@ -300,13 +456,13 @@ async function applyStripeRefund(ctx: PaymentContext, ref: { userId: string; ord
       const item = grants.find((grant) => grant.item.grantId === planned.grantId)!.item;
       return { grantId: planned.grantId, tokens: takeFromGrant(movement, order, item, planned.take, "refund", metadata) };
     });
-    const fully = cumulative >= order.total.amount && canTransition(order.status, "refunded");
-    // Refunded in full: what is left ends with the grants.
-    const rest = fully ? endOrderGrants(movement, order, grants, "refund", metadata) : [];
+    // Refunded in full: what is left ends with the grants (the order's, or the period's).
+    const fully = cumulative >= scope.total && (scope.invoiceId !== undefined || canTransition(order.status, "refunded"));
+    const rest = fully ? endScopeGrants(movement, order, grants, scope, "refund", metadata) : [];
     const perGrant = new Map<string, number>();
     for (const grant of [...takes, ...rest]) perGrant.set(grant.grantId, (perGrant.get(grant.grantId) ?? 0) + grant.tokens);
     const tokens = [...perGrant.values()].reduce((sum, value) => sum + value, 0);
-    const refund: OrderRefund = {
+    const refund: RefundEntry = {
       number,
       refundId: stripeRefund.id,
       amount: stripeRefund.amount,
@@ -316,14 +472,14 @@ async function applyStripeRefund(ctx: PaymentContext, ref: { userId: string; ord
       status: "succeeded",
       grants: [...perGrant].filter(([, value]) => value > 0).map(([grantId, value]) => ({ grantId, tokens: value })),
       createdAt: now.toISOString(),
+      ...(scope.invoiceId ? { invoiceId: scope.invoiceId } : {}),
     };
-    const message = `refund ${number} of ${stripeRefund.amount} ${order.total.currency} made in Stripe (${stripeRefund.id}): ${tokens} tokens taken back${plan.tokensShort > 0 ? `, ${plan.tokensShort} already spent` : ""}`;
-    const moved = fully ? transition(order, "refunded", { message, now }) : noted(order, { message, now });
-    const next: OrderItem = { ...moved, refunds: [...known, refund] };
+    const what = scope.invoiceId ? `of the period paid by invoice ${scope.invoiceId} ` : "";
+    const message = `refund ${number} of ${stripeRefund.amount} ${order.total.currency} ${what}made in Stripe (${stripeRefund.id}): ${tokens} tokens taken back${plan.tokensShort > 0 ? `, ${plan.tokensShort} already spent` : ""}`;
+    const transitions = fully && !scope.invoiceId;
+    const next: OrderItem = { ...(transitions ? transition(order, "refunded", { message, now }) : noted(order, { message, now })), refunds: [...known, refund] };
     const fields = { amount: stripeRefund.amount, currency: order.total.currency, tokens };
-    const change = orderActions(ctx.db, { from: order, to: next, trigger: fully ? "refunded" : undefined }, now, fields);
-    const event = fully ? undefined : eventWrite(ctx.db, { type: "order.refunded", userId: order.userId, orderId: order.orderId, offerGroup: order.offerGroup, ...fields }, now).item;
-    const written = await transactWrite(ctx.db, { ...change, event, ...movement.actions(ctx, 2) });
+    const written = await transactWrite(ctx.db, { ...refundWrites(ctx, order, next, scope, now, fields, transitions), ...movement.actions(ctx, 2) });
     if (!written.committed) throw new RetryableConflict("order or balance changed while applying a Stripe refund");
     return true;
   });
@@ -332,7 +488,8 @@ async function applyStripeRefund(ctx: PaymentContext, ref: { userId: string; ord
 /**
  * `refund.failed`: Stripe could not pay a refund out. The order's refund entry becomes
  * `failed`, with a history entry and an `order.refund_failed` event for the operator; the
- * tokens stay removed. Applied once.
+ * tokens stay removed. Applied once. The order is named by the refund's metadata, its
+ * PaymentIntent's, or (a renewal invoice's charge) its invoice's subscription's.
  */
 export async function recordRefundFailure(ctx: PaymentContext, stripeRefund: { id: string; metadata: Record<string, string>; paymentIntentId?: string | undefined; amount: number; failureReason?: string | undefined }): Promise<RefundOutcome> {
   let { orderId, userId } = stripeRefund.metadata;
@@ -342,6 +499,8 @@ export async function recordRefundFailure(ctx: PaymentContext, stripeRefund: { i
     } catch (error) {
       if (!(error instanceof PaymentNotFoundError)) throw error;
     }
+    // A refund made in Stripe of a renewal invoice's charge: its invoice's subscription names the order.
+    if (!orderId || !userId) ({ orderId, userId } = (await renewalOfPayment(ctx, stripeRefund.paymentIntentId)) ?? {});
   }
   if (!orderId || !userId) return { outcome: "ignored", reason: "the refund leads to no order" };
   const ref = { userId, orderId };

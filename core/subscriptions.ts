@@ -28,11 +28,17 @@
  *   Smart Retries go on; no grant until an invoice is paid).
  * - Cancelling (`DELETE /users/{userId}/subscriptions/{offerId}`): at period end by
  *   default, or at once; Stripe is asked first, then the item is written from its answer.
+ * - Lookups for refunds and disputes of a period (core/refunds.ts, core/disputes.ts): an
+ *   order's paid periods ({@link paidPeriods}), the one a payment paid
+ *   ({@link periodOfPayment}), and the order and period of a renewal invoice's
+ *   PaymentIntent, which carries no metadata ({@link renewalOfPayment}: PaymentIntent ->
+ *   invoice -> its subscription's metadata).
  */
 import { readBalances } from "./balances.js";
 import { billingOf } from "./billing.js";
 import type { Context, PaymentContext } from "./context.js";
-import type { OrderItem, SubscriptionItem } from "./db/service.js";
+import type { EntityItem } from "electrodb";
+import type { Db, OrderItem, SubscriptionItem } from "./db/service.js";
 import { commit, conditionFailed, isConditionFailure, transactWrite, type TransactionItem } from "./db/transact.js";
 import { DomainError, ignoreUnknown, NotFoundError } from "./errors.js";
 import { eventWrite } from "./events.js";
@@ -42,6 +48,9 @@ import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { isPayable } from "./rules/order-lifecycle.js";
 import { ENDED_STATUSES, HOLDING_STATUSES, STANDING_STATUSES } from "./rules/renewal.js";
 import { webhookEventWrite } from "./webhook-events.js";
+
+/** A renewing order's paid invoice and the period it paid, as stored (core/db/renewal-invoice.ts). */
+export type RenewalInvoiceItem = EntityItem<Db["entities"]["renewalInvoice"]>;
 
 /** What crediting an invoice did (a webhook outcome). */
 export interface InvoiceOutcome {
@@ -346,4 +355,61 @@ export async function invoiceFailed(ctx: Context, invoiceId: string, event: { ev
   });
   if (written.committed) return { outcome: "applied", reason: "renewal payment failed", orderId };
   return { outcome: "ignored", reason: "duplicate event", orderId };
+}
+
+/**
+ * Every paid period of a renewing order (its `renewalInvoice` items, read consistently),
+ * oldest first by period start (ties: by invoice id); empty for an order never credited
+ * by an invoice (a one-time order, or a renewing one not paid yet).
+ * @throws database errors
+ */
+export async function paidPeriods(ctx: Pick<Context, "db">, userId: string, orderId: string): Promise<RenewalInvoiceItem[]> {
+  const { data } = await ctx.db.entities.renewalInvoice.query.byOrder({ userId, orderId }).go({ pages: "all", consistent: true });
+  return [...data].sort((a, b) => a.starts.localeCompare(b.starts) || a.invoiceId.localeCompare(b.invoiceId));
+}
+
+/** The renewing order a PaymentIntent paid an invoice of, and that invoice's credited period. */
+export interface RenewalPayment {
+  userId: string;
+  orderId: string;
+  invoiceId: string;
+  /** The period the invoice credited; undefined when it credits none (not paid, not the order's amount, ...). */
+  period: RenewalInvoiceItem | undefined;
+}
+
+/**
+ * The renewing order and period that `paymentIntentId` paid, for a refund or dispute made
+ * in Stripe on a renewal invoice's charge: Stripe puts no metadata on an invoice's
+ * PaymentIntent, so the PaymentIntent leads to its invoice (Stripe's InvoicePayments),
+ * whose subscription's metadata names the order (`orderId`, `userId`), whose
+ * `renewalInvoice` item is the period. An invoice paid but not credited yet (its
+ * `invoice.paid` not applied: Stripe's events come in any order) is credited first, by
+ * {@link creditInvoice} as `invoice.paid` would, so that what the refund or dispute takes
+ * is there to take.
+ * @returns undefined when the provider has no billing (manual), or the PaymentIntent paid
+ *   no invoice of a subscription of ours
+ * @throws PaymentProviderError when Stripe fails; database errors
+ */
+export async function renewalOfPayment(ctx: PaymentContext, paymentIntentId: string): Promise<RenewalPayment | undefined> {
+  const billing = ctx.payments.billing;
+  if (!billing) return undefined;
+  const invoiceId = await billing.invoiceOfPayment(paymentIntentId);
+  if (!invoiceId) return undefined;
+  const invoice = await billing.retrieveInvoice(invoiceId).catch(ignoreUnknown);
+  const { userId, orderId } = invoice?.metadata ?? {};
+  if (!invoice?.subscriptionId || !userId || !orderId) return undefined;
+  const read = async () => (await ctx.db.entities.renewalInvoice.get({ userId, orderId, invoiceId }).go({ consistent: true })).data ?? undefined;
+  let period = await read();
+  if (!period && (await creditInvoice(ctx, invoiceId)).outcome === "applied") period = await read();
+  return { userId, orderId, invoiceId, period };
+}
+
+/**
+ * The paid period of renewing order `order` that `paymentIntentId` (or, when given,
+ * invoice `invoiceId`) paid, among {@link paidPeriods}; undefined when none.
+ * @throws database errors
+ */
+export async function periodOfPayment(ctx: Pick<Context, "db">, order: Pick<OrderItem, "userId" | "orderId">, paymentIntentId: string | undefined, invoiceId?: string): Promise<RenewalInvoiceItem | undefined> {
+  const periods = await paidPeriods(ctx, order.userId, order.orderId);
+  return periods.find((period) => (invoiceId !== undefined && period.invoiceId === invoiceId) || (paymentIntentId !== undefined && period.paymentIntentId === paymentIntentId));
 }

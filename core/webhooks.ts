@@ -23,9 +23,13 @@
  *   `refund.failed` is noted on the order; `charge.dispute.created` / `.closed` freeze and
  *   give back or end the order's tokens (core/disputes.ts). Each reads the objects back
  *   from Stripe and applies once, by Stripe id, whatever the deliveries and their order.
+ *   A renewal invoice's charge (its PaymentIntent carries no metadata of ours) leads to
+ *   its order through the invoice's subscription, and only that invoice's period is
+ *   refunded or disputed (core/subscriptions.ts `renewalOfPayment`).
  * - Anything else, unknown orders and already-applied events are ignored (200).
  * Orders are found through `metadata.orderId` and `metadata.userId`, set on every
- * PaymentIntent and Checkout Session this service creates. Each change is written with
+ * PaymentIntent and Checkout Session this service creates (and on every renewing order's
+ * Stripe Subscription, which its invoices carry). Each change is written with
  * the event id in one transaction, so an event applies at most once.
  */
 import type { Context } from "./context.js";

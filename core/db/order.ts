@@ -115,6 +115,8 @@ export const orderSchema = {
           status: { type: ["pending", "succeeded", "failed"] as const, required: true },
           grants: { type: "list", required: true, items: { type: "map", properties: { grantId: { type: "string", required: true }, tokens: { type: "number", required: true } } } },
           reason: { type: "string" },
+          /** A renewing order's refund: the invoice (`in_...`) whose period it refunds (core/refunds.ts). */
+          invoiceId: { type: "string" },
           createdAt: { type: "string", required: true },
         },
       },
@@ -128,6 +130,8 @@ export const orderSchema = {
           disputeId: { type: "string", required: true },
           status: { type: "string", required: true },
           frozen: { type: "list", required: true, items: { type: "map", properties: { grantId: { type: "string", required: true }, tokens: { type: "number", required: true } } } },
+          /** A renewing order's dispute: the invoice (`in_...`) whose charge is disputed (core/disputes.ts). */
+          invoiceId: { type: "string" },
           createdAt: { type: "string", required: true },
           closedAt: { type: "string" },
         },

@@ -330,17 +330,6 @@ describe("the subscription's life", () => {
     expect((await call("orders", "POST", "/users/sub-end/orders", { offerId: "pro-monthly" })).status).toBe(201);
   });
 
-  it("is not refunded through the API as one payment (409, nothing changes), so that no later invoice is paid without its tokens", async () => {
-    clock.set(START);
-    const { order, first } = await subscribe("sub-refund");
-    await deliver(stripeEvent("invoice.paid", first.invoice));
-    const refused = await call("orders", "POST", `/users/sub-refund/orders/${order.orderId}/refund`, { mode: "full" });
-    expect(refused).toMatchObject({ status: 409, body: { error: { code: "conflict", details: { subscriptionId: order.subscriptionId } } } });
-    expect((await call("orders", "GET", `/users/sub-refund/orders/${order.orderId}`)).body).toMatchObject({ status: "paid", refunds: [] });
-    expect(await grantsOf("sub-refund", "pro")).toEqual([{ tokens: 1000, starts: START, expires: "2027-02-28T10:00:00.000Z" }]);
-    expect(stripe.requestsTo("POST", "/v1/refunds").filter((r) => r.params.payment_intent === order.paymentIntentId)).toEqual([]);
-  });
-
   it("DELETE with atPeriodEnd false cancels at once (subscription.canceled); a second DELETE or none to cancel -> 404", async () => {
     clock.set(START);
     const { first } = await subscribe("sub-now");
