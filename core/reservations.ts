@@ -675,20 +675,52 @@ async function withGrantsInHand(ctx: Pick<Context, "db">, view: BalanceView, hol
 }
 
 /**
- * The orders, among those of the grants `holds` drew from, that are refunded or disputed
- * now: tokens are not given back to their grants. An order with a grant in hand holding
- * tokens is neither (see the module's notes); the others are read, in one consistent
- * BatchGetItem (none when every held grant's order has such a grant, or none has an order).
+ * What, among the grants `holds` drew from, tokens may not go back to now (core/rules/
+ * give-back.ts `isEndedGrant`): the ids of their orders that are refunded or disputed, and,
+ * for a renewing order, which goes on while one of its periods is refunded or disputed
+ * (issue 13), the ids of that period's grants (the grant item `refunded`, or its invoice
+ * under an open or lost dispute). A grant in hand still holding tokens is neither (a
+ * refund or a dispute empties its scope's grants); the others' orders are read in one
+ * consistent BatchGetItem, and a renewing order's grants (BatchGetItem) and periods
+ * (Query) only when one of them is unsure.
  */
 export async function endedOrders(ctx: Pick<Context, "db">, state: BalanceState, holds: readonly HoldState[]): Promise<Set<string>> {
-  const live = new Set(state.grants.filter((grant) => grant.remaining > 0 && grant.orderId !== undefined).map((grant) => grant.orderId!));
-  const unsure = [...new Set(holds.flatMap((hold) => hold.draws.map((draw) => draw.grant.orderId)).filter((id): id is string => id !== undefined && !live.has(id)))];
+  const live = new Set(state.grants.filter((grant) => grant.remaining > 0).map((grant) => grant.grantId));
+  const unsure = new Map<string, Set<string>>(); // orderId -> its held grants not live in hand
+  for (const draw of holds.flatMap((hold) => hold.draws)) {
+    const { grantId, orderId } = draw.grant;
+    if (orderId === undefined || live.has(grantId)) continue;
+    (unsure.get(orderId) ?? unsure.set(orderId, new Set()).get(orderId)!).add(grantId);
+  }
+  const orderIds = [...unsure.keys()];
   const ended = new Set<string>();
-  for (let at = 0; at < unsure.length; at += 100) {
+  for (let at = 0; at < orderIds.length; at += 100) {
     const { data } = await ctx.db.entities.order
-      .get(unsure.slice(at, at + 100).map((orderId) => ({ userId: state.userId, orderId })))
-      .go({ consistent: true, attributes: ["orderId", "status"] });
-    for (const order of data) if (order.status === "refunded" || order.status === "disputed") ended.add(order.orderId);
+      .get(orderIds.slice(at, at + 100).map((orderId) => ({ userId: state.userId, orderId })))
+      .go({ consistent: true, attributes: ["orderId", "status", "renewal", "disputes"] });
+    for (const order of data) {
+      if (order.status === "refunded" || order.status === "disputed") ended.add(order.orderId);
+      else if (order.renewal === "auto") for (const grantId of await endedPeriodGrants(ctx, state.userId, order, unsure.get(order.orderId)!)) ended.add(grantId);
+    }
+  }
+  return ended;
+}
+
+/** Of a renewing order's `grantIds`, those of a period refunded (the grant item `refunded`) or under an open or lost dispute. */
+async function endedPeriodGrants(
+  ctx: Pick<Context, "db">,
+  userId: string,
+  order: { orderId: string; disputes?: ReadonlyArray<{ status: string; invoiceId?: string | undefined }> | undefined },
+  grantIds: ReadonlySet<string>,
+): Promise<string[]> {
+  const { data: grants } = await ctx.db.entities.grant
+    .get([...grantIds].map((grantId) => ({ userId, grantId })))
+    .go({ consistent: true, attributes: ["grantId", "status"] });
+  const ended = grants.filter((grant) => grant.status === "refunded").map((grant) => grant.grantId);
+  const disputed = new Set((order.disputes ?? []).filter((dispute) => dispute.invoiceId !== undefined && (dispute.status === "open" || dispute.status === "lost")).map((dispute) => dispute.invoiceId!));
+  if (disputed.size > 0) {
+    const { data: periods } = await ctx.db.entities.renewalInvoice.query.byOrder({ userId, orderId: order.orderId }).go({ consistent: true, pages: "all" });
+    for (const period of periods) if (disputed.has(period.invoiceId)) ended.push(...period.grantIds.filter((grantId) => grantIds.has(grantId)));
   }
   return ended;
 }

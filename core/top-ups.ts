@@ -11,8 +11,8 @@
  *    publishers running at once, count once. At `maxPerMonth`, the top-up fails at once
  *    (`max_per_month`). No setting, or a disabled one: nothing happens.
  * 2. The saved payment method: the one `setup_intent.succeeded` saved
- *    (core/billing.ts `savePaymentMethod`), else the customer's default at Stripe; none:
- *    fails (`no_payment_method`).
+ *    (core/billing.ts `savePaymentMethod`), else the customer's default at Stripe; none
+ *    (or no Stripe customer of the user yet): fails (`no_payment_method`).
  * 3. The order of the setting's offer, made with the event id as its idempotency key
  *    (core/orders.ts `createOrder`: a retry finds the same order and PaymentIntent),
  *    its PaymentIntent belonging to the user's customer.
@@ -31,7 +31,7 @@
  * middle of the same order) is thrown: the event stays in the outbox and is retried.
  */
 import { readSetting } from "./auto-top-up.js";
-import { billingOf, customerOf } from "./billing.js";
+import { billingOf } from "./billing.js";
 import type { Context } from "./context.js";
 import type { Db, TopUpItem } from "./db/service.js";
 import { commit, transactWrite } from "./db/transact.js";
@@ -88,9 +88,9 @@ export async function runTopUp(ctx: Context, request: { userId: string; offerGro
   }
 
   // B. The saved payment method.
-  const customerId = await customerOf(ctx, userId);
   const { data: customer } = await ctx.db.entities.billingCustomer.get({ userId }).go({ consistent: true });
-  const paymentMethodId = customer?.paymentMethodId ?? (await billingOf(ctx).defaultPaymentMethod(customerId));
+  // No customer of ours yet: no card was ever saved for the user.
+  const paymentMethodId = customer && (customer.paymentMethodId ?? (await billingOf(ctx).defaultPaymentMethod(customer.customerId)));
   if (!paymentMethodId) return endTopUp(ctx, topUp, { status: "failed", code: "no_payment_method" });
 
   // C. The order, once under the event's id.

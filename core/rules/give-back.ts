@@ -184,3 +184,14 @@ export function freezePlan(input: { state: BalanceState; orderId: string }): Fre
     movements: frozen.map((grant) => ({ grantId: grant.grantId, tokens: -grant.remaining })),
   };
 }
+
+/**
+ * True when tokens may not go back to `grant` (the give-back rule's
+ * `orderRefundedOrDisputed`): its order is refunded or disputed as a whole, or, for a
+ * renewing order (issue 13), the grant's own period was refunded or is disputed while the
+ * order goes on. `ended` holds both kinds of ids, orders' and grants' (ULIDs, never equal;
+ * core/reservations.ts `endedOrders` reads them).
+ */
+export function isEndedGrant(ended: ReadonlySet<string>, grant: { grantId: string; orderId?: string | undefined }): boolean {
+  return ended.has(grant.grantId) || (grant.orderId !== undefined && ended.has(grant.orderId));
+}

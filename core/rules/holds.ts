@@ -44,7 +44,7 @@
  */
 import { grantKey, isDue, isExhausted, type BalanceState, type GrantDraw, type HoldState } from "./balance-state.js";
 import { planConsumption, planIsFinal, withoutEmptied, type ConsumptionPlan, type Draw } from "./drain.js";
-import { giveBackPlan, type GiveBack, type GiveBackMovement, type GiveBackPlan, type GrantFacts, type RefusedGiveBack } from "./give-back.js";
+import { giveBackPlan, isEndedGrant, type GiveBack, type GiveBackMovement, type GiveBackPlan, type GrantFacts, type RefusedGiveBack } from "./give-back.js";
 import { lowBalanceCrossing, type Crossing } from "./low-balance.js";
 
 /** A reservation's statuses (API.md "Reservations"): `held`, then `committed`, `released` or `expired`. */
@@ -186,13 +186,13 @@ export function withoutEmptiedUnheld(next: BalanceState, touched: readonly strin
 
 /**
  * The grants of `touched` that are exhausted in `next`, held by none of `holds`, and not of
- * an order in `refundedOrDisputed` (a disputed order's frozen grants stay for the dispute's
- * end), each once, in `touched` order.
+ * an order, or a period, in `refundedOrDisputed` (give-back.ts `isEndedGrant`: a disputed
+ * order's frozen grants stay for the dispute's end), each once, in `touched` order.
  */
 function leavingOf(next: BalanceState, touched: Iterable<string>, holds: readonly HoldState[], refundedOrDisputed: ReadonlySet<string>): string[] {
   const held = grantsHeld(holds);
   const exhausted = new Set(
-    next.grants.filter((grant) => isExhausted(grant) && !(grant.orderId !== undefined && refundedOrDisputed.has(grant.orderId))).map((grant) => grant.grantId),
+    next.grants.filter((grant) => isExhausted(grant) && !isEndedGrant(refundedOrDisputed, grant)).map((grant) => grant.grantId),
   );
   return [...new Set(touched)].filter((grantId) => exhausted.has(grantId) && !held.has(grantId));
 }
@@ -556,7 +556,7 @@ function mergeDraws(draws: readonly Draw[]): Draw[] {
 function giveBack(state: BalanceState, draws: readonly GrantDraw[], now: Date, refundedOrDisputed: ReadonlySet<string>): GiveBackPlan {
   return giveBackInHand(
     state,
-    draws.map((draw) => ({ grant: draw.grant, tokens: draw.tokens, orderRefundedOrDisputed: draw.grant.orderId !== undefined && refundedOrDisputed.has(draw.grant.orderId) })),
+    draws.map((draw) => ({ grant: draw.grant, tokens: draw.tokens, orderRefundedOrDisputed: isEndedGrant(refundedOrDisputed, draw.grant) })),
     now,
   );
 }

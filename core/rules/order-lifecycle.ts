@@ -116,6 +116,8 @@ export interface OrderRefund {
   /** Tokens taken per grant (what later refunds count as clawed back). */
   grants: GrantTokens[];
   reason?: string | undefined;
+  /** A renewing order's refund is of one paid period: the invoice that paid it (issue 13). */
+  invoiceId?: string | undefined;
   createdAt: string;
 }
 
@@ -126,6 +128,8 @@ export interface OrderDispute {
   status: string;
   /** Tokens frozen per grant when it opened. */
   frozen: GrantTokens[];
+  /** A renewing order's dispute is of one paid period's charge: the invoice that paid it (issue 13). */
+  invoiceId?: string | undefined;
   createdAt: string;
   closedAt?: string | undefined;
 }

@@ -32,7 +32,7 @@
  * past its expiry. The balance moves by exactly their sum; the counter moves by `k`.
  */
 import type { BalanceState } from "./balance-state.js";
-import type { GiveBack, GiveBackMovement, RefusedGiveBack } from "./give-back.js";
+import { isEndedGrant, type GiveBack, type GiveBackMovement, type RefusedGiveBack } from "./give-back.js";
 import { giveBackInHand, returnEntries, type GrantDraw, type PlannedEntry } from "./holds.js";
 
 /** The consumption entry to reverse, with the facts of the grants it drew from. */
@@ -80,7 +80,8 @@ export type ReversalPlan =
  * Plans reversing `tokens` (default: all that is left) of `entry` in `state` at `now`, by
  * the rules above.
  * @param tokens integer >= 1, or undefined for what is left
- * @param refundedOrDisputed ids of the orders, among those of the entry's grants, that are refunded or disputed now
+ * @param refundedOrDisputed ids of the orders, among those of the entry's grants, that are refunded or disputed now, and of
+ *   the grants whose own period was (a renewing order's; give-back.ts `isEndedGrant`)
  * @returns the plan, or `exceeds_consumed` when reversedSoFar + tokens would pass what the entry consumed
  * @throws RangeError for tokens not an integer >= 1, an entry whose numbers do not add up, or a
  *   grant to give back to that may be in overflow items not read (holds.ts `grantsOutOfHand`)
@@ -122,7 +123,7 @@ export function planReversal(input: {
     const take = Math.min(need, draw.tokens - skipped);
     need -= take;
     if (take > 0) {
-      grants.push({ grant: draw.grant, tokens: take, orderRefundedOrDisputed: draw.grant.orderId !== undefined && refundedOrDisputed.has(draw.grant.orderId) });
+      grants.push({ grant: draw.grant, tokens: take, orderRefundedOrDisputed: isEndedGrant(refundedOrDisputed, draw.grant) });
     }
   }
   const back = giveBackInHand(afterDebt, grants, now);

@@ -12,7 +12,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../core/clock.js";
 import { STRIPE_NETWORK_RETRIES } from "../../core/payments/stripe.js";
 import type { HttpFunctionName } from "../../functions/routes.js";
-import { buildRuntime, setRuntime } from "../../functions/runtime.js";
+import { runTopUp } from "../../core/top-ups.js";
+import { buildRuntime, runtime, setRuntime } from "../../functions/runtime.js";
 import { localLambdaContext } from "../../scripts/local-gateway.js";
 import { createTestDb } from "../helpers/db.js";
 import { insertBatch, rawItems } from "../helpers/dynamo-stream.js";
@@ -211,6 +212,26 @@ describe("a top-up on crossing", () => {
     expect(eventBridge.standIn.delivered.filter((entry) => entry.DetailType === "top_up.succeeded" && JSON.parse(entry.Detail ?? "{}").userId === u)).toHaveLength(2);
   });
 
+  it("costs: the crossing consumption one transaction as before; the top-up a few DynamoDB and two Stripe requests", async () => {
+    clock.set(START);
+    const u = "tu-costs";
+    await readyUser(u);
+    expect((await consume(u, 10)).status).toBe(201); // warms the instance's copy of the balance
+    table.requests.reset();
+    expect((await consume(u, 65)).status).toBe(201); // 90 -> 25: crosses
+    const crossing = { ...table.requests.byCommand };
+    const [requested] = (await events(u)).filter((e) => e.type === "top_up.requested");
+    table.requests.reset();
+    const stripeBefore = stripe.requests.length;
+    const { core } = await runtime();
+    expect(await runTopUp(core, { userId: u, offerGroup: "calls", eventId: requested!.eventId })).toMatchObject({ outcome: "succeeded" });
+    const topUp = { dynamodb: { ...table.requests.byCommand }, total: table.requests.total, stripe: stripe.requests.slice(stripeBefore).map((r) => `${r.method} ${r.path.replace(/pi_[a-z0-9]+/, "{id}")}`) };
+    console.log("requests per top-up", JSON.stringify({ crossing, topUp }));
+    expect(crossing).toEqual({ TransactWriteItemsCommand: 1 });
+    expect(topUp.stripe).toEqual(["POST /v1/payment_intents", "POST /v1/payment_intents/{id}/confirm"]);
+    expect(topUp.total).toBeLessThanOrEqual(14);
+  });
+
   it("a threshold set after the balance was cached is seen by the next consumption (the copy's write fails and plans again)", async () => {
     clock.set(START);
     const u = "tu-cached";
@@ -311,6 +332,21 @@ describe("a top-up that fails", () => {
     // The customer can still pay that order on-session: its PaymentIntent awaits a payment method.
     expect(stripe.intent(order!.paymentIntentId)).toMatchObject({ status: "requires_payment_method" });
     stripe.acceptCard(card);
+  });
+
+  it("no card saved through the service: the customer's default payment method at Stripe pays", async () => {
+    clock.set(START);
+    const u = "tu-default-card";
+    await buy(u);
+    const setup = (await call("orders", "POST", `/users/${u}/payment-methods/setup`, {})).body as Json;
+    const { paymentMethod } = stripe.confirmSetupIntent(setup.setupIntentId); // its setup_intent.succeeded never arrives
+    const customer = stripe.customer(stripe.setupIntent(setup.setupIntentId).customer as string);
+    (customer.invoice_settings as Json).default_payment_method = paymentMethod.id; // set in the Dashboard
+    expect((await call("orders", "PUT", `/users/${u}/auto-top-up/calls`, { offerId: "calls-60", threshold: 30 })).status).toBe(200);
+    await consume(u, 75);
+    await publish(u);
+    const [order] = await topUpOrders(u);
+    expect(stripe.intent(order!.paymentIntentId)).toMatchObject({ status: "succeeded", payment_method: paymentMethod.id });
   });
 
   it("no saved card: top_up.failed no_payment_method, no order", async () => {

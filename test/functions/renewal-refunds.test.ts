@@ -330,3 +330,45 @@ describe("a dispute of a renewal invoice's charge", () => {
     expect((await eventsOf(userId)).filter((type) => type.startsWith("order."))).toEqual(["order.paid", "order.disputed", "order.dispute_closed"]);
   });
 });
+
+describe("tokens given back to a period that was refunded or is disputed", () => {
+  /** Holds `tokens` of the group; returns the reservation id. */
+  async function hold(userId: string, tokens: number): Promise<string> {
+    const held = await call("consumption", "POST", `/users/${userId}/reservations`, { offerGroup: "pro", tokens });
+    expect(held.status, JSON.stringify(held.body)).toBe(201);
+    return (held.body as Json).reservationId as string;
+  }
+  const balanceOf = async (userId: string) => (((await call("credits", "GET", `/users/${userId}/credits`)).body as Json).groups as Json[]).find((g) => g.offerGroup === "pro")?.balance ?? 0;
+
+  it("a hold released after its period was refunded gives nothing back to the refunded grant, while the order's other periods live", async () => {
+    const userId = "rr-hold-refund";
+    const { order, periods } = await subscribeAndRenew(userId, 1);
+    const [, latest] = periods as [PaidPeriod, PaidPeriod];
+    const reservationId = await hold(userId, 1000);
+    const refunded = await call("orders", "POST", `/users/${userId}/orders/${order.orderId}/refund`, { mode: "full" });
+    expect(refunded.status, JSON.stringify(refunded.body)).toBe(200);
+    // The next period is paid meanwhile: the order has a live grant again.
+    const next = stripe.renew(order.subscriptionId, { outcome: "paid" });
+    if (!("invoice" in next)) throw new Error("not renewed");
+    clock.set(stripe.now.toISOString());
+    await deliver(stripeEvent("invoice.paid", next.invoice));
+    expect(await balanceOf(userId)).toBe(1000);
+    const released = await call("consumption", "POST", `/users/${userId}/reservations/${reservationId}/release`);
+    expect(released.status, JSON.stringify(released.body)).toBe(200);
+    expect(await grantOf(userId, latest.grantId)).toEqual({ status: "refunded", remaining: 0 });
+    expect(await balanceOf(userId)).toBe(1000);
+  });
+
+  it("a hold released while its period's dispute is open gives nothing back to the frozen grant", async () => {
+    const userId = "rr-hold-dispute";
+    const { order, periods } = await subscribeAndRenew(userId, 1);
+    const [, latest] = periods as [PaidPeriod, PaidPeriod];
+    const reservationId = await hold(userId, 400);
+    const dispute = stripe.openDispute(latest.paymentIntentId);
+    await deliver(stripeEvent("charge.dispute.created", dispute));
+    expect(await orderOf(userId, order.orderId)).toMatchObject({ status: "paid", disputes: [{ status: "open", invoiceId: latest.invoiceId }] });
+    expect(await balanceOf(userId)).toBe(0);
+    expect((await call("consumption", "POST", `/users/${userId}/reservations/${reservationId}/release`)).status).toBe(200);
+    expect(await balanceOf(userId)).toBe(0);
+  });
+});
