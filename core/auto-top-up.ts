@@ -18,7 +18,7 @@ import type { AutoTopUpItem, Db } from "./db/service.js";
 import { commit, transactWrite, type TransactionItem } from "./db/transact.js";
 import { balanceWrite, readBalance } from "./balances.js";
 import { billingOf } from "./billing.js";
-import { DomainError, NotFoundError, ValidationError } from "./errors.js";
+import { DomainError, ValidationError } from "./errors.js";
 import { findOffer } from "./offers.js";
 import { RetryableConflict, retryOnConflict } from "./retry.js";
 import { emptyBalance, MAX_TOKENS, type BalanceState } from "./rules/balance-state.js";
@@ -119,11 +119,11 @@ export async function putAutoTopUp(ctx: Context, userId: string, offerGroup: str
 
 /**
  * The group's setting.
- * @throws NotFoundError when the group has none
+ * @throws DomainError `not_found` (404) when the group has none
  */
 export async function getAutoTopUp(ctx: Pick<Context, "db" | "clock">, userId: string, offerGroup: string): Promise<AutoTopUp> {
   const item = await readSetting(ctx.db, userId, offerGroup);
-  if (!item) throw new NotFoundError("offerGroup", offerGroup);
+  if (!item) throw noSetting(offerGroup);
   return toAutoTopUp(item, ctx.clock.now());
 }
 
@@ -131,13 +131,13 @@ export async function getAutoTopUp(ctx: Pick<Context, "db" | "clock">, userId: s
  * Deletes the group's setting and takes its threshold off the balance item, in one
  * transaction. A top-up already requested finds no setting and starts nothing.
  * @returns the setting as it was, `enabled` false
- * @throws NotFoundError when the group has none
+ * @throws DomainError `not_found` (404) when the group has none
  */
 export async function deleteAutoTopUp(ctx: Pick<Context, "db" | "clock">, userId: string, offerGroup: string): Promise<AutoTopUp> {
   return retryOnConflict(async () => {
     const now = ctx.clock.now();
     const [existing, state] = await Promise.all([readSetting(ctx.db, userId, offerGroup), readBalance(ctx, userId, offerGroup)]);
-    if (!existing) throw new NotFoundError("offerGroup", offerGroup);
+    if (!existing) throw noSetting(offerGroup);
     const written = await transactWrite(ctx.db, {
       setting: commit(ctx.db.entities.autoTopUp.delete({ userId, offerGroup }).where((attr, op) => op.eq(attr.updatedAt, existing.updatedAt))),
       balance: thresholdWrite(ctx.db, state, undefined, now),
@@ -145,6 +145,11 @@ export async function deleteAutoTopUp(ctx: Pick<Context, "db" | "clock">, userId
     if (!written.committed) throw new RetryableConflict("the setting or the balance changed while the setting was deleted");
     return { ...toAutoTopUp(existing, now), enabled: false };
   });
+}
+
+/** The 404 of a group without a setting, naming the group. */
+function noSetting(offerGroup: string): DomainError {
+  return new DomainError("not_found", `No automatic top-up is set for offerGroup ${JSON.stringify(offerGroup)}.`, { offerGroup });
 }
 
 /** The group's setting as stored (read consistently), or undefined. */

@@ -8,72 +8,37 @@
  * `stripe` SDK against the stand-in); the signed `payment_intent.succeeded` credits it.
  * The handlers run in process with one manual clock.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../core/clock.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { STRIPE_NETWORK_RETRIES } from "../../core/payments/stripe.js";
-import type { HttpFunctionName } from "../../functions/routes.js";
 import { runTopUp } from "../../core/top-ups.js";
-import { buildRuntime, runtime, setRuntime } from "../../functions/runtime.js";
+import { runtime } from "../../functions/runtime.js";
 import { localLambdaContext } from "../../scripts/local-gateway.js";
-import { createTestDb } from "../helpers/db.js";
+import { useBillingApi } from "../helpers/billing-api.js";
 import { insertBatch, rawItems } from "../helpers/dynamo-stream.js";
 import { useEventBridgeStandIn } from "../helpers/eventbridge-stand-in.js";
-import { invoke, type ApiRequest } from "../helpers/gateway.js";
-import { invariantViolations } from "../helpers/invariants.js";
-import { signedDelivery, StripeStandIn, stripeEvent } from "../helpers/stripe-stand-in.js";
+import { stripeEvent } from "../helpers/stripe-stand-in.js";
 
 type Json = Record<string, any>;
 
-const KEY = "key-top-ups-0123456789";
-const WEBHOOK_SECRET = "whsec_top_ups_secret";
 const BUS = "user-credits-test-TopUps";
 const START = "2027-03-10T10:00:00.000Z";
-const clock = new ManualClock(START);
-const stripe = new StripeStandIn();
 const eventBridge = useEventBridgeStandIn(BUS);
-const handlers = {} as Record<HttpFunctionName | "publisher", (event: never, context: never) => Promise<unknown>>;
-let table: Awaited<ReturnType<typeof createTestDb>>;
-
-beforeAll(async () => {
-  await stripe.start();
-  table = await createTestDb("top-ups-http");
-  const runtime = buildRuntime(
-    { apiKeys: [KEY], stripeSecretKey: "sk_test_top_ups", stripeApiUrl: stripe.url, stripeWebhookSecret: WEBHOOK_SECRET, defaultCurrency: "usd", tableName: table.tableName, dynamoEndpoint: table.endpoint },
-    clock,
-    table.client,
-  );
-  setRuntime({ ...runtime, bus: eventBridge.bus });
-  handlers.offers = (await import("../../functions/offers.js")).handler as never;
-  handlers.orders = (await import("../../functions/orders.js")).handler as never;
-  handlers.consumption = (await import("../../functions/consumption.js")).handler as never;
-  handlers.credits = (await import("../../functions/credits.js")).handler as never;
-  handlers.webhook = (await import("../../functions/webhook.js")).handler as never;
-  handlers.publisher = (await import("../../functions/publisher.js")).handler as never;
-  const offers: Record<string, Json> = {
+const api = useBillingApi({
+  label: "top-ups",
+  start: START,
+  bus: () => eventBridge.bus,
+  offers: {
     "calls-100": { name: "100 calls", offerGroup: "calls", cycle: "yearly", tokenCount: 100, prices: [{ amount: 1000, currency: "usd" }] },
     "calls-60": { name: "60 calls", offerGroup: "calls", cycle: "yearly", tokenCount: 60, prices: [{ amount: 600, currency: "usd" }, { amount: 550, currency: "eur" }] },
     "other-60": { name: "60 other", offerGroup: "other", cycle: "yearly", tokenCount: 60, prices: [{ amount: 600, currency: "usd" }] },
     "calls-pro": { name: "Pro", offerGroup: "calls", cycle: "monthly", tokenCount: 60, prices: [{ amount: 900, currency: "usd" }], renewal: "auto" },
-  };
-  for (const [offerId, body] of Object.entries(offers)) expect((await call("offers", "PUT", `/offers/${offerId}`, body)).status).toBe(200);
+  },
 });
-afterAll(async () => {
-  setRuntime(undefined);
-  await stripe.stop();
+const { clock, stripe, call, deliver } = api;
+let publisher: (event: never, context: never) => Promise<unknown>;
+beforeAll(async () => {
+  publisher = (await import("../../functions/publisher.js")).handler as never;
 });
-afterEach(async () => expect(await invariantViolations(table.client, table.tableName)).toEqual([]));
-
-/** One request to a function, with the API key. */
-function call(fn: HttpFunctionName, method: string, path: string, body?: object, headers: Record<string, string> = {}) {
-  const request: ApiRequest = { method, path, headers: { authorization: `Bearer ${KEY}`, ...headers }, ...(body ? { body } : {}) };
-  return invoke(handlers[fn] as never, request);
-}
-
-/** Posts `event` to the webhook as Stripe does: signed over the raw body, at the service's time. */
-function deliver(event: Json) {
-  const { body, signature } = signedDelivery(event, WEBHOOK_SECRET, Math.floor(clock.now().getTime() / 1000));
-  return invoke(handlers.webhook as never, { method: "POST", path: "/webhooks/stripe", headers: { "stripe-signature": signature, "content-type": "application/json" }, body });
-}
 
 /**
  * The stream-triggered publisher, woken by the user's event inserts (what the outbox holds
@@ -81,9 +46,9 @@ function deliver(event: Json) {
  * batch): returned as `{ threw }`.
  */
 async function publish(userId: string): Promise<Json> {
-  const batch = insertBatch(await rawItems(table.client, table.tableName, userId), `arn:aws:dynamodb:us-east-1:123456789012:table/${table.tableName}/stream/2027-01-01T00:00:00.000`);
+  const batch = insertBatch(await rawItems(api.table.client, api.table.tableName, userId), `arn:aws:dynamodb:us-east-1:123456789012:table/${api.table.tableName}/stream/2027-01-01T00:00:00.000`);
   try {
-    return (await handlers.publisher(batch as never, localLambdaContext("publisher", 60_000) as never)) as Json;
+    return (await publisher(batch as never, localLambdaContext("publisher", 60_000) as never)) as Json;
   } catch (error) {
     return { threw: (error as Error).message };
   }
@@ -172,7 +137,7 @@ describe("the setting", () => {
     expect(await call("orders", "DELETE", `/users/${u}/auto-top-up/calls`)).toMatchObject({ status: 200, body: { enabled: false, threshold: 25 } });
     expect((await call("orders", "GET", `/users/${u}/auto-top-up/calls`)).status).toBe(404);
     expect((await call("orders", "DELETE", `/users/${u}/auto-top-up/calls`)).status).toBe(404);
-    const { data: balance } = await table.db.entities.balance.get({ userId: u, offerGroup: "calls" }).go({ consistent: true });
+    const { data: balance } = await api.table.db.entities.balance.get({ userId: u, offerGroup: "calls" }).go({ consistent: true });
     expect(balance?.topUpThreshold).toBeUndefined();
   });
 });
@@ -190,7 +155,7 @@ describe("a top-up on crossing", () => {
     expect(await publish(u)).toMatchObject({ failed: 0 });
     const [order] = await topUpOrders(u);
     expect(order).toMatchObject({ offerId: "calls-60", status: "pending", total: { amount: 600, currency: "usd" } });
-    const customerId = (await table.db.entities.billingCustomer.get({ userId: u }).go({ consistent: true })).data?.customerId;
+    const customerId = (await api.table.db.entities.billingCustomer.get({ userId: u }).go({ consistent: true })).data?.customerId;
     expect(stripe.intent(order!.paymentIntentId)).toMatchObject({ status: "succeeded", customer: customerId, payment_method: card, metadata: { orderId: order!.orderId } });
     expect((await events(u)).filter((e) => e.type === "top_up.succeeded")).toEqual([
       expect.objectContaining({ offerGroup: "calls", orderId: order!.orderId, amount: 600, currency: "usd" }),
@@ -217,15 +182,15 @@ describe("a top-up on crossing", () => {
     const u = "tu-costs";
     await readyUser(u);
     expect((await consume(u, 10)).status).toBe(201); // warms the instance's copy of the balance
-    table.requests.reset();
+    api.table.requests.reset();
     expect((await consume(u, 65)).status).toBe(201); // 90 -> 25: crosses
-    const crossing = { ...table.requests.byCommand };
+    const crossing = { ...api.table.requests.byCommand };
     const [requested] = (await events(u)).filter((e) => e.type === "top_up.requested");
-    table.requests.reset();
+    api.table.requests.reset();
     const stripeBefore = stripe.requests.length;
     const { core } = await runtime();
     expect(await runTopUp(core, { userId: u, offerGroup: "calls", eventId: requested!.eventId })).toMatchObject({ outcome: "succeeded" });
-    const topUp = { dynamodb: { ...table.requests.byCommand }, total: table.requests.total, stripe: stripe.requests.slice(stripeBefore).map((r) => `${r.method} ${r.path.replace(/pi_[a-z0-9]+/, "{id}")}`) };
+    const topUp = { dynamodb: { ...api.table.requests.byCommand }, total: api.table.requests.total, stripe: stripe.requests.slice(stripeBefore).map((r) => `${r.method} ${r.path.replace(/pi_[a-z0-9]+/, "{id}")}`) };
     console.log("requests per top-up", JSON.stringify({ crossing, topUp }));
     expect(crossing).toEqual({ TransactWriteItemsCommand: 1 });
     expect(topUp.stripe).toEqual(["POST /v1/payment_intents", "POST /v1/payment_intents/{id}/confirm"]);

@@ -8,63 +8,27 @@
  * - a refund or dispute made in Stripe on a renewal invoice's charge (whose PaymentIntent
  *   carries no `metadata.orderId`) finds the order through its invoice's subscription, and
  *   takes back, freezes or ends that period's tokens only, once per Stripe id.
- * Same setup as renewals.test.ts: in-process handlers, one manual clock the stand-in
+ * Same setup as renewals.test.ts (test/helpers/billing-api.ts): in-process handlers, one manual clock the stand-in
  * follows, the real `stripe` SDK against the stand-in, signed webhook deliveries.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../core/clock.js";
-import type { HttpFunctionName } from "../../functions/routes.js";
-import { buildRuntime, setRuntime } from "../../functions/runtime.js";
-import { createTestDb } from "../helpers/db.js";
-import { invoke, type ApiRequest } from "../helpers/gateway.js";
-import { invariantViolations } from "../helpers/invariants.js";
-import { signedDelivery, StripeStandIn, stripeEvent } from "../helpers/stripe-stand-in.js";
+import { describe, expect, it } from "vitest";
+import { useBillingApi } from "../helpers/billing-api.js";
+import { stripeEvent } from "../helpers/stripe-stand-in.js";
 
 type Json = Record<string, any>;
 
-const KEY = "key-renewal-refunds-0123456789";
-const WEBHOOK_SECRET = "whsec_renewal_refunds_secret";
 const START = "2027-01-31T10:00:00.000Z";
 const HOUR_MS = 3_600_000;
-const clock = new ManualClock(START);
-const stripe = new StripeStandIn();
-const handlers = {} as Record<HttpFunctionName, (event: never, context: never) => Promise<unknown>>;
-let table: Awaited<ReturnType<typeof createTestDb>>;
-
-beforeAll(async () => {
-  await stripe.start();
-  table = await createTestDb("renewal-refunds-http");
-  setRuntime(
-    buildRuntime(
-      { apiKeys: [KEY], stripeSecretKey: "sk_test_renewal_refunds", stripeApiUrl: stripe.url, stripeWebhookSecret: WEBHOOK_SECRET, defaultCurrency: "usd", tableName: table.tableName, dynamoEndpoint: table.endpoint },
-      clock,
-      table.client,
-    ),
-  );
-  handlers.offers = (await import("../../functions/offers.js")).handler as never;
-  handlers.orders = (await import("../../functions/orders.js")).handler as never;
-  handlers.credits = (await import("../../functions/credits.js")).handler as never;
-  handlers.consumption = (await import("../../functions/consumption.js")).handler as never;
-  handlers.webhook = (await import("../../functions/webhook.js")).handler as never;
-  const offer = { name: "Pro", offerGroup: "pro", cycle: "monthly", tokenCount: 1000, prices: [{ amount: 2000, currency: "usd" }], renewal: "auto" };
-  expect((await call("offers", "PUT", "/offers/pro-monthly", offer)).status).toBe(200);
+const api = useBillingApi({
+  label: "renewal-refunds",
+  start: START,
+  offers: { "pro-monthly": { name: "Pro", offerGroup: "pro", cycle: "monthly", tokenCount: 1000, prices: [{ amount: 2000, currency: "usd" }], renewal: "auto" } },
 });
-afterAll(async () => {
-  setRuntime(undefined);
-  await stripe.stop();
-});
-afterEach(async () => expect(await invariantViolations(table.client, table.tableName)).toEqual([]));
+const { clock, stripe, call } = api;
 
-/** One request to a function, with the API key. */
-function call(fn: HttpFunctionName, method: string, path: string, body?: object) {
-  const request: ApiRequest = { method, path, headers: { authorization: `Bearer ${KEY}` }, ...(body ? { body } : {}) };
-  return invoke(handlers[fn] as never, request);
-}
-
-/** Posts `event` to the webhook as Stripe does: signed over the raw body, at the service's time. */
+/** Posts `event` to the webhook as Stripe does (signed, at the service's time); it must answer 200. */
 async function deliver(event: Json) {
-  const { body, signature } = signedDelivery(event, WEBHOOK_SECRET, Math.floor(clock.now().getTime() / 1000));
-  const answer = await invoke(handlers.webhook as never, { method: "POST", path: "/webhooks/stripe", headers: { "stripe-signature": signature, "content-type": "application/json" }, body });
+  const answer = await api.deliver(event);
   expect(answer.status, JSON.stringify(answer.body)).toBe(200);
   return answer;
 }
@@ -121,7 +85,7 @@ async function consume(userId: string, tokens: number): Promise<void> {
 
 /** The grant item's status and what it still holds in the balance (0 once it has left it). */
 async function grantOf(userId: string, grantId: string): Promise<{ status: string; remaining: number }> {
-  const { data } = await table.db.entities.grant.get({ userId, grantId }).go({ consistent: true });
+  const { data } = await api.table.db.entities.grant.get({ userId, grantId }).go({ consistent: true });
   const credits = (await call("credits", "GET", `/users/${userId}/credits`)).body as Json;
   const live = ((credits.groups as Json[]).flatMap((group) => group.grants as Json[]) ?? []).find((grant) => grant.grantId === grantId);
   return { status: data!.status, remaining: live?.remaining ?? 0 };

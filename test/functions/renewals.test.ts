@@ -6,66 +6,27 @@
  * dates it. The handlers run in process with one manual clock, which the stand-in's clock
  * follows (Stripe's test clocks, locally).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../core/clock.js";
-import type { HttpFunctionName } from "../../functions/routes.js";
+import { describe, expect, it } from "vitest";
 import { abandonOrders } from "../../core/abandoned-orders.js";
 import { claimSubscription, CLAIM_LEASE_MS } from "../../core/subscriptions.js";
-import { buildRuntime, runtime, setRuntime } from "../../functions/runtime.js";
-import { createTestDb } from "../helpers/db.js";
-import { invoke, type ApiRequest } from "../helpers/gateway.js";
-import { invariantViolations } from "../helpers/invariants.js";
-import { signedDelivery, StripeStandIn, stripeEvent } from "../helpers/stripe-stand-in.js";
+import { runtime } from "../../functions/runtime.js";
+import { useBillingApi } from "../helpers/billing-api.js";
+import { stripeEvent } from "../helpers/stripe-stand-in.js";
 
 type Json = Record<string, any>;
 
-const KEY = "key-renewals-0123456789";
-const WEBHOOK_SECRET = "whsec_renewals_secret";
 const START = "2027-01-31T10:00:00.000Z";
-const clock = new ManualClock(START);
-const stripe = new StripeStandIn();
-const handlers = {} as Record<HttpFunctionName, (event: never, context: never) => Promise<unknown>>;
-let table: Awaited<ReturnType<typeof createTestDb>>;
-
-beforeAll(async () => {
-  await stripe.start();
-  table = await createTestDb("renewals-http");
-  setRuntime(
-    buildRuntime(
-      { apiKeys: [KEY], stripeSecretKey: "sk_test_renewals", stripeApiUrl: stripe.url, stripeWebhookSecret: WEBHOOK_SECRET, defaultCurrency: "usd", tableName: table.tableName, dynamoEndpoint: table.endpoint },
-      clock,
-      table.client,
-    ),
-  );
-  handlers.offers = (await import("../../functions/offers.js")).handler as never;
-  handlers.orders = (await import("../../functions/orders.js")).handler as never;
-  handlers.credits = (await import("../../functions/credits.js")).handler as never;
-  handlers.webhook = (await import("../../functions/webhook.js")).handler as never;
-  const offers: Record<string, Json> = {
+const api = useBillingApi({
+  label: "renewals",
+  start: START,
+  offers: {
     "pro-monthly": { name: "Pro", offerGroup: "pro", cycle: "monthly", tokenCount: 1000, prices: [{ amount: 2000, currency: "usd" }], renewal: "auto" },
     "pro-yearly": { name: "Pro yearly", offerGroup: "pro", cycle: "yearly", tokenCount: 12000, prices: [{ amount: 20000, currency: "usd" }], renewal: "auto" },
     "calls-once": { name: "Calls", offerGroup: "calls", cycle: "monthly", tokenCount: 60, prices: [{ amount: 500, currency: "usd" }] },
     "pro-extras": { name: "Pro extras", offerGroup: "extras", cycle: "monthly", tokenCount: 50, prices: [{ amount: 700, currency: "usd" }], unlockedBy: ["pro"] },
-  };
-  for (const [offerId, body] of Object.entries(offers)) expect((await call("offers", "PUT", `/offers/${offerId}`, body)).status).toBe(200);
+  },
 });
-afterAll(async () => {
-  setRuntime(undefined);
-  await stripe.stop();
-});
-afterEach(async () => expect(await invariantViolations(table.client, table.tableName)).toEqual([]));
-
-/** One request to a function, with the API key. */
-function call(fn: HttpFunctionName, method: string, path: string, body?: object, headers: Record<string, string> = {}) {
-  const request: ApiRequest = { method, path, headers: { authorization: `Bearer ${KEY}`, ...headers }, ...(body ? { body } : {}) };
-  return invoke(handlers[fn] as never, request);
-}
-
-/** Posts `event` to the webhook as Stripe does: signed over the raw body, at the service's time. */
-function deliver(event: Json) {
-  const { body, signature } = signedDelivery(event, WEBHOOK_SECRET, Math.floor(clock.now().getTime() / 1000));
-  return invoke(handlers.webhook as never, { method: "POST", path: "/webhooks/stripe", headers: { "stripe-signature": signature, "content-type": "application/json" }, body });
-}
+const { clock, stripe, call, deliver } = api;
 
 /** Stripe renews the subscription and its invoice is paid; returns that invoice. */
 function renewPaid(subscriptionId: string): Json {
@@ -391,10 +352,10 @@ describe("cost", () => {
     const invoice = renewPaid(order.subscriptionId);
     follow();
     const stripeBefore = stripe.requests.length;
-    table.requests.reset();
+    api.table.requests.reset();
     expect((await deliver(stripeEvent("invoice.paid", invoice))).status).toBe(200);
     const stripeRequests = stripe.requests.slice(stripeBefore).map((r) => `${r.method} ${r.path.replace(/in_[0-9a-f]+/, "{invoice}")}`);
-    const dynamo = { ...table.requests.byCommand };
+    const dynamo = { ...api.table.requests.byCommand };
     console.log("a renewal's requests:", { stripe: stripeRequests, dynamo });
     expect(stripeRequests).toEqual(["GET /v1/invoices/{invoice}"]);
     // The order and the invoice's record (read together), the user's balances, the
@@ -411,20 +372,20 @@ describe("a saved payment method", () => {
     expect(setup).toMatchObject({ status: 201, body: { provider: "stripe", setupIntentId: expect.stringMatching(/^seti_/), clientSecret: expect.any(String) } });
     const intent = stripe.setupIntent(setup.body.setupIntentId);
     expect(intent).toMatchObject({ usage: "off_session", metadata: { userId: "sub-card" }, status: "requires_payment_method" });
-    const { data: customer } = await table.db.entities.billingCustomer.get({ userId: "sub-card" }).go({ consistent: true });
+    const { data: customer } = await api.table.db.entities.billingCustomer.get({ userId: "sub-card" }).go({ consistent: true });
     expect(intent.customer).toBe(customer?.customerId);
     // Forged early: the SetupIntent read back has not succeeded, nothing saved.
     expect((await deliver(stripeEvent("setup_intent.succeeded", { ...intent, status: "succeeded", payment_method: "pm_forged" }))).status).toBe(200);
-    expect((await table.db.entities.billingCustomer.get({ userId: "sub-card" }).go({ consistent: true })).data?.paymentMethodId).toBeUndefined();
+    expect((await api.table.db.entities.billingCustomer.get({ userId: "sub-card" }).go({ consistent: true })).data?.paymentMethodId).toBeUndefined();
     const confirmed = stripe.confirmSetupIntent(setup.body.setupIntentId);
     expect((await deliver(stripeEvent("setup_intent.succeeded", confirmed.setupIntent))).status).toBe(200);
-    expect((await table.db.entities.billingCustomer.get({ userId: "sub-card" }).go({ consistent: true })).data?.paymentMethodId).toBe(confirmed.paymentMethod.id);
+    expect((await api.table.db.entities.billingCustomer.get({ userId: "sub-card" }).go({ consistent: true })).data?.paymentMethodId).toBe(confirmed.paymentMethod.id);
     // Another user's SetupIntent naming this user in its metadata is not this user's customer's.
     const stranger = (await call("orders", "POST", "/users/sub-stranger/payment-methods/setup", {})).body as Json;
     const theirs = stripe.confirmSetupIntent(stranger.setupIntentId);
     stripe.setupIntent(stranger.setupIntentId).metadata = { userId: "sub-card" };
     expect((await deliver(stripeEvent("setup_intent.succeeded", theirs.setupIntent))).status).toBe(200);
-    expect((await table.db.entities.billingCustomer.get({ userId: "sub-card" }).go({ consistent: true })).data?.paymentMethodId).toBe(confirmed.paymentMethod.id);
+    expect((await api.table.db.entities.billingCustomer.get({ userId: "sub-card" }).go({ consistent: true })).data?.paymentMethodId).toBe(confirmed.paymentMethod.id);
   });
 
   it("or a setup-mode Checkout Session for the user's customer", async () => {
@@ -435,6 +396,6 @@ describe("a saved payment method", () => {
     expect(session).toMatchObject({ mode: "setup", metadata: { userId: "sub-card-checkout" }, currency: "usd" });
     const done = stripe.completeSetupSession(setup.body.checkoutSessionId);
     expect((await deliver(stripeEvent("setup_intent.succeeded", done.setupIntent))).status).toBe(200);
-    expect((await table.db.entities.billingCustomer.get({ userId: "sub-card-checkout" }).go({ consistent: true })).data?.paymentMethodId).toBe(done.paymentMethod.id);
+    expect((await api.table.db.entities.billingCustomer.get({ userId: "sub-card-checkout" }).go({ consistent: true })).data?.paymentMethodId).toBe(done.paymentMethod.id);
   });
 });
