@@ -20,6 +20,7 @@ import { routePath } from "hono/route";
 import * as z from "zod/mini";
 import { DomainError, InvariantViolation, isTransient, ValidationError } from "../core/errors.js";
 import { hashRequest, type IdempotentRequest } from "../core/idempotency.js";
+import type { PortalSession } from "../core/portal-sessions.js";
 import { errorBody, STATUS_OF } from "./lambda-edge.js";
 import { logger, runtime, type Runtime } from "./runtime.js";
 
@@ -28,8 +29,14 @@ export { errorBody, lambdaHandler, STATUS_OF } from "./lambda-edge.js";
 /** Largest accepted body (API.md: 413 over 1 MB). */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-/** Hono environment of the handlers: the runtime and the raw body bytes. */
-export type ApiEnv = { Variables: { runtime: Runtime; rawBody: Buffer } };
+/** Hono environment of the handlers: the runtime, the raw body bytes, and (portal routes) the verified portal session. */
+export type ApiEnv = { Variables: { runtime: Runtime; rawBody: Buffer; portal?: PortalSession } };
+
+/**
+ * A function's own check of the request's credentials, run where the API key is checked
+ * (before the body is read): throws DomainError `unauthorized` to refuse.
+ */
+export type Authenticator = (c: HonoContext<ApiEnv>, rt: Runtime) => Promise<void>;
 
 /** Maps any thrown value to a JSON error response. */
 export function errorResponse(c: HonoContext, error: unknown): Response {
@@ -60,24 +67,34 @@ export function keyMatches(presented: string, valid: readonly string[]): boolean
   return match;
 }
 
+/** The bearer token of the request's `Authorization` header, or undefined. */
+export function bearerOf(c: HonoContext): string | undefined {
+  const match = /^Bearer\s+(.+)$/i.exec((c.req.header("authorization") ?? "").trim());
+  return match?.[1];
+}
+
+/** True when the request carries one of the runtime's API keys (compared in constant time). */
+export function hasApiKey(c: HonoContext, rt: Pick<Runtime, "config">): boolean {
+  const presented = bearerOf(c);
+  return presented !== undefined && rt.config.apiKeys.length > 0 && keyMatches(presented, rt.config.apiKeys);
+}
+
 /**
  * A Hono app with the shared middleware. `auth: false` only for the Stripe webhook,
- * which is authenticated by its signature instead.
+ * which is authenticated by its signature instead; a function for its own check (the
+ * portal's: a portal token on its `/portal/api/` routes, the API key on the others).
  */
-export function createApi(options: { auth: boolean } = { auth: true }): Hono<ApiEnv> {
+export function createApi(options: { auth: boolean | Authenticator } = { auth: true }): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.onError((error, c) => errorResponse(c, error));
   app.notFound((c) => c.json(errorBody("not_found", `No route ${c.req.method} ${c.req.path}.`), 404));
   app.use("*", async (c, next) => {
     const rt = await runtime();
     c.set("runtime", rt);
-    if (options.auth) {
-      const header = c.req.header("authorization") ?? "";
-      const match = /^Bearer\s+(.+)$/i.exec(header.trim());
-      if (!match || rt.config.apiKeys.length === 0 || !keyMatches(match[1]!, rt.config.apiKeys)) {
-        return c.json(errorBody("unauthorized", "A valid API key is required (Authorization: Bearer <key>)."), 401);
-      }
+    if (options.auth === true && !hasApiKey(c, rt)) {
+      return c.json(errorBody("unauthorized", "A valid API key is required (Authorization: Bearer <key>)."), 401);
     }
+    if (typeof options.auth === "function") await options.auth(c, rt);
     const raw = Buffer.from(await c.req.arrayBuffer());
     if (raw.byteLength > MAX_BODY_BYTES) {
       return c.json(errorBody("payload_too_large", `The body is over ${MAX_BODY_BYTES} bytes.`), 413);

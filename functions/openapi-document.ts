@@ -15,7 +15,7 @@
  */
 import * as z from "zod/mini";
 import type { ErrorCode } from "../core/errors.js";
-import { ROUTES, UNAUTHENTICATED_ROUTES } from "./routes.js";
+import { PORTAL_ROUTES, ROUTES, UNAUTHENTICATED_ROUTES } from "./routes.js";
 import * as requests from "./schemas.js";
 import * as responses from "./response-schemas.js";
 import { STATUS_OF } from "./lambda-edge.js";
@@ -68,6 +68,10 @@ const COMPONENTS = {
   Credits: responses.credits,
   SubscriptionCheck: responses.subscriptionCheck,
   Renewal: responses.renewal,
+  PortalSessionRequest: requests.portalSessionBody,
+  PortalSessionLink: responses.portalSessionLink,
+  PortalSession: responses.portalSession,
+  PortalOrderRequest: requests.portalOrderBody,
   AutoTopUp: responses.autoTopUp,
   AutoTopUpRequest: requests.autoTopUpBody,
   PaymentMethodSetup: responses.paymentMethodSetup,
@@ -89,7 +93,7 @@ type BodySchema = ComponentName | { inline: Json };
 /** What the document says about one route besides what the route table and the schemas say. */
 interface Operation {
   operationId: string;
-  tag: "Offers" | "Orders" | "Credits" | "Webhooks" | "Contract";
+  tag: "Offers" | "Orders" | "Credits" | "Portal" | "Webhooks" | "Contract";
   summary: string;
   description?: string;
   /** zod schema of the path parameters (a strict object), as the handler validates them. */
@@ -286,6 +290,82 @@ const OPERATIONS: Record<RouteKey, Operation> = {
     body: { schema: "EmptyBody", required: false },
     ok: { status: 200, schema: "AutoTopUp", description: "The setting as it was, `enabled` false." },
     errors: ["not_found"],
+  },
+  "POST /users/{userId}/portal-sessions": {
+    operationId: "createPortalSession",
+    tag: "Portal",
+    summary: "Open the customer portal for one user",
+    description:
+      "A link the app gives its signed-in user: `<API>/portal#token=...`, valid `ttlSeconds` (60..86400, default 3600). The token (HS256, user id, expiry, scope `portal`) rides in the URL fragment, so it reaches no server log; the portal page sends it to the routes under `/portal/api/`, which act for that user only.",
+    path: requests.userPath,
+    body: { schema: "PortalSessionRequest", required: false },
+    ok: { status: 201, schema: "PortalSessionLink", description: "The portal link and when it expires." },
+  },
+  "GET /portal/api/session": {
+    operationId: "portalSession",
+    tag: "Portal",
+    summary: "Whom the portal token acts for",
+    ok: { status: 200, schema: "PortalSession", description: "The session." },
+  },
+  "GET /portal/api/credits": {
+    operationId: "portalCredits",
+    tag: "Portal",
+    summary: "The session user's balances, grants and subscriptions",
+    ok: { status: 200, schema: "Credits", description: "As GET /users/{userId}/credits." },
+  },
+  "GET /portal/api/offers": {
+    operationId: "portalOffers",
+    tag: "Portal",
+    summary: "The offers the session user may buy",
+    description: "The same visibility rules as GET /offers?userId=, with the session's tags.",
+    ok: { status: 200, schema: "OfferList", description: "The offers." },
+  },
+  "GET /portal/api/orders": {
+    operationId: "portalOrders",
+    tag: "Portal",
+    summary: "The session user's orders, newest first",
+    query: requests.orderListQuery,
+    ok: { status: 200, schema: "OrderPage", description: "A page of orders." },
+  },
+  "GET /portal/api/orders/{orderId}": {
+    operationId: "portalOrder",
+    tag: "Portal",
+    summary: "One of the session user's orders",
+    path: requests.portalOrderPath,
+    ok: { status: 200, schema: "Order", description: "The order." },
+  },
+  "POST /portal/api/orders": {
+    operationId: "portalCreateOrder",
+    tag: "Portal",
+    summary: "Buy an offer for the session user",
+    description: "Under Stripe, a Checkout Session that comes back to the portal; under the manual provider, a pending order awaiting the operator's confirmation.",
+    body: { schema: "PortalOrderRequest", required: true },
+    ok: { status: 201, schema: "OrderWithPayment", description: "The order and how to pay it." },
+    errors: ORDER_REFUSALS,
+  },
+  "GET /portal/api/ledger": {
+    operationId: "portalLedger",
+    tag: "Portal",
+    summary: "The session user's ledger, newest first",
+    query: requests.ledgerQuery,
+    ok: { status: 200, schema: "LedgerPage", description: "A page of ledger entries." },
+  },
+  "GET /portal/api/subscriptions/{offerId}": {
+    operationId: "portalSubscription",
+    tag: "Portal",
+    summary: "Whether the session user holds the offer",
+    path: requests.portalOfferPath,
+    ok: { status: 200, schema: "SubscriptionCheck", description: "As GET /users/{userId}/subscriptions/{offerId}." },
+  },
+  "DELETE /portal/api/subscriptions/{offerId}": {
+    operationId: "portalCancelSubscription",
+    tag: "Portal",
+    summary: "Cancel the session user's renewing subscription",
+    description: "At the end of the paid period by default, or at once with `atPeriodEnd: false`.",
+    path: requests.portalOfferPath,
+    body: { schema: "CancelSubscriptionRequest", required: false },
+    ok: { status: 200, schema: "Renewal", description: "The subscription as Stripe left it." },
+    errors: ["not_renewable", "payment_provider_error"],
   },
   "POST /users/{userId}/consumptions": {
     operationId: "consume",
@@ -526,7 +606,7 @@ function operationObject(route: RouteKey, operation: Operation): Json {
     tags: [operation.tag],
     summary: operation.summary,
     ...(operation.description ? { description: operation.description } : {}),
-    ...(UNAUTHENTICATED_ROUTES.includes(route) ? { security: [] } : {}),
+    ...(UNAUTHENTICATED_ROUTES.includes(route) ? { security: [] } : PORTAL_ROUTES.includes(route) ? { security: [{ portalToken: [] }] } : {}),
     ...(params.length > 0 ? { parameters: params } : {}),
     ...(operation.body ? { requestBody: { required: operation.body.required, content: json(operation.body.schema) } } : {}),
     responses: {
@@ -561,6 +641,7 @@ function buildDocument(): Json {
       { name: "Offers", description: "The catalog and per-group settings." },
       { name: "Orders", description: "Orders and their payment." },
       { name: "Credits", description: "Balances, consumption, ledger, grants, events." },
+      { name: "Portal", description: "The customer portal: sessions minted with the API key, then routes that take the session's token and act for its user only." },
       { name: "Webhooks", description: "Deliveries from Stripe." },
       { name: "Contract", description: "This document." },
     ],
@@ -581,6 +662,12 @@ function buildDocument(): Json {
       },
       securitySchemes: {
         apiKey: { type: "http", scheme: "bearer", description: "`Authorization: Bearer <API key>`; several keys may be valid at once (rotation)." },
+        portalToken: {
+          type: "http",
+          scheme: "bearer",
+          bearerFormat: "JWT",
+          description: "`Authorization: Bearer <portal token>`: the token of a portal session (`POST /users/{userId}/portal-sessions`), for the routes under `/portal/api/` only.",
+        },
       },
     },
   };

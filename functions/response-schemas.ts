@@ -413,3 +413,21 @@ export const webhookReceived = z.object({
   outcome: z.enum(["applied", "ignored"]),
   reason: z.string().check(z.describe("Why, in a few words.")),
 });
+
+/** `POST /users/{userId}/portal-sessions`: the link the app gives its user (core/portal-sessions.ts). */
+export const portalSessionLink = z
+  .object({
+    url: z.string().check(z.describe("`<API>/portal#token=<portal token>`: the token rides in the fragment, which browsers never send to a server.")),
+    expires: instantUtc,
+  })
+  .check(z.describe("A customer portal session for one user."));
+
+/** `GET /portal/api/session`: whom the portal token acts for (core/portal-sessions.ts `PortalSession`). */
+export const portalSession = z
+  .object({
+    userId: z.string(),
+    expires: instantUtc,
+    returnUrl: z.optional(z.string()),
+    tags: z.optional(z.array(z.string())),
+  })
+  .check(z.describe("A verified portal session."));

@@ -13,6 +13,7 @@ export const HTTP_FUNCTIONS = {
   credits: "functions/credits.handler",
   expiry: "functions/expiry.handler",
   webhook: "functions/webhook.handler",
+  portal: "functions/portal.handler",
   openapi: "functions/openapi.handler",
   notFound: "functions/not-found.handler",
 } as const;
@@ -52,6 +53,16 @@ export const ROUTES = [
   { route: "GET /users/{userId}/events", fn: "credits" },
   { route: "POST /users/{userId}/expiry-check", fn: "expiry" },
   { route: "POST /webhooks/stripe", fn: "webhook" },
+  { route: "POST /users/{userId}/portal-sessions", fn: "portal" },
+  { route: "GET /portal/api/session", fn: "portal" },
+  { route: "GET /portal/api/credits", fn: "portal" },
+  { route: "GET /portal/api/offers", fn: "portal" },
+  { route: "GET /portal/api/orders", fn: "portal" },
+  { route: "GET /portal/api/orders/{orderId}", fn: "portal" },
+  { route: "POST /portal/api/orders", fn: "portal" },
+  { route: "GET /portal/api/ledger", fn: "portal" },
+  { route: "GET /portal/api/subscriptions/{offerId}", fn: "portal" },
+  { route: "DELETE /portal/api/subscriptions/{offerId}", fn: "portal" },
   { route: "GET /openapi.json", fn: "openapi" },
 ] as const satisfies ReadonlyArray<{ route: string; fn: HttpFunctionName }>;
 
@@ -63,3 +74,10 @@ export const DEFAULT_ROUTE = { route: "$default", fn: "notFound" } as const;
  * instead) and the OpenAPI document (public, like the contract it describes).
  */
 export const UNAUTHENTICATED_ROUTES: readonly string[] = ["POST /webhooks/stripe", "GET /openapi.json"];
+
+/**
+ * The routes that take a portal session token instead of an API key (functions/portal.ts,
+ * core/portal-sessions.ts): everything under `/portal/api/`. An API key there is refused,
+ * as a portal token is on every other route.
+ */
+export const PORTAL_ROUTES: readonly string[] = ROUTES.filter((route) => route.route.includes(" /portal/api/")).map((route) => route.route);

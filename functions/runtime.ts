@@ -36,6 +36,8 @@ export interface RuntimeConfig {
   apiKeys: string[];
   stripeSecretKey?: string | undefined;
   stripeWebhookSecret?: string | undefined;
+  /** The secret portal session tokens are signed with (core/portal-sessions.ts); unset: no portal. */
+  portalSigningSecret?: string | undefined;
   stripeApiUrl?: string | undefined;
   defaultCurrency: string;
   tableName: string;
@@ -72,7 +74,7 @@ function stripeSetting(value: string | undefined): string | undefined {
 }
 
 /**
- * Reads the configuration: environment variables first, then, for the three secrets,
+ * Reads the configuration: environment variables first, then, for the four secrets,
  * SST-linked secrets. The bus and the continuation queue come from `EVENT_BUS_NAME` and
  * `EXPIRY_CONTINUATION_QUEUE_URL` only (the infrastructure sets them). A Stripe secret set
  * to `none` counts as unset (manual provider, webhooks refused).
@@ -86,6 +88,7 @@ export async function readConfig(env: NodeJS.ProcessEnv = process.env): Promise<
       .filter((key) => key.length > 0),
     stripeSecretKey: stripeSetting(env.STRIPE_SECRET_KEY || linkedSecret("StripeSecretKey")),
     stripeWebhookSecret: stripeSetting(env.STRIPE_WEBHOOK_SECRET || linkedSecret("StripeWebhookSecret")),
+    portalSigningSecret: env.PORTAL_SIGNING_SECRET || linkedSecret("PortalSigningSecret") || undefined,
     stripeApiUrl: env.STRIPE_API_URL || undefined,
     defaultCurrency: (env.DEFAULT_CURRENCY || "usd").toLowerCase(),
     tableName: env.TABLE_NAME || TABLE.defaultName,

@@ -18,6 +18,7 @@ import { notRenewable, RENEWALS, RENEWAL_REFUSALS } from "../core/rules/renewal.
 import { MAX_HOLD_SECONDS, MIN_HOLD_SECONDS, RESERVATION_STATUSES } from "../core/rules/holds.js";
 import { DAY_MS } from "../core/rules/time.js";
 import { MAX_PER_MONTH_LIMIT } from "../core/rules/top-up.js";
+import { MAX_PORTAL_TTL_SECONDS, MIN_PORTAL_TTL_SECONDS } from "../core/rules/portal.js";
 
 /**
  * zod's English messages ("Invalid input: expected string, received number", "Unrecognized
@@ -399,3 +400,26 @@ export const userOfferPath = schema(() => z.strictObject({ userId, offerId: oper
 export const userReservationPath = schema(() => z.strictObject({ userId, reservationId: generatedId }));
 /** Path parameters of `/users/{userId}/consumptions/{entryId}/...`. */
 export const userEntryPath = schema(() => z.strictObject({ userId, entryId: generatedId }));
+
+/** `POST /users/{userId}/portal-sessions` body (core/portal-sessions.ts). */
+export const portalSessionBody = schema(() =>
+  z.strictObject({
+    returnUrl: z.optional(returnUrl()),
+    tags: z.optional(z.array(text().check(z.minLength(1), z.maxLength(64))).check(z.maxLength(50))),
+    ttlSeconds: z.optional(integer(MIN_PORTAL_TTL_SECONDS, MAX_PORTAL_TTL_SECONDS)),
+  }),
+);
+
+/** `POST /portal/api/orders` body: an order the portal's user makes for themself (through Checkout under Stripe). */
+export const portalOrderBody = schema(() =>
+  z.strictObject({
+    offerId: operatorId,
+    quantity: z._default(integer(1, MAX_QUANTITY, { int: "must be an integer", min: "must be >= 1" }), 1),
+    currency: z.optional(currency),
+  }),
+);
+
+/** Path parameters of `/portal/api/orders/{orderId}`. */
+export const portalOrderPath = schema(() => z.strictObject({ orderId: generatedId }));
+/** Path parameters of `/portal/api/subscriptions/{offerId}`. */
+export const portalOfferPath = schema(() => z.strictObject({ offerId: operatorId }));

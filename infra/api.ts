@@ -58,7 +58,7 @@ const CORS_HEADERS = ["authorization", "content-type", "idempotency-key"];
 export const api = new sst.aws.ApiGatewayV2("Api", {
   cors:
     settings.corsOrigins.length > 0
-      ? { allowOrigins: settings.corsOrigins, allowHeaders: CORS_HEADERS, allowMethods: ["GET", "POST", "PUT"] }
+      ? { allowOrigins: settings.corsOrigins, allowHeaders: CORS_HEADERS, allowMethods: ["GET", "POST", "PUT", "DELETE"] }
       : false,
 });
 

@@ -25,7 +25,7 @@
 import type { HttpFunctionName } from "../functions/routes";
 
 /** The SST secrets (infra/secrets.ts), by their names in `Resource.<Name>`. */
-export type SecretName = "ApiKey" | "StripeSecretKey" | "StripeWebhookSecret";
+export type SecretName = "ApiKey" | "StripeSecretKey" | "StripeWebhookSecret" | "PortalSigningSecret";
 
 /**
  * The resources permissions name: the table, its work index (`gsi1`, core/db/table.ts),
@@ -78,6 +78,10 @@ export const ACCESS: Readonly<Partial<Record<FunctionName, Access>>> = {
   // The per-user expiry check: expiry's writes, without batch reads.
   expiry: { secrets: ["ApiKey"], actions: { table: dynamodb("DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem") } },
   webhook: { secrets: ["StripeSecretKey", "StripeWebhookSecret"], actions: { table: CHANGES_BALANCES } },
+  // The customer portal: mints portal tokens (API key) and checks them; reads the user's
+  // credits, offers, orders and ledger; makes orders (Stripe Checkout) and cancels renewals.
+  // (A bundle's item offers are read together, BatchGetItem; reading credits expires due grants.)
+  portal: { secrets: ["ApiKey", "StripeSecretKey", "PortalSigningSecret"], actions: { table: CHANGES_BALANCES } },
   // The daily job (scheduled, and its continuations: the same handler): the work index
   // (due grants, expired holds, pending orders, the outbox), Stripe (abandoned orders), the bus and the queue.
   dailyJob: {

@@ -16,10 +16,18 @@ export const stripeSecretKey = new sst.Secret("StripeSecretKey");
 /** The signing secret of the Stripe webhook endpoint (`whsec_...`): authenticates webhook calls. */
 export const stripeWebhookSecret = new sst.Secret("StripeWebhookSecret");
 
+/**
+ * The key portal session tokens are signed with (HS256, at least 32 bytes: e.g.
+ * `openssl rand -base64 48`): linked only to the portal function, which mints and checks
+ * them (core/portal-sessions.ts). Changing it ends every open portal session.
+ */
+export const portalSigningSecret = new sst.Secret("PortalSigningSecret");
+
 const byName: Record<SecretName, sst.Secret> = {
   ApiKey: apiKey,
   StripeSecretKey: stripeSecretKey,
   StripeWebhookSecret: stripeWebhookSecret,
+  PortalSigningSecret: portalSigningSecret,
 };
 
 /** The secrets of `names`, to link. */

@@ -51,6 +51,9 @@ async function main() {
     env.API_KEY = randomBytes(24).toString("base64url");
     generatedKey = true;
   }
+  // The portal's signing secret: a fresh one per run unless set (open portal sessions end with the run).
+  const generatedPortalSecret = !env.PORTAL_SIGNING_SECRET;
+  env.PORTAL_SIGNING_SECRET ||= randomBytes(48).toString("base64url");
 
   // C. The handlers, imported after the environment is set.
   const handlers = {} as Record<HttpFunctionName, HttpHandler>;
@@ -113,6 +116,7 @@ async function main() {
       `  API        http://127.0.0.1:${port}`,
       `  API key    ${generatedKey ? `${env.API_KEY}  (generated; set API_KEY to choose one)` : "from API_KEY"}`,
       `  payments   ${payments}`,
+      `  portal     POST /users/{userId}/portal-sessions mints links; signing secret ${generatedPortalSecret ? "generated for this run (set PORTAL_SIGNING_SECRET to keep sessions across runs)" : "from PORTAL_SIGNING_SECRET"}`,
       `  DynamoDB   ${env.DYNAMODB_ENDPOINT}${local ? (inMemory ? " (DynamoDB Local, in memory)" : " (DynamoDB Local, data in .data/)") : ""}, table ${tableName}`,
       `  events     printed below as "event {json}" lines (the outbox, published every ${PUBLISH_INTERVAL_MS / 1000} s; EventBridge in the cloud)`,
       `listening on http://127.0.0.1:${port}`,

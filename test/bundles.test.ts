@@ -30,6 +30,7 @@ import { putAutoTopUp } from "../core/auto-top-up.js";
 import { savePaymentMethod, setupPaymentMethod } from "../core/billing.js";
 import { consume } from "../core/consumption.js";
 import { createStripeProvider } from "../core/payments/stripe.js";
+import { mintPortalToken } from "../core/portal-sessions.js";
 import { upsertOffer } from "../core/offers.js";
 import { confirmManualOrder, createOrder, getOrder } from "../core/orders.js";
 import { createManualProvider } from "../core/payments/manual.js";
@@ -59,13 +60,14 @@ import { signedDelivery, stripeEvent, StripeStandIn } from "./helpers/stripe-sta
 
 const API_KEY = "bundle-key-0123456789";
 const WEBHOOK_SECRET = "whsec_test_bundles";
+const PORTAL_SECRET = "bundles-portal-signing-secret-0123456789abcdef";
 const BUS = "user-credits-bundles-EventsBus";
 const OFFER = "bundle-pack";
 const GROUP = "bundle-calls";
 
 /** Bundles that call Stripe, EventBridge, SQS: each SDK must be in these and no other. */
 const SDK_USERS: Record<string, string[]> = {
-  stripe: ["orders", "webhook", "dailyJob", "publisher"],
+  stripe: ["orders", "webhook", "dailyJob", "publisher", "portal"],
   "@aws-sdk/client-eventbridge": ["publisher", "dailyJob"],
   "@aws-sdk/client-sqs": ["dailyJob"],
 };
@@ -92,6 +94,7 @@ beforeAll(async () => {
     STRIPE_SECRET_KEY: "sk_test_bundles",
     STRIPE_API_URL: stripe.url,
     STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    PORTAL_SIGNING_SECRET: PORTAL_SECRET,
     DEFAULT_CURRENCY: "usd",
     TABLE_NAME: table.tableName,
     DYNAMODB_ENDPOINT: table.endpoint,
@@ -113,6 +116,7 @@ beforeAll(async () => {
         stripeSecretKey: "sk_test_bundles",
         stripeApiUrl: stripe.url,
         stripeWebhookSecret: WEBHOOK_SECRET,
+        portalSigningSecret: PORTAL_SECRET,
         defaultCurrency: "usd",
         tableName: table.tableName,
       },
@@ -175,6 +179,8 @@ interface Scenario {
 }
 
 const auth = { authorization: `Bearer ${API_KEY}` };
+/** Portal tokens minted for the portal scenario's users. */
+const portalTokens = new Map<string, string>();
 const grantTen = async (user: string) => void (await createPromotionalGrant(ctx, { userId: user, offerGroup: GROUP, tokens: 10, expires: null }));
 
 const SCENARIOS: Partial<Record<HttpFunctionName, Scenario>> = {
@@ -195,6 +201,12 @@ const SCENARIOS: Partial<Record<HttpFunctionName, Scenario>> = {
     status: 200,
   },
   notFound: { request: () => ({ method: "GET", path: "/no/such/route", headers: auth }), status: 404 },
+  // The portal: a session of the user (signed with the deployment's secret), read back with its token.
+  portal: {
+    seed: async (user) => void portalTokens.set(user, (await mintPortalToken(PORTAL_SECRET, { userId: user }, systemClock.now())).token),
+    request: (user) => ({ method: "GET", path: "/portal/api/session", headers: { authorization: `Bearer ${portalTokens.get(user)}` } }),
+    status: 200,
+  },
 };
 
 /**

@@ -30,6 +30,7 @@ import { consume } from "../core/consumption.js";
 import { putAutoTopUp } from "../core/auto-top-up.js";
 import { savePaymentMethod, setupPaymentMethod } from "../core/billing.js";
 import { listEvents } from "../core/events.js";
+import { mintPortalToken } from "../core/portal-sessions.js";
 import { createPromotionalGrant } from "../core/grants.js";
 import { upsertOffer } from "../core/offers.js";
 import { createOrder } from "../core/orders.js";
@@ -55,7 +56,12 @@ import { signedDelivery, StripeStandIn, stripeEvent } from "./helpers/stripe-sta
 type Json = Record<string, any>;
 
 /** The secrets' values while recording (every function gets all three; see the file's comment). */
-const SECRETS = { API_KEY: "perm-api-key-0123456789", STRIPE_SECRET_KEY: "sk_test_permissions", STRIPE_WEBHOOK_SECRET: "whsec_permissions" };
+const SECRETS = {
+  API_KEY: "perm-api-key-0123456789",
+  STRIPE_SECRET_KEY: "sk_test_permissions",
+  STRIPE_WEBHOOK_SECRET: "whsec_permissions",
+  PORTAL_SIGNING_SECRET: "perm-portal-signing-secret-0123456789abcdef",
+};
 const DAY = 24 * 60 * 60 * 1000;
 
 const recorder = new AwsRecorder();
@@ -485,6 +491,35 @@ const scenes: Partial<Record<FunctionName, () => Promise<void>>> = {
     expect(stripe.intent((unpaid.payment as { paymentIntentId: string }).paymentIntentId)).toMatchObject({ status: "canceled" });
   },
 
+  async portal() {
+    at("2026-11-05T10:00:00.000Z");
+    const u = "perm-portal";
+    const { orderId } = await paidOrder(u);
+    const minted = await http("portal", { method: "POST", path: `/users/${u}/portal-sessions`, body: { tags: [] } });
+    expect(minted).toMatchObject({ status: 201, body: { url: expect.stringContaining("/portal#token=") } });
+    const asUser = (token: string, method: string, path: string, body?: object) =>
+      invoke(handlers.portal as never, { method, path, headers: { authorization: `Bearer ${token}` }, ...(body ? { body } : {}) });
+    const token = String(minted.body.url).split("#token=")[1]!;
+    expect(await asUser(token, "GET", "/portal/api/session")).toMatchObject({ status: 200, body: { userId: u } });
+    for (const path of ["/portal/api/credits", "/portal/api/offers", "/portal/api/orders", `/portal/api/orders/${orderId}`, "/portal/api/ledger", "/portal/api/subscriptions/perm-pack"]) {
+      expect((await asUser(token, "GET", path)).status, path).toBe(200);
+    }
+    expect(await asUser(token, "POST", "/portal/api/orders", { offerId: "perm-pack" })).toMatchObject({ status: 201, body: { payment: { provider: "stripe_checkout" } } });
+    // A bundle: its items' offers are read together (BatchGetItem).
+    await upsertOffer(seed, "perm-portal-bundle", anOffer({ offerGroup: "perm-portal-bundle", tokenCount: 0, combinedItems: [{ offerId: "perm-pack", quantity: 1 }] }));
+    expect(await asUser(token, "POST", "/portal/api/orders", { offerId: "perm-portal-bundle" })).toMatchObject({ status: 201 });
+    expect((await asUser(token, "DELETE", "/portal/api/subscriptions/perm-pack", {})).status).toBe(404);
+    // The function verifies with its secret: a token signed with another is refused.
+    const forged = await mintPortalToken("another-portal-secret-0123456789abcdef", { userId: u }, clock.now());
+    if ((await asUser(forged.token, "GET", "/portal/api/session")).status === 401) use("portal", "PortalSigningSecret");
+    // A user whose overflowing grants are past their date: the portal's credits read expires them first.
+    const due = "perm-portal-due";
+    await heavyUser(due, "calls", 40, "2026-11-05T12:00:00.000Z");
+    const dueToken = String((await http("portal", { method: "POST", path: `/users/${due}/portal-sessions`, body: { ttlSeconds: 86_400 } })).body.url).split("#token=")[1]!;
+    at("2026-11-05T13:00:00.000Z");
+    expect(await asUser(dueToken, "GET", "/portal/api/credits")).toMatchObject({ status: 200, body: { groups: [{ balance: 0 }] } });
+  },
+
   async publisher() {
     at("2026-12-02T10:00:00.000Z");
     const u = "perm-publisher";
@@ -575,6 +610,7 @@ describe.skipIf(!PLATFORM_INSTALLED)("each function is granted what its code use
     expect(Object.fromEntries([...program.functions.keys()].map((name) => [name, [...(used.get(name) ?? [])].sort()]))).toMatchObject({
       dailyJob: ["StripeSecretKey"],
       webhook: ["StripeSecretKey", "StripeWebhookSecret"],
+      portal: ["ApiKey", "PortalSigningSecret", "StripeSecretKey"],
       notFound: [],
     });
   });

@@ -132,8 +132,11 @@ describe.skipIf(!PLATFORM_INSTALLED)("infra (SST components under Pulumi mocks)"
     expect(cors(configured)).toEqual({
       allowOrigins: ["https://app.example.com", "http://localhost:5173"],
       allowHeaders: ["authorization", "content-type", "idempotency-key"],
-      allowMethods: ["GET", "POST", "PUT"],
+      allowMethods: ["GET", "POST", "PUT", "DELETE"],
     });
+    // Every method a route uses is allowed (DELETE came with renewing subscriptions and automatic top-ups).
+    const allowed = (cors(configured)?.allowMethods ?? []) as string[];
+    for (const { route } of ROUTES) expect(allowed, route).toContain(route.split(" ")[0]);
   });
 
   it("runs every function on nodejs24.x arm64 with 1 GB, its bundle minified", () => {
@@ -156,7 +159,7 @@ describe.skipIf(!PLATFORM_INSTALLED)("infra (SST components under Pulumi mocks)"
       const appVariables = (name: FunctionName) =>
         Object.fromEntries(Object.entries(fn(name, program).environment).filter(([key]) => !key.startsWith("SST_")));
       const runtime = { TABLE_NAME: names.table, DEFAULT_CURRENCY: settings.currency };
-      for (const name of ["offers", "orders", "consumption", "credits", "expiry", "webhook"] as const) expect(appVariables(name), name).toEqual(runtime);
+      for (const name of ["offers", "orders", "consumption", "credits", "expiry", "webhook", "portal"] as const) expect(appVariables(name), name).toEqual(runtime);
       const job = { ...runtime, ABANDON_ORDERS_AFTER_DAYS: settings.days, EVENT_BUS_NAME: names.bus, EXPIRY_CONTINUATION_QUEUE_URL: names.continuationQueueUrl };
       expect(appVariables("dailyJob")).toEqual(job);
       expect(appVariables("dailyJobContinuations")).toEqual(job);
@@ -173,7 +176,7 @@ describe.skipIf(!PLATFORM_INSTALLED)("infra (SST components under Pulumi mocks)"
     // them back; the daily job cancels abandoned attempts; the publisher pays automatic
     // top-ups off-session); the signing secret for the webhook.
     const needsApiKey = (name: HttpFunctionName) => ROUTES.some((route) => route.fn === name && !UNAUTHENTICATED_ROUTES.includes(route.route));
-    const callsStripe = new Set<FunctionName>(["orders", "webhook", "dailyJob", "dailyJobContinuations", "publisher"]);
+    const callsStripe = new Set<FunctionName>(["orders", "webhook", "dailyJob", "dailyJobContinuations", "publisher", "portal"]);
     const expected = Object.fromEntries(
       [...infra.functions.keys()].map((name) => [
         name,
@@ -181,6 +184,8 @@ describe.skipIf(!PLATFORM_INSTALLED)("infra (SST components under Pulumi mocks)"
           ...(name in HTTP_FUNCTIONS && needsApiKey(name as HttpFunctionName) ? ["ApiKey"] : []),
           ...(callsStripe.has(name) ? ["StripeSecretKey"] : []),
           ...(ROUTES.some((route) => route.fn === name && route.route === "POST /webhooks/stripe") ? ["StripeWebhookSecret"] : []),
+          // The portal signing secret: only where portal tokens are minted and checked.
+          ...(ROUTES.some((route) => route.fn === name && route.route.includes("/portal")) ? ["PortalSigningSecret"] : []),
         ].sort(),
       ]),
     );

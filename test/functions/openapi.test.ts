@@ -68,6 +68,7 @@ function useRuntime(payments: "stripe" | "manual"): void {
   const config: RuntimeConfig = {
     apiKeys: [KEY],
     stripeWebhookSecret: WEBHOOK_SECRET,
+    portalSigningSecret: "openapi-portal-signing-secret-0123456789",
     defaultCurrency: "usd",
     tableName: table.tableName,
     dynamoEndpoint: table.endpoint,
@@ -164,12 +165,14 @@ describe("the document", () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it("asks for the bearer API key on every route but the Stripe webhook and the document itself", () => {
+  it("asks for the bearer API key on every route but the Stripe webhook, the document itself and the portal's (its session token)", () => {
     expect(doc.components.securitySchemes.apiKey).toMatchObject({ type: "http", scheme: "bearer" });
+    expect(doc.components.securitySchemes.portalToken).toMatchObject({ type: "http", scheme: "bearer", bearerFormat: "JWT" });
     expect(doc.security).toEqual([{ apiKey: [] }]);
     for (const { route } of ROUTES) {
       const open = ["POST /webhooks/stripe", "GET /openapi.json"].includes(route);
-      expect(operationOf(route).security, route).toEqual(open ? [] : undefined);
+      const portal = route.includes(" /portal/api/");
+      expect(operationOf(route).security, route).toEqual(open ? [] : portal ? [{ portalToken: [] }] : undefined);
       expect(UNAUTHENTICATED_ROUTES.includes(route), route).toBe(open);
       if (!open) expect(operationOf(route).responses["401"], route).toBeDefined();
     }
@@ -295,6 +298,9 @@ describe("the Idempotency-Key", () => {
     "POST /users/{userId}/payment-methods/setup": {},
     "PUT /users/{userId}/auto-top-up/{offerGroup}": { offerId: "idem", threshold: 1 },
     "DELETE /users/{userId}/auto-top-up/{offerGroup}": {},
+    "POST /users/{userId}/portal-sessions": {},
+    "POST /portal/api/orders": { offerId: "idem" },
+    "DELETE /portal/api/subscriptions/{offerId}": { atPeriodEnd: true },
     "POST /users/{userId}/consumptions": { offerGroup: "idem", tokens: 1 },
     "POST /users/{userId}/consumptions/{entryId}/reverse": { tokens: 1 },
     "POST /users/{userId}/reservations": { offerGroup: "idem", tokens: 1 },
@@ -371,6 +377,24 @@ describe("real responses", () => {
     expect(await call("PUT", `/users/${u}/auto-top-up/pro`, { body: { offerId: "pro-auto", threshold: 10 } })).toMatchObject({ status: 400, body: { error: { details: { offerId: expect.any(String) } } } });
     expect((await call("DELETE", `/users/${u}/auto-top-up/calls`)).body).toMatchObject({ enabled: false });
     expect((await call("GET", `/users/${u}/auto-top-up/calls`)).status).toBe(404);
+    // The customer portal: a session minted with the API key, then its routes with its token only.
+    const portal = await call("POST", `/users/${u}/portal-sessions`, { body: { returnUrl: "https://app.example/account", tags: ["calls"], ttlSeconds: 600 } });
+    expect(portal).toMatchObject({ status: 201, body: { url: expect.stringMatching(/\/portal#token=/) } });
+    const token = { authorization: `Bearer ${String(portal.body!.url).split("#token=")[1]}` };
+    const asUser = (method: string, path: string, body?: unknown) => call(method, path, { auth: false, headers: token, ...(body !== undefined ? { body } : {}) });
+    expect((await asUser("GET", "/portal/api/session")).body).toMatchObject({ userId: user, tags: ["calls"], returnUrl: "https://app.example/account" });
+    expect((await asUser("GET", "/portal/api/credits")).status).toBe(200);
+    expect((await asUser("GET", "/portal/api/offers")).body!.offers.map((o: Json) => o.offerId)).toEqual(["calls-60"]);
+    const bought = await asUser("POST", "/portal/api/orders", { offerId: "calls-60" });
+    expect(bought).toMatchObject({ status: 201, body: { payment: { provider: "stripe_checkout" } } });
+    expect((await asUser("GET", "/portal/api/orders?limit=1")).body!.orders).toHaveLength(1);
+    expect((await asUser("GET", `/portal/api/orders/${bought.body!.order.orderId}`)).status).toBe(200);
+    expect((await asUser("GET", "/portal/api/ledger?limit=5")).status).toBe(200);
+    expect((await asUser("GET", "/portal/api/subscriptions/bundle")).body).toMatchObject({ subscribed: true });
+    expect((await asUser("DELETE", "/portal/api/subscriptions/pro-auto")).status).toBe(404); // cancelled above already
+    expect((await call("POST", `/users/${u}/orders`, { body: { offerId: "pro-auto" } })).status).toBe(201);
+    expect((await asUser("DELETE", "/portal/api/subscriptions/pro-auto", { atPeriodEnd: false })).body).toMatchObject({ status: "canceled" });
+    expect((await call("GET", "/portal/api/credits")).status).toBe(401); // the API key is no portal token
 
     // C. Credits: consumption (and a refused one), a grant that expires, the reads.
     expect((await call("POST", `/users/${u}/consumptions`, { body: { offerGroup: "calls", tokens: 100, metadata: { callId: "c-1" } }, headers: { "idempotency-key": "c-1" } })).status).toBe(201);

@@ -3,7 +3,7 @@
  * subscriptions, refunds per period, automatic top-ups; issue 13): a table of the test
  * file's own, one manual clock (which the stand-in's clock can follow, as Stripe's test
  * clocks do), the runtime built with the real `stripe` SDK pointed at the stand-in, the
- * HTTP handlers imported after it, the catalog put through `PUT /offers`, and the ledger
+ * HTTP handlers imported after it (the portal's with its signing secret), the catalog put through `PUT /offers`, and the ledger
  * invariants checked after each test.
  */
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
@@ -17,6 +17,9 @@ import { invariantViolations } from "./invariants.js";
 import { signedDelivery, StripeStandIn } from "./stripe-stand-in.js";
 
 type Json = Record<string, any>;
+
+/** The portal signing secret of the billing tests' runtime (core/portal-sessions.ts). */
+export const PORTAL_SIGNING_SECRET = "billing-api-portal-signing-secret-0123456789";
 type Handler = (event: never, context: never) => Promise<unknown>;
 
 /** What a billing test file drives. */
@@ -30,6 +33,8 @@ export interface BillingApi {
   call(fn: HttpFunctionName, method: string, path: string, body?: object, headers?: Record<string, string>): Promise<ApiResponse>;
   /** Posts `event` to the webhook as Stripe does: signed over the raw body, at the service's time. */
   deliver(event: Json): Promise<ApiResponse>;
+  /** One request to function `fn` exactly as given (no API key added). */
+  send(fn: HttpFunctionName, request: ApiRequest): Promise<ApiResponse>;
 }
 
 /**
@@ -60,7 +65,16 @@ export function useBillingApi(options: { label: string; start: string; offers: R
     await stripe.start();
     table = await createTestDb(options.label);
     const runtime = buildRuntime(
-      { apiKeys: [key], stripeSecretKey: `sk_test_${options.label}`, stripeApiUrl: stripe.url, stripeWebhookSecret: webhookSecret, defaultCurrency: "usd", tableName: table.tableName, dynamoEndpoint: table.endpoint },
+      {
+        apiKeys: [key],
+        stripeSecretKey: `sk_test_${options.label}`,
+        stripeApiUrl: stripe.url,
+        stripeWebhookSecret: webhookSecret,
+        portalSigningSecret: PORTAL_SIGNING_SECRET,
+        defaultCurrency: "usd",
+        tableName: table.tableName,
+        dynamoEndpoint: table.endpoint,
+      },
       clock,
       table.client,
     );
@@ -70,6 +84,7 @@ export function useBillingApi(options: { label: string; start: string; offers: R
     handlers.consumption = (await import("../../functions/consumption.js")).handler as never;
     handlers.credits = (await import("../../functions/credits.js")).handler as never;
     handlers.webhook = (await import("../../functions/webhook.js")).handler as never;
+    handlers.portal = (await import("../../functions/portal.js")).handler as never;
     for (const [offerId, body] of Object.entries(options.offers)) expect((await call("offers", "PUT", `/offers/${offerId}`, body)).status, offerId).toBe(200);
   });
   afterAll(async () => {
@@ -89,5 +104,6 @@ export function useBillingApi(options: { label: string; start: string; offers: R
     },
     call,
     deliver,
+    send: (fn, request) => invoke(handlers[fn] as never, request),
   };
 }

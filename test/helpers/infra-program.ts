@@ -211,7 +211,7 @@ function prepare(): Promise<Setup> {
     const work = mkdtempSync(join(tmpdir(), "user-credits-infra-"));
     const cli = await startCliStandIn(work);
     process.env.SST_SERVER = cli.url;
-    for (const name of ["ApiKey", "StripeSecretKey", "StripeWebhookSecret"]) process.env[`SST_SECRET_${name}`] = `test-${name}`;
+    for (const name of ["ApiKey", "StripeSecretKey", "StripeWebhookSecret", "PortalSigningSecret"]) process.env[`SST_SECRET_${name}`] = `test-${name}`;
     const platformRequire = createRequire(join(platform, "package.json"));
     const pulumi = platformRequire("@pulumi/pulumi") as Pulumi;
     // The globals `sst deploy` defines (some platform modules read them on load), then the platform.

@@ -10,7 +10,7 @@
 import fc from "fast-check";
 import Stripe from "stripe";
 import type { ErrorCode } from "../../../core/errors.js";
-import { ROUTES, UNAUTHENTICATED_ROUTES, type HttpFunctionName } from "../../../functions/routes.js";
+import { PORTAL_ROUTES, ROUTES, UNAUTHENTICATED_ROUTES, type HttpFunctionName } from "../../../functions/routes.js";
 import {
   OVERSIZE,
   badAuthorization,
@@ -117,7 +117,13 @@ export function hostileRequests(route: RouteKey, fn: HttpFunctionName, spec: Rou
       ...(params.length > 0 ? [fc.constant<Patch>({ shape: "emptyParam" })] : []),
     ),
   };
-  if (needsKey) {
+  if (needsKey && PORTAL_ROUTES.includes(route)) {
+    // The portal's routes take the seeded user's portal token; an API key is refused there like any wrong one.
+    layers.auth = {
+      good: fc.constantFrom("Bearer", "bearer").map((scheme) => ({ headers: { authorization: `${scheme} ${seeded.portalToken}` } })),
+      bad: fc.oneof(badAuthorization, goodAuthorization, fc.constant(`Bearer ${seeded.portalToken.slice(0, -2)}xx`)).map((authorization) => ({ headers: { authorization } })),
+    };
+  } else if (needsKey) {
     layers.auth = {
       good: goodAuthorization.map((authorization) => ({ headers: { authorization } })),
       bad: badAuthorization.map((authorization) => ({ headers: { authorization } })),

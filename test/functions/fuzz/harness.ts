@@ -21,6 +21,7 @@ import { handler as offers } from "../../../functions/offers.js";
 import { handler as orders } from "../../../functions/orders.js";
 import { handler as webhook } from "../../../functions/webhook.js";
 import { handler as openapi } from "../../../functions/openapi.js";
+import { handler as portal } from "../../../functions/portal.js";
 import { runtime } from "../../../functions/runtime.js";
 import { localLambdaContext } from "../../../scripts/local-gateway.js";
 import type { createTestDb } from "../../helpers/db.js";
@@ -30,11 +31,11 @@ import { stripeEvent } from "../../helpers/stripe-stand-in.js";
 import type { Expected, Hostile } from "./expected.js";
 import { encode, oversizeBody } from "./generators.js";
 import type { Seeded } from "./routes.js";
-import { API_KEYS, WEBHOOK_SECRET } from "./secrets.js";
+import { API_KEYS, PORTAL_SECRET, WEBHOOK_SECRET } from "./secrets.js";
 
 type Handler = (event: APIGatewayProxyEventV2, context: any) => Promise<APIGatewayProxyStructuredResultV2>;
 
-const HANDLERS = { offers, orders, consumption, credits, expiry, webhook, openapi, notFound } satisfies Record<HttpFunctionName, Handler>;
+const HANDLERS = { offers, orders, consumption, credits, expiry, webhook, portal, openapi, notFound } satisfies Record<HttpFunctionName, Handler>;
 
 /** The test file's table, as `createTestDb` makes it. */
 export type TestTable = Awaited<ReturnType<typeof createTestDb>>;
@@ -108,7 +109,7 @@ export function expectNoLeak(text: string, table: Pick<TestTable, "tableName">):
   expect(text).not.toMatch(/\bat .*\(.*:\d+:\d+\)/);
   expect(text).not.toContain("node_modules");
   expect(text).not.toContain(".ts:");
-  for (const secret of [...API_KEYS, WEBHOOK_SECRET, table.tableName]) expect(text).not.toContain(secret);
+  for (const secret of [...API_KEYS, WEBHOOK_SECRET, PORTAL_SECRET, table.tableName]) expect(text).not.toContain(secret);
 }
 
 /** Checks that `answer` is exactly the documented error `expected` (`label` says which request, in failure messages). */
@@ -278,5 +279,8 @@ export async function seed(): Promise<Seeded> {
       cursors[list][user] = page.cursor;
     }
   }
-  return { users, offerIds: ["calls-100", "free-trial", "vip-calls", "calls-bundle"], orderIds, reservationIds, entryIds, cursors, events };
+  // E. A portal session of the first user: the portal routes act for that user.
+  const session = await seedCall("portal", "POST", `/users/${encode(users[0]!)}/portal-sessions`, { ttlSeconds: 86_400 }, 201);
+  const portalToken = String(session.url).split("#token=")[1]!;
+  return { users, offerIds: ["calls-100", "free-trial", "vip-calls", "calls-bundle"], orderIds, reservationIds, entryIds, cursors, events, portalToken };
 }

@@ -56,6 +56,8 @@ export interface Seeded {
   cursors: { orders: Record<string, string>; ledger: Record<string, string>; reservations: Record<string, string> };
   /** Webhook events about seeded orders (a forged payment must not apply). */
   events: string[];
+  /** A portal session token of the first user (the routes under `/portal/api/` take it instead of an API key). */
+  portalToken: string;
 }
 
 /** A required field: left out, or one of its invalid values. */
@@ -271,6 +273,31 @@ export function routeSpecs(seeded: Seeded): Record<RouteKey, RouteSpec> {
       },
     },
     "GET /users/{userId}/auto-top-up/{offerGroup}": {},
+    "POST /users/{userId}/portal-sessions": {
+      body: {
+        kind: "schema",
+        base: { returnUrl: "https://app.example.com/account", tags: ["calls"], ttlSeconds: 600 },
+        fields: { returnUrl: optional(badUrl), tags: optional(badList(badText(1, 64), "calls", 50)), ttlSeconds: optional(badInteger(60, 86_400)) },
+      },
+    },
+    "GET /portal/api/session": {},
+    "GET /portal/api/credits": {},
+    "GET /portal/api/offers": {},
+    "GET /portal/api/orders": { query: pageQuery(seeded, "orders") },
+    "GET /portal/api/orders/{orderId}": {},
+    "POST /portal/api/orders": {
+      body: { kind: "schema", base: { offerId: "calls-100", quantity: 1, currency: "usd" }, fields: { offerId: ORDER_FIELDS.offerId!, quantity: ORDER_FIELDS.quantity!, currency: ORDER_FIELDS.currency! } },
+    },
+    "GET /portal/api/ledger": {
+      query: {
+        ...pageQuery(seeded, "ledger"),
+        offerGroup: { good: fc.constantFrom("calls", "trial"), bad: badOperatorId },
+        from: { good: anyInstant, bad: badInstant().filter((v): v is string => typeof v === "string") },
+        to: { good: anyInstant, bad: badInstant().filter((v): v is string => typeof v === "string") },
+      },
+    },
+    "GET /portal/api/subscriptions/{offerId}": {},
+    "DELETE /portal/api/subscriptions/{offerId}": { body: { kind: "schema", base: { atPeriodEnd: true }, fields: { atPeriodEnd: optional(wrongType("boolean")) } } },
     "DELETE /users/{userId}/auto-top-up/{offerGroup}": {},
     "POST /users/{userId}/consumptions": {
       body: { kind: "schema", base: { offerGroup: "calls", tokens: 1, allowOverdraft: false, metadata: { callId: "c-1" } }, fields: CONSUMPTION_FIELDS },

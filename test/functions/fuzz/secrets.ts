@@ -10,3 +10,6 @@ export const API_KEYS = ["fuzz-key-A-123456", "fuzz-key-B-654321"] as const;
 
 /** The Stripe webhook signing secret. */
 export const WEBHOOK_SECRET = "whsec_fuzz_secret_value";
+
+/** The portal signing secret (core/portal-sessions.ts): portal tokens of the seeded user are signed with it. */
+export const PORTAL_SECRET = "fuzz-portal-signing-secret-0123456789abcdef";
