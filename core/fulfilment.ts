@@ -38,6 +38,8 @@ export interface PaymentConfirmation {
   payload?: string | undefined;
   /** The PaymentIntent that paid (kept on the order as `paidPaymentIntentId`). */
   paymentIntentId?: string | undefined;
+  /** Stripe's receipt page of the payment (kept on the order as `receiptUrl`: the portal links to it). */
+  receiptUrl?: string | undefined;
   /** The webhook event that confirmed it: recorded in the same transaction. */
   event?: WebhookEventRecord | undefined;
   /**
@@ -75,6 +77,7 @@ function paidOrder(order: OrderItem, plan: PurchasePlan, confirmation: PaymentCo
   return {
     ...unpaid,
     ...(confirmation.paymentIntentId && !renewed ? { paidPaymentIntentId: confirmation.paymentIntentId } : {}),
+    ...(confirmation.receiptUrl && !renewed ? { receiptUrl: confirmation.receiptUrl } : {}),
     starts: root.starts.toISOString(),
     grantIds: [...(renewed ? order.grantIds : []), ...plan.grants.map((grant) => grant.grantId)],
     combinedItems: order.combinedItems.map((item, index) => {

@@ -76,6 +76,8 @@ export interface Order {
   grantIds: string[];
   /** The PaymentIntent that paid the order, once paid through Stripe. */
   paidPaymentIntentId: string | null;
+  /** Stripe's receipt page of that payment, once paid through Stripe. */
+  receiptUrl: string | null;
   /** Refunds of the order's payment (API.md `refunds`; `refundId` null while pending or for a manual order). */
   refunds: Array<Omit<NonNullable<OrderItem["refunds"]>[number], "refundId"> & { refundId: string | null }>;
   /** Disputes (chargebacks) of the order's payment. */
@@ -115,6 +117,7 @@ export function toOrder(item: OrderItem): Order {
     checkoutSessionId: item.checkoutSessionId ?? null,
     grantIds: item.grantIds,
     paidPaymentIntentId: item.paidPaymentIntentId ?? null,
+    receiptUrl: item.receiptUrl ?? null,
     refunds: (item.refunds ?? []).map((refund) => ({ ...refund, refundId: refund.refundId ?? null })),
     disputes: item.disputes ?? [],
     duplicatePayments: item.duplicatePayments ?? [],

@@ -133,6 +133,7 @@ export async function applySucceededPayment(
     message: `payment succeeded (${intent.id})`,
     payload,
     paymentIntentId: intent.id,
+    receiptUrl: intent.receiptUrl,
     event: webhookRecord(ref, origin, "paid"),
     check: (order) => {
       if (!paysOrder(order, intent)) return `PaymentIntent ${intent.id} is not one of this order's`;

@@ -7,6 +7,8 @@
  *   the offers the user may buy, orders, the ledger, a subscription; an order (through
  *   Stripe Checkout, back to the portal); cancelling a renewing subscription. An API key
  *   there is refused (401), as a portal token is on every other route.
+ * - `GET /portal`, `GET /console`, `GET /assets/{file}`: the two pages and their files
+ *   (functions/pages.ts), loaded without credentials.
  * This function alone holds the portal signing secret (infra/permissions.ts).
  */
 import type { Context as HonoContext } from "hono";
@@ -17,7 +19,8 @@ import { listOffers } from "../core/offers.js";
 import { createOrder, getOrder, listOrders } from "../core/orders.js";
 import { mintPortalToken, verifyPortalToken, type PortalSession } from "../core/portal-sessions.js";
 import { cancelRenewal } from "../core/subscriptions.js";
-import { bearerOf, createApi, hasApiKey, honoPath, jsonBody, lambdaHandler, pathParams, queryParams, type ApiEnv } from "./http.js";
+import { pageFile } from "./pages.js";
+import { bearerOf, createApi, errorBody, hasApiKey, honoPath, jsonBody, lambdaHandler, pathParams, queryParams, type ApiEnv } from "./http.js";
 import { cancelSubscriptionBody, ledgerQuery, orderListQuery, portalOfferPath, portalOrderBody, portalOrderPath, portalSessionBody, userPath } from "./schemas.js";
 import "./stripe-payments.js"; // the portal's orders go through Stripe Checkout; cancelling reaches Stripe
 
@@ -28,9 +31,26 @@ import "./stripe-payments.js"; // the portal's orders go through Stripe Checkout
 export const app = createApi({
   auth: async (c, rt) => {
     if (c.req.path.startsWith("/portal/api/")) c.set("portal", await verifyPortalToken(rt.config.portalSigningSecret, bearerOf(c) ?? "", rt.core.clock.now()));
+    else if (isPage(c.req.path)) return; // the pages load without credentials; what they fetch needs them
     else if (!hasApiKey(c, rt)) throw new DomainError("unauthorized", "A valid API key is required (Authorization: Bearer <key>).");
   },
 });
+
+/** True for the paths of the pages and their files (functions/routes.ts `PAGE_ROUTES`). */
+function isPage(path: string): boolean {
+  return path === "/portal" || path === "/console" || path.startsWith("/assets/");
+}
+
+app.get("/portal", (c) => page(c, "portal.html"));
+app.get("/console", (c) => page(c, "console.html"));
+app.get(honoPath("/assets/{file}"), (c) => page(c, c.req.param("file") ?? ""));
+
+/** Answers file `name` of the pages (functions/pages.ts), or the JSON 404. */
+function page(c: HonoContext<ApiEnv>, name: string): Response {
+  const file = name.endsWith(".html") && c.req.path.startsWith("/assets/") ? undefined : pageFile(name);
+  if (!file) return c.json(errorBody("not_found", `No file ${JSON.stringify(name)}.`), 404);
+  return c.body(file.body, 200, file.headers);
+}
 
 /** The portal page's path (the page itself is served by this function; the token rides in its fragment). */
 export const PORTAL_PATH = "/portal";
@@ -108,9 +128,15 @@ function portalSession(c: HonoContext<ApiEnv>): PortalSession {
   return session;
 }
 
-/** The API's own origin, as the request reached it (API Gateway's domain, or the local runner's host). */
+/**
+ * The API's own origin, as the client reached it: API Gateway's domain (or the local
+ * runner's host), with the scheme the client used (`X-Forwarded-Proto`, which API Gateway
+ * sets; the Lambda adapter's URL always says https).
+ */
 function originOf(c: HonoContext): string {
-  return new URL(c.req.url).origin;
+  const url = new URL(c.req.url);
+  const scheme = c.req.header("x-forwarded-proto")?.split(",")[0]?.trim();
+  return `${scheme === "http" || scheme === "https" ? scheme : url.protocol.slice(0, -1)}://${url.host}`;
 }
 
 /** Lambda entry point. */

@@ -152,6 +152,7 @@ export const order = z
     autoTopUp: z.boolean().check(z.describe("True for an automatic top-up's order, paid off-session with the saved payment method.")),
     grantIds: z.array(generatedId),
     paidPaymentIntentId: z.nullable(z.string()),
+    receiptUrl: z.nullable(z.string()).check(z.describe("Stripe's receipt page of the payment that paid it (the charge's receipt_url); null until paid through Stripe.")),
     refunds: z.array(
       z.object({
         number: int(),

@@ -66,6 +66,26 @@ export const ROUTES = [
   { route: "GET /openapi.json", fn: "openapi" },
 ] as const satisfies ReadonlyArray<{ route: string; fn: HttpFunctionName }>;
 
+/**
+ * The pages the API serves (issue 14): the customer portal, the operator console, and
+ * their scripts and styles (functions/pages.ts). HTML and static files, not the JSON API:
+ * they need no credentials and are not in the OpenAPI document.
+ */
+export const PAGE_ROUTES = [
+  { route: "GET /portal", fn: "portal" },
+  { route: "GET /console", fn: "portal" },
+  { route: "GET /assets/{file}", fn: "portal" },
+] as const satisfies ReadonlyArray<{ route: string; fn: HttpFunctionName }>;
+
+/**
+ * Files a function reads from its package besides its bundle, copied there by SST
+ * (`copyFiles`, infra/api.ts; scripts/bundles.ts does the same for the bundle tests): the
+ * pages the portal function serves (functions/pages.ts), by path from the project's root.
+ */
+export const PACKAGE_FILES: Readonly<Partial<Record<HttpFunctionName, ReadonlyArray<{ from: string; to: string }>>>> = {
+  portal: [{ from: "functions/pages", to: "functions/pages" }],
+};
+
 /** The route key API Gateway uses for requests no route matches. */
 export const DEFAULT_ROUTE = { route: "$default", fn: "notFound" } as const;
 

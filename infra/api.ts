@@ -3,13 +3,14 @@
  * concern. Routes and handlers come from `functions/routes.ts`, which the local runner
  * serves too, so deployed and local routing cannot differ.
  */
-import { DEFAULT_ROUTE, HTTP_FUNCTIONS, ROUTES, type HttpFunctionName } from "../functions/routes";
+import { DEFAULT_ROUTE, HTTP_FUNCTIONS, PACKAGE_FILES, PAGE_ROUTES, ROUTES, type HttpFunctionName } from "../functions/routes";
 import { accessOf, statementsOf } from "./permissions";
 import { secretsNamed } from "./secrets";
 import { FUNCTION_DEFAULTS, runtimeEnvironment, stageSettings } from "./settings";
 import { table, tableArns } from "./table";
 
 const settings = stageSettings();
+
 
 /** `orders` -> `ApiOrders`: the component name, which also names the Lambda function in AWS. */
 function componentName(name: HttpFunctionName): string {
@@ -36,6 +37,8 @@ export const functions = Object.fromEntries(
         link: secretsNamed(access.secrets),
         permissions: statementsOf(access.actions, tableArns),
         environment: usesTable ? runtimeEnvironment(settings, table.name) : {},
+        // Files it reads from its package (the portal's pages, functions/pages.ts).
+        ...(PACKAGE_FILES[name] ? { copyFiles: PACKAGE_FILES[name]!.map((file) => ({ ...file })) } : {}),
       }),
     ];
   }),
@@ -62,5 +65,5 @@ export const api = new sst.aws.ApiGatewayV2("Api", {
       : false,
 });
 
-for (const { route, fn } of ROUTES) api.route(route, functions[fn].arn);
+for (const { route, fn } of [...ROUTES, ...PAGE_ROUTES]) api.route(route, functions[fn].arn);
 api.route(DEFAULT_ROUTE.route, functions[DEFAULT_ROUTE.fn].arn);

@@ -27,12 +27,12 @@
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build, version as esbuildVersion, type BuildOptions, type Metafile } from "esbuild-sst";
-import { HTTP_FUNCTIONS } from "../functions/routes.js";
+import { HTTP_FUNCTIONS, PACKAGE_FILES, type HttpFunctionName } from "../functions/routes.js";
 
 /** The project's root folder (where `functions/` is). */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -165,6 +165,10 @@ export async function buildBundles(
         const details = errors.map((e) => `${e.text}${e.location ? ` (${e.location.file}:${e.location.line})` : ""}`).join("; ");
         throw new Error(`Bundling ${entry.handler} failed: ${details || String(error)}`);
       }
+      // SST's `copyFiles` (infra/api.ts): the files copied into the package beside the bundle,
+      // which the function reads from its root (the child's working folder here, as
+      // LAMBDA_TASK_ROOT in Lambda).
+      for (const { from, to } of PACKAGE_FILES[entry.name as HttpFunctionName] ?? []) cpSync(join(PROJECT_ROOT, from), join(dirname(file), to), { recursive: true });
       const metafile = result.metafile!; // metafile: true
       const packages: Record<string, number> = {};
       for (const output of Object.values(metafile.outputs)) {

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context as LambdaContext } from "aws-lambda";
 import { TrieRouter } from "hono/router/trie-router";
-import { DEFAULT_ROUTE, ROUTES, type HttpFunctionName } from "../functions/routes.js";
+import { DEFAULT_ROUTE, PAGE_ROUTES, ROUTES, type HttpFunctionName } from "../functions/routes.js";
 import { honoPath } from "../functions/http.js";
 
 /** A Lambda handler of an HTTP function. */
@@ -41,7 +41,7 @@ function decodeOrRaw(value: string): string {
  */
 export function createRouteMatcher() {
   const router = new TrieRouter<{ route: string; fn: HttpFunctionName }>();
-  for (const entry of ROUTES) {
+  for (const entry of [...ROUTES, ...PAGE_ROUTES]) {
     const [method, path] = entry.route.split(" ") as [string, string];
     router.add(method, honoPath(path), entry);
   }
@@ -98,6 +98,8 @@ export function toGatewayEvent(input: {
   for (const [name, value] of Object.entries(input.headers)) {
     if (value !== undefined && name !== "cookie") headers[name.toLowerCase()] = Array.isArray(value) ? value.join(",") : value;
   }
+  // As API Gateway adds it (its own is "https"): the scheme the client used, here plain HTTP.
+  headers["x-forwarded-proto"] = "http";
   const query: Record<string, string> = {};
   for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
   const cookies = input.headers.cookie?.split(";").map((c) => c.trim()).filter(Boolean);

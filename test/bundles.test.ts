@@ -329,6 +329,20 @@ async function eventItems(userId: string): Promise<Array<Record<string, Attribut
   return Items;
 }
 
+describe("the portal bundle", () => {
+  it("serves the pages from its package (SST's copyFiles), under their Content-Security-Policy", async () => {
+    for (const [path, routeKey, marker] of [
+      ["/portal", "GET /portal", "<title>Your credits</title>"],
+      ["/assets/portal.js", "GET /assets/{file}", "/portal/api/session"],
+    ] as const) {
+      const served = await resultOf<APIGatewayProxyStructuredResultV2>(invokeBundle(bundles.portal!, apiEvent({ method: "GET", path, routeKey }), { env }));
+      expect(served.statusCode, path).toBe(200);
+      expect(String(served.headers?.["content-security-policy"]), path).toContain("script-src 'self'");
+      expect(served.isBase64Encoded ? Buffer.from(served.body ?? "", "base64").toString() : served.body, path).toContain(marker);
+    }
+  });
+});
+
 describe("the publisher bundle, on a DynamoDB stream event", () => {
   it("puts the batch's event on the EventBridge bus", async () => {
     const user = "publisher-bundle";

@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STRIPE_WEBHOOK_EVENTS } from "../core/payments/stripe-events.js";
 import { createTableInput, TABLE } from "../core/db/table.js";
-import { DEFAULT_ROUTE, HTTP_FUNCTIONS, ROUTES, UNAUTHENTICATED_ROUTES, type HttpFunctionName } from "../functions/routes.js";
+import { DEFAULT_ROUTE, HTTP_FUNCTIONS, PAGE_ROUTES, ROUTES, UNAUTHENTICATED_ROUTES, type HttpFunctionName } from "../functions/routes.js";
 import { EVENT_INSERTS } from "../functions/stream-filters.js";
 import { accessOf, SERVICE_GRANTS, statementsOf, type FunctionName } from "../infra/permissions.js";
 import { DEFAULT_SETTINGS, readSettings, SETTING_VARIABLES } from "../infra/settings.js";
@@ -113,14 +113,14 @@ describe.skipIf(!PLATFORM_INSTALLED)("infra (SST components under Pulumi mocks)"
     expect(table).toMatchObject({ streamEnabled: true, streamViewType: "NEW_IMAGE" });
   });
 
-  it("routes every entry of ROUTES to its function, and $default to notFound", () => {
+  it("routes every entry of ROUTES and PAGE_ROUTES to its function, and $default to notFound", () => {
     const handlerOf = (routeKey: string) => {
       const route = infra.ofType("aws:apigatewayv2/route:Route").find((r) => r.inputs.routeKey === routeKey);
       const integration = infra.ofType("aws:apigatewayv2/integration:Integration").find((i) => route?.inputs.target === `integrations/${i.name}-id`);
       const lambda = infra.ofType(LAMBDA).find((l) => l.arn === plain(integration?.inputs.integrationUri));
       return lambda?.inputs.handler as string | undefined;
     };
-    const expected = [...ROUTES, DEFAULT_ROUTE].map(({ route, fn }) => [route, HTTP_FUNCTIONS[fn]]);
+    const expected = [...ROUTES, ...PAGE_ROUTES, DEFAULT_ROUTE].map(({ route, fn }) => [route, HTTP_FUNCTIONS[fn]]);
     expect(expected.map(([route]) => [route, handlerOf(route!)])).toEqual(expected);
     expect(infra.ofType("aws:apigatewayv2/route:Route")).toHaveLength(expected.length);
   });

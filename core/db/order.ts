@@ -82,6 +82,8 @@ export const orderSchema = {
     renewal: { type: ["auto"] as const },
     /** A renewing order's Stripe Subscription id. */
     subscriptionId: { type: "string" },
+    /** Stripe's receipt page of the payment that paid it (`latest_charge.receipt_url`). */
+    receiptUrl: { type: "string" },
     /** An automatic top-up's order: the id of the `top_up.requested` event it answers (core/top-ups.ts). */
     topUpEventId: { type: "string" },
     checkoutSessionId: { type: "string" },

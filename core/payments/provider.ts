@@ -62,6 +62,8 @@ export interface PaymentIntentState {
   metadata: Record<string, string>;
   /** The failure message of the last attempt, if any. */
   lastPaymentError?: string | undefined;
+  /** Stripe's receipt page of its charge (`latest_charge.receipt_url`), when read and there is one. */
+  receiptUrl?: string | undefined;
 }
 
 /** A Checkout Session as the provider reports it now. */

@@ -101,6 +101,7 @@ const intentState = (intent: Stripe.PaymentIntent): PaymentIntentState => ({
   currency: intent.currency,
   metadata: intent.metadata ?? {},
   lastPaymentError: intent.last_payment_error?.message ?? undefined,
+  receiptUrl: typeof intent.latest_charge === "object" && intent.latest_charge !== null ? (intent.latest_charge.receipt_url ?? undefined) : undefined,
 });
 
 const sessionState = (session: Stripe.Checkout.Session): CheckoutSessionState => ({

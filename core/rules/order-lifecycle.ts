@@ -159,6 +159,8 @@ export interface OrderRecord {
   renewal?: "auto" | undefined;
   /** A renewing order's Stripe Subscription (`sub_...`), once Stripe made it. */
   subscriptionId?: string | undefined;
+  /** Stripe's receipt page of the payment that paid it (issue 14: the portal links to it). */
+  receiptUrl?: string | undefined;
   /** An automatic top-up's order: the `top_up.requested` event it answers (issue 13). */
   topUpEventId?: string | undefined;
   /** The start the buyer asked for (a future instant), if any. */

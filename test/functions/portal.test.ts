@@ -128,8 +128,41 @@ describe("a portal session", () => {
     const paid = stripe.completeSession(sessionAtStripe.id as string);
     expect((await deliver(stripeEvent("checkout.session.completed", paid))).status).toBe(200);
     expect((await withToken("portal", token, "GET", "/portal/api/credits")).body).toMatchObject({ groups: [{ offerGroup: "calls", balance: 200 }] });
+    // The receipt: Stripe's page of the charge, kept at fulfilment.
+    const orderId = (bought.body as Json).order.orderId as string;
+    expect((await withToken("portal", token, "GET", `/portal/api/orders/${orderId}`)).body).toMatchObject({ status: "paid", receiptUrl: stripe.chargeOf(sessionAtStripe.payment_intent as string).receipt_url });
     // An unknown offer, or a bad body, is refused naming the field.
     expect((await withToken("portal", token, "POST", "/portal/api/orders", { offerId: "nope" })).status).toBe(404);
     expect((await withToken("portal", token, "POST", "/portal/api/orders", { offerId: "calls-100", quantity: 0 })).body).toMatchObject({ error: { details: { quantity: expect.any(String) } } });
+  });
+});
+
+describe("the pages", () => {
+  const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+  it("are served without credentials, under a strict Content-Security-Policy, with no inline script, handler or style", async () => {
+    for (const path of ["/portal", "/console"]) {
+      const page = await api.send("portal", { method: "GET", path });
+      expect(page.status, path).toBe(200);
+      expect(page.headers["content-type"], path).toBe("text/html; charset=utf-8");
+      expect(page.headers, path).toMatchObject({ "content-security-policy": CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "cache-control": "no-store" });
+      const html = String(page.body);
+      for (const script of html.match(/<script\b[^>]*>/g) ?? []) expect(script, path).toMatch(/ src="\/assets\/[\w-]+\.js"/);
+      expect(html, path).not.toMatch(/<script\b[^>]*>[^<\s]/);
+      expect(html, path).not.toMatch(/\son[a-z]+=/i);
+      expect(html, path).not.toMatch(/\sstyle=|<style/i);
+    }
+  });
+
+  it("serve their scripts and styles, and nothing else", async () => {
+    for (const [file, type] of [["portal.js", "text/javascript; charset=utf-8"], ["console.js", "text/javascript; charset=utf-8"], ["style.css", "text/css; charset=utf-8"]] as const) {
+      const asset = await api.send("portal", { method: "GET", path: `/assets/${file}` });
+      expect(asset.status, file).toBe(200);
+      expect(asset.headers["content-type"], file).toBe(type);
+      expect(String(asset.body).length, file).toBeGreaterThan(100);
+    }
+    for (const file of ["portal.html", "secrets.json", "..%2Fportal.ts", "%2e%2e%2fpages.ts", "constructor"]) {
+      expect((await api.send("portal", { method: "GET", path: `/assets/${file}` })).status, file).toBe(404);
+    }
   });
 });

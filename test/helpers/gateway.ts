@@ -50,7 +50,13 @@ export function apiEvent(request: ApiRequest): APIGatewayProxyEventV2 {
 export interface ApiResponse {
   status: number;
   headers: Record<string, unknown>;
+  /** The JSON body parsed, or the text of another media type. */
   body: any;
+}
+
+/** A response body: JSON parsed, or, for another media type (the pages: HTML, scripts, styles), the text. */
+function parsed(text: string, contentType: string): unknown {
+  return contentType === "" || contentType.includes("json") ? JSON.parse(text) : text;
 }
 
 /** Calls a Lambda handler with the event of `request`. */
@@ -60,5 +66,5 @@ export async function invoke(
 ): Promise<ApiResponse> {
   const result = await handler(apiEvent(request), localLambdaContext("test"));
   const text = result.isBase64Encoded ? Buffer.from(result.body ?? "", "base64").toString("utf8") : (result.body ?? "");
-  return { status: result.statusCode ?? 200, headers: result.headers ?? {}, body: text ? JSON.parse(text) : undefined };
+  return { status: result.statusCode ?? 200, headers: result.headers ?? {}, body: text ? parsed(text, String(result.headers?.["content-type"] ?? "")) : undefined };
 }

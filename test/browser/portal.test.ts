@@ -1,0 +1,167 @@
+/**
+ * The customer portal in a real browser (issue 14): Debian's `chromium`, headless, driven
+ * by `playwright-core` (no browser download; `.ci/run` installs chromium when missing),
+ * against `npm start` with the Stripe stand-in. The flow: the app mints a portal session,
+ * the user opens the link, sees their balance and the offers, buys one through (the
+ * stand-in's) Checkout, comes back to the portal, the signed webhook pays the order, and
+ * the balance shows it; a forged and an expired token are refused. The operator console:
+ * signed in with the API key, a user opened, the ledger read, an order refunded, the
+ * balance change shown. Screenshots of both pages are written to docs/ for the README.
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { mintPortalToken } from "../../core/portal-sessions.js";
+import { startLocalRunner, type LocalRunner } from "../helpers/local-runner.js";
+import { signedDelivery, StripeStandIn, stripeEvent } from "../helpers/stripe-stand-in.js";
+
+/** Debian's chromium (`apt-get install chromium`), or CHROMIUM_PATH. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+const WEBHOOK_SECRET = "whsec_browser_portal_secret";
+const PORTAL_SECRET = "browser-portal-signing-secret-0123456789abcdef";
+const stripe = new StripeStandIn();
+let runner: LocalRunner;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`No chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does), or set CHROMIUM_PATH.`);
+  await stripe.start();
+  [runner, browser] = await Promise.all([
+    startLocalRunner({
+      DYNAMODB_ENDPOINT: inject("dynamoEndpoint"),
+      TABLE_NAME: `browser-portal-${process.pid}-${Date.now().toString(36)}`,
+      STRIPE_SECRET_KEY: "sk_test_browser",
+      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      STRIPE_API_URL: stripe.url,
+      PORTAL_SIGNING_SECRET: PORTAL_SECRET,
+    }),
+    chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] }),
+  ]);
+  const offer = (name: string, tokenCount: number, amount: number) => ({ name, offerGroup: "calls", cycle: "yearly", tokenCount, prices: [{ amount, currency: "usd" }] });
+  expect((await runner.request("PUT", "/offers/calls-100", { body: offer("100 calls", 100, 1000) })).status).toBe(200);
+  expect((await runner.request("PUT", "/offers/calls-500", { body: offer("500 calls", 500, 4500) })).status).toBe(200);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await runner?.stop();
+  await stripe.stop();
+});
+
+/** A fresh page that sends no request outside the runner, except Checkout, which the test answers. */
+async function newPage(): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+  page.on("pageerror", (error) => {
+    throw error;
+  });
+  return page;
+}
+
+/** The portal link of `userId`, as the app gets it (API key). */
+async function portalLink(userId: string): Promise<string> {
+  const minted = await runner.request("POST", `/users/${encodeURIComponent(userId)}/portal-sessions`, { body: { returnUrl: "https://app.example/account" } });
+  expect(minted.status).toBe(201);
+  return minted.body.url as string;
+}
+
+describe("the customer portal, in chromium", () => {
+  it("shows the user's balance and offers, buys through Checkout, and shows the tokens once the webhook paid", async () => {
+    const user = "browser-ada";
+    // 100 calls bought and paid earlier; 30 spent on a call.
+    const first = await runner.request("POST", `/users/${user}/orders`, { body: { offerId: "calls-100" } });
+    const paidIntent = stripe.succeed(first.body.payment.paymentIntentId);
+    const { body, signature } = signedDelivery(stripeEvent("payment_intent.succeeded", paidIntent), WEBHOOK_SECRET);
+    expect((await runner.request("POST", "/webhooks/stripe", { auth: false, raw: body, headers: { "stripe-signature": signature, "content-type": "application/json" } })).status).toBe(200);
+    expect((await runner.request("POST", `/users/${user}/consumptions`, { body: { offerGroup: "calls", tokens: 30, metadata: { callId: "c-77" } } })).status).toBe(201);
+
+    const page = await newPage();
+    const started = Date.now();
+    await page.goto(await portalLink(user));
+    await page.getByTestId("balance-calls").waitFor();
+    const loadMs = Date.now() - started;
+    // The token left the address bar at once.
+    expect(page.url()).toBe(`${runner.url}/portal`);
+    await expect.poll(() => page.getByTestId("balance-calls").textContent()).toContain("70 tokens");
+    expect(await page.getByTestId("ledger-entry").allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/−30 tokens.*call c-77/)]));
+    expect(await page.getByRole("heading", { name: "Buy" }).isVisible()).toBe(true);
+    expect(await page.getByTestId("buy-calls-500").textContent()).toContain("500 calls");
+    expect(await page.locator("text=$45.00").count()).toBeGreaterThan(0);
+    mkdirSync("docs", { recursive: true });
+    await page.screenshot({ path: "docs/portal.png", fullPage: true });
+
+    // Buy: the portal sends the user to Checkout (the stand-in's URL, answered here), who pays.
+    let checkoutUrl = "";
+    await page.route("https://checkout.stripe.com/**", (route) => {
+      checkoutUrl = route.request().url();
+      return route.fulfill({ contentType: "text/html", body: "<!doctype html><title>Checkout</title><p>Stand-in Checkout</p>" });
+    });
+    await page.getByTestId("buy-calls-500").click();
+    await page.waitForURL("https://checkout.stripe.com/**");
+    const session = [...stripe.checkoutSessions.values()].find((candidate) => candidate.url === checkoutUrl)!;
+    expect(session).toMatchObject({ metadata: { userId: user } });
+    const paid = stripe.completeSession(session.id as string);
+    // Back to the portal first (Stripe redirects at once; its webhook may come later).
+    await page.goto(session.success_url as string);
+    await expect.poll(() => page.getByTestId("status").textContent()).toMatch(/Payment received/);
+    const delivery = signedDelivery(stripeEvent("checkout.session.completed", paid), WEBHOOK_SECRET);
+    expect((await runner.request("POST", "/webhooks/stripe", { auth: false, raw: delivery.body, headers: { "stripe-signature": delivery.signature, "content-type": "application/json" } })).status).toBe(200);
+    await expect.poll(() => page.getByTestId("balance-calls").textContent(), { timeout: 20_000 }).toContain("570 tokens");
+    await expect.poll(() => page.getByTestId("status").textContent()).toMatch(/confirmed/);
+    console.log(`portal page: loaded and rendered in ${loadMs} ms`);
+    await page.close();
+  });
+
+  it("refuses a forged and an expired token: the page says the link cannot be used", async () => {
+    for (const token of [
+      (await mintPortalToken("not-the-deployment-secret-0123456789abcdef", { userId: "browser-eve" }, new Date())).token,
+      (await mintPortalToken(PORTAL_SECRET, { userId: "browser-eve", ttlSeconds: 60 }, new Date(Date.now() - 120_000))).token,
+    ]) {
+      const page = await newPage();
+      await page.goto(`${runner.url}/portal#token=${token}`);
+      await page.getByRole("heading", { name: "This link cannot be used" }).waitFor();
+      expect(await page.getByTestId("balance-calls").count()).toBe(0);
+      await page.close();
+    }
+  });
+});
+
+describe("the operator console, in chromium", () => {
+  it("signs in with the API key, opens a user, reads the ledger, refunds an order and shows the balance change", async () => {
+    const user = "browser-support-case";
+    const bought = await runner.request("POST", `/users/${user}/orders`, { body: { offerId: "calls-100" } });
+    const paidIntent = stripe.succeed(bought.body.payment.paymentIntentId);
+    const { body, signature } = signedDelivery(stripeEvent("payment_intent.succeeded", paidIntent), WEBHOOK_SECRET);
+    expect((await runner.request("POST", "/webhooks/stripe", { auth: false, raw: body, headers: { "stripe-signature": signature, "content-type": "application/json" } })).status).toBe(200);
+    expect((await runner.request("POST", `/users/${user}/consumptions`, { body: { offerGroup: "calls", tokens: 25, metadata: { callId: "c-9" } } })).status).toBe(201);
+    const orderId = bought.body.order.orderId as string;
+
+    const page = await newPage();
+    const started = Date.now();
+    await page.goto(`${runner.url}/console`);
+    await page.getByTestId("signin-key").waitFor();
+    const loadMs = Date.now() - started;
+    // A wrong key is refused, the right one signs in.
+    await page.getByTestId("signin-key").fill("not-the-key");
+    await page.getByTestId("signin-submit").click();
+    await expect.poll(() => page.getByTestId("status").textContent()).toMatch(/unauthorized|key/i);
+    await page.getByTestId("signin-key").fill(runner.apiKey);
+    await page.getByTestId("signin-submit").click();
+    await page.getByTestId("user-id").fill(user);
+    await page.getByTestId("open-user").click();
+    await expect.poll(() => page.getByTestId("balance-calls").textContent()).toBe("75");
+    expect((await page.getByTestId("ledger-entry").allTextContents()).join("\n")).toMatch(/c-9/);
+    await page.screenshot({ path: "docs/console.png", fullPage: true });
+
+    // Refund the order's unused tokens: the balance goes to 0, the order is refunded.
+    page.on("dialog", (dialog) => void dialog.accept());
+    await page.getByTestId(`refund-${orderId}`).click();
+    await page.getByTestId("refund-mode").selectOption("unused");
+    await page.getByTestId("refund-confirm").click();
+    await expect.poll(() => page.getByTestId("balance-calls").textContent(), { timeout: 20_000 }).toBe("0");
+    await expect.poll(() => page.getByTestId(`order-${orderId}`).getAttribute("data-status")).toBe("refunded");
+    expect((await runner.request("GET", `/users/${user}/orders/${orderId}`)).body).toMatchObject({ status: "refunded", refunds: [{ amount: 750, tokens: 75 }] });
+    console.log(`console page: loaded in ${loadMs} ms`);
+    await page.close();
+  });
+});
