@@ -66,6 +66,10 @@ export interface Order {
   history: OrderItem["history"];
   provider: OrderItem["provider"];
   paymentIntentId: string | null;
+  /** Every PaymentIntent made for the order, oldest first: its payment attempts (the console shows them). */
+  paymentIntentIds: string[];
+  /** The current payment attempt: 1, then +1 per `pay` retry. */
+  attempt: number;
   checkoutSessionId: string | null;
   /** `auto`: paid period by period through a Stripe Subscription (issue 13). */
   renewal: "none" | "auto";
@@ -111,6 +115,8 @@ export function toOrder(item: OrderItem): Order {
     history: item.history,
     provider: item.provider,
     paymentIntentId: item.paymentIntentId ?? null,
+    paymentIntentIds: item.paymentIntentIds,
+    attempt: item.attempt,
     renewal: item.renewal ?? "none",
     subscriptionId: item.subscriptionId ?? null,
     autoTopUp: item.topUpEventId !== undefined,

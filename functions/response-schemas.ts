@@ -146,6 +146,8 @@ export const order = z
     history: z.array(z.object({ date: instantUtc, status: z.string(), message: z.string(), payload: z.optional(z.string()) })),
     provider: z.enum(PAYMENT_PROVIDERS),
     paymentIntentId: z.nullable(z.string()),
+    paymentIntentIds: z.array(z.string()).check(z.describe("Every PaymentIntent made for the order, oldest first: its payment attempts.")),
+    attempt: int().check(z.describe("The current payment attempt: 1, then +1 per pay retry.")),
     checkoutSessionId: z.nullable(z.string()),
     renewal: z.enum(["none", "auto"]).check(z.describe("`auto`: a renewing order, paid period by period through its Stripe Subscription.")),
     subscriptionId: z.nullable(z.string()).check(z.describe("A renewing order's Stripe Subscription, once made.")),

@@ -437,6 +437,8 @@ describe("real responses", () => {
     const manual = await call("POST", `/users/${u}/orders`, { body: { offerId: "calls-60" } });
     expect(manual.body!.payment).toEqual({ provider: "manual" });
     expect((await call("POST", `/users/${u}/orders/${manual.body!.order.orderId}/confirm`)).body).toMatchObject({ status: "paid" });
+    // Bought through the portal under the manual provider: a pending order for the operator to confirm.
+    expect(await asUser("POST", "/portal/api/orders", { offerId: "calls-60" })).toMatchObject({ status: 201, body: { order: { status: "pending", provider: "manual" }, payment: { provider: "manual" } } });
     useRuntime("stripe");
 
     // F. Time passes: the grant expires; the ledger and events tell it all; the document itself.
