@@ -86,15 +86,25 @@ async function portalLink(userId: string): Promise<string> {
   return minted.body.url as string;
 }
 
+/** Posts `event` to the runner's webhook, signed as Stripe signs it. */
+async function deliver(event: Record<string, unknown>): Promise<void> {
+  const { body, signature } = signedDelivery(event, WEBHOOK_SECRET);
+  expect((await runner.request("POST", "/webhooks/stripe", { auth: false, raw: body, headers: { "stripe-signature": signature, "content-type": "application/json" } })).status).toBe(200);
+}
+
+/** `user` bought 100 calls (paid, through the webhook) and spent `tokens` on call `callId`; returns the order id. */
+async function boughtAndSpent(user: string, tokens: number, callId: string): Promise<string> {
+  const bought = await runner.request("POST", `/users/${user}/orders`, { body: { offerId: "calls-100" } });
+  await deliver(stripeEvent("payment_intent.succeeded", stripe.succeed(bought.body.payment.paymentIntentId)));
+  expect((await runner.request("POST", `/users/${user}/consumptions`, { body: { offerGroup: "calls", tokens, metadata: { callId } } })).status).toBe(201);
+  return bought.body.order.orderId as string;
+}
+
 describe("the customer portal, in chromium", () => {
   it("shows the user's balance and offers, buys through Checkout, and shows the tokens once the webhook paid", async () => {
     const user = "browser-ada";
     // 100 calls bought and paid earlier; 30 spent on a call.
-    const first = await runner.request("POST", `/users/${user}/orders`, { body: { offerId: "calls-100" } });
-    const paidIntent = stripe.succeed(first.body.payment.paymentIntentId);
-    const { body, signature } = signedDelivery(stripeEvent("payment_intent.succeeded", paidIntent), WEBHOOK_SECRET);
-    expect((await runner.request("POST", "/webhooks/stripe", { auth: false, raw: body, headers: { "stripe-signature": signature, "content-type": "application/json" } })).status).toBe(200);
-    expect((await runner.request("POST", `/users/${user}/consumptions`, { body: { offerGroup: "calls", tokens: 30, metadata: { callId: "c-77" } } })).status).toBe(201);
+    await boughtAndSpent(user, 30, "c-77");
 
     const page = await newPage();
     const started = Date.now();
@@ -128,8 +138,7 @@ describe("the customer portal, in chromium", () => {
     // Back to the portal first (Stripe redirects at once; its webhook may come later).
     await page.goto(session.success_url as string);
     await expect.poll(() => page.getByTestId("status").textContent()).toMatch(/Payment received/);
-    const delivery = signedDelivery(stripeEvent("checkout.session.completed", paid), WEBHOOK_SECRET);
-    expect((await runner.request("POST", "/webhooks/stripe", { auth: false, raw: delivery.body, headers: { "stripe-signature": delivery.signature, "content-type": "application/json" } })).status).toBe(200);
+    await deliver(stripeEvent("checkout.session.completed", paid));
     await expect.poll(() => page.getByTestId("balance-calls").textContent(), { timeout: 20_000 }).toContain("570 tokens");
     await expect.poll(() => page.getByTestId("status").textContent()).toMatch(/confirmed/);
     console.log(`portal page: ${weight.bytes} bytes in ${weight.files} files (HTML+JS+CSS), DOMContentLoaded ${weight.domContentLoadedMs} ms, load ${weight.loadMs} ms, balances shown ${loadMs} ms after the navigation began`);
@@ -153,12 +162,7 @@ describe("the customer portal, in chromium", () => {
 describe("the operator console, in chromium", () => {
   it("signs in with the API key, opens a user, reads the ledger, refunds an order and shows the balance change", async () => {
     const user = "browser-support-case";
-    const bought = await runner.request("POST", `/users/${user}/orders`, { body: { offerId: "calls-100" } });
-    const paidIntent = stripe.succeed(bought.body.payment.paymentIntentId);
-    const { body, signature } = signedDelivery(stripeEvent("payment_intent.succeeded", paidIntent), WEBHOOK_SECRET);
-    expect((await runner.request("POST", "/webhooks/stripe", { auth: false, raw: body, headers: { "stripe-signature": signature, "content-type": "application/json" } })).status).toBe(200);
-    expect((await runner.request("POST", `/users/${user}/consumptions`, { body: { offerGroup: "calls", tokens: 25, metadata: { callId: "c-9" } } })).status).toBe(201);
-    const orderId = bought.body.order.orderId as string;
+    const orderId = await boughtAndSpent(user, 25, "c-9");
 
     const page = await newPage();
     const started = Date.now();
