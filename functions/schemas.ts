@@ -154,8 +154,11 @@ export const offerQuery = schema(() =>
   }),
 );
 
-/** A checkout return URL: well-formed Unicode, a URL, at most 2048 characters. */
-const returnUrl = () => z.pipe(text(), z.url().check(z.maxLength(2048)));
+/**
+ * A return URL (Checkout's, the portal's "back" link): well-formed Unicode, an http(s) URL
+ * (never `javascript:` or `data:`, which a page would follow), at most 2048 characters.
+ */
+const returnUrl = () => z.pipe(text(), z.url({ protocol: /^https?$/ }).check(z.maxLength(2048)));
 
 /** `POST /users/{userId}/orders` body. */
 export const orderBody = schema(() =>

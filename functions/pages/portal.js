@@ -268,7 +268,7 @@ async function start() {
     const session = await api("GET", "/portal/api/session");
     $("signed-in").hidden = false;
     $("session").textContent = `This page stays open for you until ${new Date(session.expires).toLocaleString()}.`;
-    if (session.returnUrl) Object.assign($("back"), { href: session.returnUrl, hidden: false });
+    if (/^https?:\/\//.test(session.returnUrl ?? "")) Object.assign($("back"), { href: session.returnUrl, hidden: false });
     $("more-ledger").addEventListener("click", () => loadLedger(false).catch((error) => say(error.message, "error")));
     await afterCheckout(await refresh());
   } catch (error) {

@@ -57,7 +57,7 @@ describe("a portal session", () => {
     expect((await api.send("portal", { method: "POST", path: "/users/u1/portal-sessions", body: {} })).status).toBe(401);
     expect((await withToken("portal", token, "POST", "/users/u1/portal-sessions", {})).status).toBe(401);
     // Bad bodies name their field; nothing is minted.
-    for (const [body, field] of [[{ ttlSeconds: 10 }, "ttlSeconds"], [{ returnUrl: "not a url" }, "returnUrl"], [{ tags: "calls" }, "tags"], [{ admin: true }, "admin"]] as const) {
+    for (const [body, field] of [[{ ttlSeconds: 10 }, "ttlSeconds"], [{ returnUrl: "not a url" }, "returnUrl"], [{ returnUrl: "javascript:alert(1)" }, "returnUrl"], [{ tags: "calls" }, "tags"], [{ admin: true }, "admin"]] as const) {
       expect(await call("portal", "POST", "/users/u1/portal-sessions", body)).toMatchObject({ status: 400, body: { error: { code: "validation_error", details: { [field]: expect.any(String) } } } });
     }
   });

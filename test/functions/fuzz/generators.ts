@@ -144,6 +144,7 @@ export const badUrl = fc.oneof(
   someText(30).filter((text) => !text.includes(":")),
   fc.constant(`https://example.com/${"a".repeat(2100)}`),
   fc.constant("https://example.com/\ud800"),
+  fc.constantFrom("javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "ftp://example.com/ok"),
   wrongType("string"),
 );
 
