@@ -108,8 +108,19 @@ export async function putAutoTopUp(ctx: Context, userId: string, offerGroup: str
       createdAt: existing?.createdAt ?? now.toISOString(),
       updatedAt: now.toISOString(),
     };
+    // Under the month's count as read: a top-up counted meanwhile (core/top-ups.ts) is kept, never overwritten.
     const written = await transactWrite(ctx.db, {
-      setting: commit(ctx.db.entities.autoTopUp.put(item)),
+      setting: commit(
+        ctx.db.entities.autoTopUp.put(item).where((attr, op) =>
+          existing
+            ? [
+                op.eq(attr.updatedAt, existing.updatedAt),
+                existing.month === undefined ? op.notExists(attr.month) : op.eq(attr.month, existing.month),
+                existing.count === undefined ? op.notExists(attr.count) : op.eq(attr.count, existing.count),
+              ].join(" AND ")
+            : op.notExists(attr.offerId),
+        ),
+      ),
       balance: thresholdWrite(ctx.db, state, enabled ? input.threshold : undefined, now),
     });
     if (!written.committed) throw new RetryableConflict("the balance changed while its top-up threshold was written");

@@ -163,6 +163,8 @@ describe("a top-up on crossing", () => {
     await creditTopUp(order!);
     expect(await balanceOf(u)).toBe(85);
     expect((await call("orders", "GET", `/users/${u}/auto-top-up/calls`)).body).toMatchObject({ usedThisMonth: 1 });
+    // Writing the setting again keeps the month's count (written under the count as read).
+    expect((await call("orders", "PUT", `/users/${u}/auto-top-up/calls`, { offerId: "calls-60", threshold: 30, maxPerMonth: 4 })).body).toMatchObject({ usedThisMonth: 1, maxPerMonth: 4 });
 
     // Published again (a redelivered batch): nothing more.
     expect(await publish(u)).toMatchObject({ failed: 0 });
