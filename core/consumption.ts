@@ -44,7 +44,7 @@ import {
   type BalanceView,
 } from "./balances.js";
 import { eventWrite } from "./events.js";
-import { latchedCrossing, withRaisedLatches, withTopUp } from "./rules/low-balance.js";
+import { latchedCrossing, topUpOf, withRaisedLatches, withTopUp } from "./rules/low-balance.js";
 import type { BalanceItem } from "./db/service.js";
 import { transactWrite } from "./db/transact.js";
 import { consumptionTransaction, isPlainDraw, sendConsumption } from "./db/consumption-transaction.js";
@@ -165,12 +165,7 @@ export async function consume(ctx: Context, input: ConsumptionInput): Promise<Co
       );
       const result: ConsumptionResult = { entry, balance: plan.next.balance };
       // The low-balance and top-up decisions: the balance range and the latches they read, all required by the write.
-      const crossing = withTopUp(latchedCrossing({ seen: state.balance, tokens, threshold, latched: state.lowBalanceLatched === true }), {
-        seen: state.balance,
-        tokens,
-        threshold: state.topUpThreshold ?? null,
-        latched: state.topUpLatched === true,
-      });
+      const crossing = withTopUp(latchedCrossing({ seen: state.balance, tokens, threshold, latched: state.lowBalanceLatched === true }), topUpOf(state, tokens));
       const latch = (next: BalanceState): BalanceState => withRaisedLatches(next, crossing);
       let balanceChange: Record<string, object> = {};
       // What a guarded write leaves on the item (for the cache), when it is one; `plain`:

@@ -85,7 +85,7 @@ import {
   type PlannedEntry,
 } from "./rules/holds.js";
 import { holdExpiryKeys } from "./rules/work-index.js";
-import { latchedCrossing, withRaisedLatches, withTopUp, type CrossingRange } from "./rules/low-balance.js";
+import { latchedCrossing, topUpOf, withRaisedLatches, withTopUp, type CrossingRange } from "./rules/low-balance.js";
 
 /** Default hold lifetime, in seconds (API.md `ttlSeconds`). */
 export const DEFAULT_HOLD_SECONDS = 300;
@@ -742,10 +742,4 @@ async function afterCancel<T>(
   const current = written.committed ? undefined : written.rejections.balance?.item;
   if (current && keep) keep(toState(current as BalanceItem));
   throw new RetryableConflict();
-}
-
-
-/** The top-up side of lowering `state`'s balance by `tokens` (core/rules/low-balance.ts `withTopUp`). */
-function topUpOf(state: BalanceState, tokens: number): { seen: number; tokens: number; threshold: number | null; latched: boolean } {
-  return { seen: state.balance, tokens, threshold: state.topUpThreshold ?? null, latched: state.topUpLatched === true };
 }

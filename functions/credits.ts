@@ -5,7 +5,7 @@ import { listLedger } from "../core/ledger.js";
 import { createApi, honoPath, jsonBody, lambdaHandler, pathParams, queryParams } from "./http.js";
 import { listEvents } from "../core/events.js";
 import { listHolds } from "../core/reservations.js";
-import { eventListQuery, grantBody, ledgerQuery, reservationListQuery, userOfferPath, userPath } from "./schemas.js";
+import { eventListQuery, grantBody, ledgerFilter, ledgerQuery, reservationListQuery, userOfferPath, userPath } from "./schemas.js";
 
 /** The function's app. */
 export const app = createApi();
@@ -17,9 +17,7 @@ app.get(honoPath("/users/{userId}/credits"), async (c) => {
 
 app.get(honoPath("/users/{userId}/ledger"), async (c) => {
   const { userId } = pathParams(c, userPath);
-  const query = queryParams(c, ledgerQuery);
-  const iso = (at: string | undefined) => (at ? new Date(at).toISOString() : undefined);
-  const page = await listLedger(c.get("runtime").core, userId, { ...query, from: iso(query.from), to: iso(query.to) });
+  const page = await listLedger(c.get("runtime").core, userId, ledgerFilter(queryParams(c, ledgerQuery)));
   return c.json(page, 200);
 });
 

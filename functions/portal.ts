@@ -20,8 +20,9 @@ import { createOrder, getOrder, listOrders } from "../core/orders.js";
 import { mintPortalToken, verifyPortalToken, type PortalSession } from "../core/portal-sessions.js";
 import { cancelRenewal } from "../core/subscriptions.js";
 import { pageFile } from "./pages.js";
+import { PAGE_ROUTES } from "./routes.js";
 import { bearerOf, createApi, errorBody, hasApiKey, honoPath, jsonBody, lambdaHandler, pathParams, queryParams, type ApiEnv } from "./http.js";
-import { cancelSubscriptionBody, ledgerQuery, orderListQuery, portalOfferPath, portalOrderBody, portalOrderPath, portalSessionBody, userPath } from "./schemas.js";
+import { cancelSubscriptionBody, ledgerFilter, ledgerQuery, orderListQuery, portalOfferPath, portalOrderBody, portalOrderPath, portalSessionBody, userPath } from "./schemas.js";
 import "./stripe-payments.js"; // the portal's orders go through Stripe Checkout; cancelling reaches Stripe
 
 /**
@@ -36,9 +37,12 @@ export const app = createApi({
   },
 });
 
-/** True for the paths of the pages and their files (functions/routes.ts `PAGE_ROUTES`). */
+/** The paths of `PAGE_ROUTES` (functions/routes.ts): exact ones, and prefixes of templated ones (`/assets/`). */
+const PAGE_PATHS = PAGE_ROUTES.map(({ route }) => route.split(" ")[1]!.split("{")[0]!);
+
+/** True for the paths of the pages and their files. */
 function isPage(path: string): boolean {
-  return path === "/portal" || path === "/console" || path.startsWith("/assets/");
+  return PAGE_PATHS.some((page) => (page.endsWith("/") ? path.startsWith(page) : path === page));
 }
 
 app.get("/portal", (c) => page(c, "portal.html"));
@@ -100,9 +104,7 @@ app.post("/portal/api/orders", async (c) => {
 
 app.get("/portal/api/ledger", async (c) => {
   const { userId } = portalSession(c);
-  const query = queryParams(c, ledgerQuery);
-  const iso = (at: string | undefined) => (at ? new Date(at).toISOString() : undefined);
-  return c.json(await listLedger(c.get("runtime").core, userId, { ...query, from: iso(query.from), to: iso(query.to) }), 200);
+  return c.json(await listLedger(c.get("runtime").core, userId, ledgerFilter(queryParams(c, ledgerQuery))), 200);
 });
 
 app.get(honoPath("/portal/api/subscriptions/{offerId}"), async (c) => {

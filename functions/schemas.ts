@@ -359,6 +359,12 @@ export const ledgerQuery = schema(() =>
     ),
 );
 
+/** The ledger filter core reads (core/ledger.ts `listLedger`) from a validated {@link ledgerQuery}: `from`/`to` as UTC ISO instants. */
+export function ledgerFilter<Q extends { from?: string | undefined; to?: string | undefined }>(query: Q): Q {
+  const iso = (at: string | undefined) => (at ? new Date(at).toISOString() : undefined);
+  return { ...query, from: iso(query.from), to: iso(query.to) };
+}
+
 /** `GET /users/{userId}/events` query. */
 export const eventListQuery = schema(() => z.strictObject({ ...pageQuery }));
 

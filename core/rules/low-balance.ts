@@ -119,3 +119,11 @@ export function withRaisedLatches<T extends { lowBalanceLatched?: boolean | unde
   if (!range.raises && !range.topUpRaises) return state;
   return { ...state, ...(range.raises ? { lowBalanceLatched: true } : {}), ...(range.topUpRaises ? { topUpLatched: true } : {}) };
 }
+
+/**
+ * The top-up side of lowering `state`'s balance by `tokens`: the input of {@link withTopUp}
+ * from the balance item's threshold (absent: none) and latch (absent: off).
+ */
+export function topUpOf(state: { balance: number; topUpThreshold?: number | undefined; topUpLatched?: boolean | undefined }, tokens: number): { seen: number; tokens: number; threshold: number | null; latched: boolean } {
+  return { seen: state.balance, tokens, threshold: state.topUpThreshold ?? null, latched: state.topUpLatched === true };
+}
